@@ -1,0 +1,1 @@
+"""Benchmark helpers for recsys (synthetic corpora, timing scripts)."""

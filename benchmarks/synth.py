@@ -1,0 +1,562 @@
+"""Deterministic synthetic news corpus for speed benchmarks (10k / 100k / 1M articles).
+
+Model
+-----
+* Vocabulary: ``vocab_size`` made-up, lowercase, alphabetic, pronounceable words built
+  from syllables; word ``r`` has global (background) probability proportional to
+  ``1 / (r + 2.7) ** 1.05`` (Zipf-Mandelbrot), and frequent words are shorter.
+* ``n_topics`` topics, each owning 2,000-5,000 words drawn from outside the 150 most
+  frequent words (weighted towards the more common ones, so topics overlap a little),
+  with its own Zipf distribution (exponent 1.0) over them. Topics have unequal
+  popularity and each belongs to one of 8 sections.
+* An article takes 35-60 % of its body tokens from its main topic, 10-20 % from a
+  secondary topic (60 % of articles) and the rest from the background distribution.
+  Bodies have 200-800 tokens (uniform), titles 6-12 words drawn mostly from the head of
+  the main topic. Tags are 2-4 of the topic's 15 keywords (its most frequent words).
+* ~300 authors, each writing mostly about 2-4 favourite topics.
+* ``published_at`` is uniform over the two years before 2026-11-01 (UTC) with a
+  day/night cycle; ``views`` is heavy-tailed (Lomax/Pareto, alpha 1.1).
+* ~1 % of articles are near-duplicates of an earlier article from the same chunk
+  (same body with 1-4 token edits, a one-word title change, published 10 min to
+  2 days later).
+* ``topic`` (int) is the ground-truth main topic, an extra metadata field.
+
+Determinism
+-----------
+Everything is a function of ``(seed, n_topics, vocab_size)`` and the article index:
+articles are produced in fixed chunks of ``CHUNK_SIZE`` whose random streams are seeded
+from ``(seed, chunk_index, stream)``, so ``generate(n)`` is a prefix of ``generate(m)``
+for ``n < m`` and a file is byte-identical across runs and machines with the same numpy.
+
+Usage::
+
+    python -m benchmarks.synth --n 100000 [--seed 0] -o corpus.jsonl   # "-o -" = stdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = ["generate", "write_jsonl", "main", "CHUNK_SIZE", "SECTIONS"]
+
+CHUNK_SIZE = 10_000
+SECTIONS = ("world", "politics", "business", "technology", "science", "sports", "culture", "health")
+END_TS = int(datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp())
+START_TS = int(datetime(2024, 11, 1, tzinfo=timezone.utc).timestamp())
+N_DAYS = (END_TS - START_TS) // 86_400  # 730
+URL_PREFIX = "https://news.example.com"
+
+BODY_MIN, BODY_MAX = 200, 800
+TITLE_MIN, TITLE_MAX = 6, 12
+N_AUTHORS = 300
+N_KEYWORDS = 15
+BACKGROUND_EXPONENT = 1.05
+BACKGROUND_SHIFT = 2.7
+TOPIC_EXPONENT = 1.0
+TOPIC_SHIFT = 1.0
+TOPIC_MIN_RANK = 150            # topics never own the 150 most frequent (function-like) words
+TOPIC_SIZE = (2_000, 5_000)
+MAIN_SHARE = (0.35, 0.60)
+SECONDARY_SHARE = (0.10, 0.20)
+SECONDARY_PROB = 0.6
+TITLE_TOPIC_PROB = 0.8
+TITLE_TOPIC_HEAD = 80           # title words come from the topic's 80 most frequent words ...
+TITLE_BACKGROUND_HEAD = 300     # ... or the 300 most frequent background words
+AUTHOR_ON_TOPIC_PROB = 0.85
+DUP_PROB = 0.01
+DUP_WINDOW = 2_000              # a near-duplicate copies one of the previous 2,000 articles
+VIEWS_ALPHA, VIEWS_SCALE, VIEWS_MAX = 1.1, 40.0, 50_000_000
+HOUR_WEIGHTS = np.array([1.0, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.5, 3.5, 4.0, 4.0, 3.8,
+                         3.5, 3.5, 3.6, 3.6, 3.4, 3.2, 3.0, 2.8, 2.5, 2.2, 1.8, 1.4])
+
+# (piece, weight) inventories for syllables = onset + vowel + coda.
+_ONSETS = [("", 6), ("b", 3), ("c", 2), ("d", 3), ("f", 2), ("g", 2), ("h", 2), ("j", 1),
+           ("k", 2), ("l", 3), ("m", 3), ("n", 3), ("p", 3), ("r", 3), ("s", 4), ("t", 4),
+           ("v", 2), ("w", 2), ("y", 1), ("z", 1), ("br", 1), ("cr", 1), ("dr", 1), ("fr", 1),
+           ("gr", 1), ("pr", 1), ("tr", 1), ("bl", 1), ("cl", 1), ("fl", 1), ("gl", 1), ("pl", 1),
+           ("sl", 1), ("st", 1), ("sp", 1), ("sk", 1), ("sn", 1), ("ch", 1), ("sh", 1), ("th", 1),
+           ("qu", 1), ("wh", 1)]
+_VOWELS = [("a", 6), ("e", 6), ("i", 5), ("o", 5), ("u", 3), ("ai", 1), ("ea", 1), ("ee", 1),
+           ("ie", 1), ("oo", 1), ("ou", 1), ("au", 1), ("oa", 1)]
+_CODAS = [("", 16), ("n", 3), ("r", 3), ("s", 2), ("l", 2), ("t", 2), ("m", 2), ("nd", 1),
+          ("st", 1), ("rt", 1), ("ck", 1), ("ng", 1), ("x", 1), ("sh", 1), ("th", 1), ("rn", 1),
+          ("lt", 1), ("mp", 1), ("k", 1), ("d", 1)]
+
+
+# --------------------------------------------------------------------------- world model
+
+@dataclass(frozen=True)
+class _World:
+    words: np.ndarray          # object array of str, index = global frequency rank
+    cat_cdf: np.ndarray        # float64; topic t's cumulative probs in (t, t+1], background = n_topics
+    cat_words: np.ndarray      # object array of str aligned with cat_cdf
+    head_mass: np.ndarray      # per pseudo-topic: probability mass of its title head
+    pt_off: np.ndarray         # per pseudo-topic: offset of its block in the cat_* arrays
+    pt_size: np.ndarray        # per pseudo-topic: block size
+    al_prob: np.ndarray        # alias tables (Walker/Vose) aligned with cat_cdf ...
+    al_alias: np.ndarray       # ... alias entries are global indices into cat_*
+    cat_bytes: np.ndarray      # uint8: every cat word followed by a space ...
+    cat_off: np.ndarray        # int32 offset of each cat word in cat_bytes ...
+    cat_len: np.ndarray        # int32 length of each cat word plus its space
+    topic_cdf: np.ndarray      # cumulative topic popularity
+    topic_section: np.ndarray  # int, index into SECTIONS
+    keywords: np.ndarray       # object array (n_topics, N_KEYWORDS) of str
+    authors: np.ndarray        # object array of author names
+    topic_authors: np.ndarray  # concatenated author ids per topic
+    ta_start: np.ndarray
+    ta_count: np.ndarray
+    n_topics: int
+
+
+def _rng(*key: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(k) for k in key])))
+
+
+def _zipf_cdf(k: int, exponent: float, shift: float) -> np.ndarray:
+    w = 1.0 / (np.arange(1, k + 1, dtype=np.float64) + shift) ** exponent
+    c = np.cumsum(w)
+    c /= c[-1]
+    c[-1] = 1.0
+    return c
+
+
+def _alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vose's alias method: O(1) sampling from the discrete distribution ``p``."""
+    k = len(p)
+    scaled = (p * (k / p.sum())).tolist()
+    prob = [1.0] * k
+    alias = list(range(k))
+    small = [i for i, q in enumerate(scaled) if q < 1.0]
+    large = [i for i, q in enumerate(scaled) if q >= 1.0]
+    while small and large:
+        s, g = small.pop(), large.pop()
+        prob[s] = scaled[s]
+        alias[s] = g
+        scaled[g] = (scaled[g] + scaled[s]) - 1.0
+        (small if scaled[g] < 1.0 else large).append(g)
+    return np.array(prob), np.array(alias, dtype=np.int64)
+
+
+def _syllables(initial: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """All onset+vowel+coda combinations and their cumulative weights (non-initial
+    syllables always start with a consonant, so vowels never pile up)."""
+    pieces, weights = [], []
+    for o, wo in (_ONSETS if initial else _ONSETS[1:]):
+        for v, wv in _VOWELS:
+            for c, wc in _CODAS:
+                pieces.append(o + v + c)
+                weights.append(wo * wv * wc)
+    # The same string can arise twice (e.g. "s"+"t" vs "st"); merge so strings are unique.
+    merged: dict[str, float] = {}
+    for p, w in zip(pieces, weights):
+        merged[p] = merged.get(p, 0.0) + w
+    syl = np.array(list(merged.keys()), dtype=object)
+    cdf = np.cumsum(np.fromiter(merged.values(), dtype=np.float64, count=len(merged)))
+    return syl, cdf / cdf[-1]
+
+
+def _make_words(rng: np.random.Generator, n: int, syllable_counts, exclude=()) -> list[str]:
+    """``n`` unique pronounceable words; ``syllable_counts(ranks, rng)`` gives lengths per slot."""
+    tables = [_syllables(True), _syllables(False)]
+    out: list[str] = []
+    seen = set(exclude)
+    while len(out) < n:
+        need = n - len(out)
+        m = need + need // 4 + 16
+        counts = syllable_counts(np.arange(len(out), len(out) + m), rng)
+        cand = np.full(m, "", dtype=object)
+        for j in range(int(counts.max())):
+            syl, cdf = tables[min(j, 1)]
+            pick = np.searchsorted(cdf, rng.random(m), side="right")
+            cand = np.where(counts > j, cand + syl[np.minimum(pick, len(syl) - 1)], cand)
+        for w in cand.tolist():
+            if len(w) >= 2 and w not in seen:
+                seen.add(w)
+                out.append(w)
+                if len(out) == n:
+                    break
+    return out
+
+
+def _vocab_syllables(ranks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    u = rng.random(len(ranks))
+    one = np.where(ranks < 300, 0.8, np.where(ranks < 5_000, 0.3, 0.0))
+    two = one + np.where(ranks < 300, 0.2, np.where(ranks < 5_000, 0.6, 0.60))
+    three = two + np.where(ranks < 5_000, 1.0 - two, 0.34)
+    return 1 + (u >= one) + (u >= two) + (u >= three)
+
+
+def _name_syllables(ranks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(2, 4, len(ranks))
+
+
+@lru_cache(maxsize=4)
+def _world(seed: int, n_topics: int, vocab_size: int) -> _World:
+    rng = _rng(seed, 0, 1)
+    words = np.array(_make_words(rng, vocab_size, _vocab_syllables), dtype=object)
+
+    # Topic vocabularies: Gumbel top-k without replacement, weighted towards common words.
+    pool = np.arange(TOPIC_MIN_RANK, vocab_size)
+    log_w = -0.5 * np.log1p(pool.astype(np.float64))
+    lo, hi = TOPIC_SIZE
+    hi = min(hi, len(pool) // 2)
+    lo = min(lo, hi)
+    cdfs, members, head_mass, keywords = [], [], [], []
+    for t in range(n_topics):
+        k = int(rng.integers(lo, hi + 1))
+        keys = log_w + rng.gumbel(size=len(pool))
+        chosen = pool[np.argpartition(-keys, k - 1)[:k]]
+        chosen = rng.permutation(np.sort(chosen))    # random within-topic rank order
+        cdf = _zipf_cdf(k, TOPIC_EXPONENT, TOPIC_SHIFT)
+        cdfs.append(cdf + t)
+        cdfs[-1][-1] = t + 1.0
+        members.append(chosen)
+        head_mass.append(cdf[min(TITLE_TOPIC_HEAD, k) - 1])
+        keywords.append(words[chosen[:N_KEYWORDS]])
+    bg = _zipf_cdf(vocab_size, BACKGROUND_EXPONENT, BACKGROUND_SHIFT)
+    cdfs.append(bg + n_topics)
+    cdfs[-1][-1] = n_topics + 1.0
+    members.append(np.arange(vocab_size))
+    head_mass.append(bg[min(TITLE_BACKGROUND_HEAD, vocab_size) - 1])
+    pt_size = np.array([len(c) for c in cdfs], dtype=np.int64)
+    pt_off = np.concatenate([[0], np.cumsum(pt_size)[:-1]]).astype(np.int64)
+    al_prob, al_alias = [], []
+    for c, off in zip(cdfs, pt_off):
+        pr, al = _alias_table(np.diff(c, prepend=np.floor(c[0])))
+        al_prob.append(pr)
+        al_alias.append(al + off)
+
+    pop = 1.0 / (np.arange(n_topics) + 4.0) ** 0.8
+    pop = rng.permutation(pop)
+    topic_cdf = np.cumsum(pop) / pop.sum()
+    topic_cdf[-1] = 1.0
+    topic_section = rng.permutation(np.arange(n_topics) % len(SECTIONS))
+
+    # Authors: names from the same syllables (capitalised), 2-4 favourite topics each,
+    # and every topic has at least one author.
+    parts = _make_words(rng, 2 * N_AUTHORS, _name_syllables, exclude=set(words.tolist()))
+    authors = np.array([f"{a.capitalize()} {b.capitalize()}"
+                        for a, b in zip(parts[:N_AUTHORS], parts[N_AUTHORS:])], dtype=object)
+    first = rng.permutation(np.arange(N_AUTHORS) % n_topics)
+    by_topic: list[list[int]] = [[] for _ in range(n_topics)]
+    for a in range(N_AUTHORS):
+        favs = {int(first[a])}
+        n_fav = int(rng.integers(2, 5))
+        while len(favs) < min(n_fav, n_topics):
+            favs.add(int(np.searchsorted(topic_cdf, rng.random(), side="right")))
+        for t in sorted(favs):
+            by_topic[t].append(a)
+    ta_count = np.array([len(b) for b in by_topic], dtype=np.int64)
+    ta_start = np.concatenate([[0], np.cumsum(ta_count)[:-1]]).astype(np.int64)
+
+    cat_words = words[np.concatenate(members)]
+    encoded = [w.encode("ascii") + b" " for w in cat_words.tolist()]
+    cat_len = np.array([len(b) for b in encoded], dtype=np.int32)
+    return _World(
+        words=words,
+        cat_cdf=np.concatenate(cdfs),
+        cat_words=cat_words,
+        head_mass=np.array(head_mass),
+        pt_off=pt_off,
+        pt_size=pt_size,
+        al_prob=np.concatenate(al_prob),
+        al_alias=np.concatenate(al_alias),
+        cat_bytes=np.frombuffer(b"".join(encoded), dtype=np.uint8),
+        cat_off=(np.cumsum(cat_len) - cat_len).astype(np.int32),
+        cat_len=cat_len,
+        topic_cdf=topic_cdf,
+        topic_section=topic_section,
+        keywords=np.array(keywords, dtype=object) if n_topics else np.empty((0, N_KEYWORDS), object),
+        authors=authors,
+        topic_authors=np.array([a for b in by_topic for a in b], dtype=np.int64),
+        ta_start=ta_start,
+        ta_count=ta_count,
+        n_topics=n_topics,
+    )
+
+
+# --------------------------------------------------------------------------- articles
+
+_SUB_BLOCK = 512      # articles per vectorised token batch (~256k tokens, cache-friendly)
+_SAFE = 1.0 - 1e-12   # keeps pseudo_topic + u strictly below pseudo_topic + 1 after rounding
+
+
+def _draw_tokens(world: _World, pseudo_topic: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Map (pseudo-topic, uniform) pairs to cat indices with the alias tables (one uniform
+    gives both the slot, from its integer part, and the coin, from its fraction)."""
+    size = world.pt_size[pseudo_topic]
+    x = u * size
+    j = x.astype(np.int64)
+    np.minimum(j, size - 1, out=j)
+    x -= j                                # fractional part: the alias coin
+    j += world.pt_off[pseudo_topic]
+    return np.where(x < world.al_prob[j], j, world.al_alias[j])
+
+
+def _join_words(world: _World, idx: np.ndarray, lengths: np.ndarray) -> list[str]:
+    """Space-join consecutive runs of ``lengths`` tokens (cat indices ``idx``) into strings,
+    gathering bytes with numpy instead of touching one Python object per token."""
+    lens = world.cat_len[idx]
+    ends = np.cumsum(lens)
+    src = world.cat_off[idx]
+    step = np.ones(int(ends[-1]), dtype=np.int32)
+    jump = np.empty_like(src)
+    jump[0] = src[0]
+    jump[1:] = src[1:] - (src[:-1] + lens[:-1] - 1)
+    step[ends - lens] = jump
+    np.cumsum(step, out=step)
+    buf = world.cat_bytes[step].tobytes()
+    out, start = [], 0
+    for end in ends[np.cumsum(lengths) - 1].tolist():
+        out.append(buf[start:end - 1].decode("ascii"))
+        start = end
+    return out
+
+
+def _draw_head_tokens(world: _World, pseudo_topic: np.ndarray, u: np.ndarray) -> list[str]:
+    """Like _draw_tokens, restricted to each pseudo-topic's head (inverse CDF)."""
+    x = u * _SAFE
+    x *= world.head_mass[pseudo_topic]
+    x += pseudo_topic
+    return world.cat_words[np.searchsorted(world.cat_cdf, x, side="right")].tolist()
+
+
+def _edit_body(rng: np.random.Generator, toks: list[str], world: _World) -> list[str]:
+    toks = list(toks)
+    for _ in range(int(rng.integers(1, 5))):
+        op = int(rng.integers(0, 3))
+        pos = int(rng.integers(0, len(toks)))
+        word = world.words[int(rng.integers(0, 3_000))]
+        if op == 1 and len(toks) < BODY_MAX:
+            toks.insert(pos, word)
+        elif op == 2 and len(toks) > BODY_MIN:
+            del toks[pos]
+        else:
+            toks[pos] = word
+    return toks
+
+
+def _edit_title(rng: np.random.Generator, toks: list[str], world: _World) -> list[str]:
+    toks = [toks[0].lower()] + toks[1:]
+    word = world.words[int(rng.integers(0, TITLE_BACKGROUND_HEAD))]
+    op = int(rng.integers(0, 3))
+    if op == 1 and len(toks) < TITLE_MAX:
+        toks.insert(int(rng.integers(0, len(toks) + 1)), word)
+    elif op == 2 and len(toks) > TITLE_MIN:
+        del toks[int(rng.integers(0, len(toks)))]
+    else:
+        toks[int(rng.integers(0, len(toks)))] = word
+    toks[0] = toks[0].capitalize()
+    return toks
+
+
+def _chunk(world: _World, seed: int, ci: int, m: int, id_width: int) -> Iterator[dict]:
+    """Articles ``ci * CHUNK_SIZE`` ... ``+ m - 1``. Per-article draws are always made for a
+    full chunk and token draws come from their own streams, so truncation keeps prefixes."""
+    C, T = CHUNK_SIZE, world.n_topics
+    r = _rng(seed, 1, ci, 1)
+    topic = np.searchsorted(world.topic_cdf, r.random(C), side="right")
+    sec_topic = (topic + 1 + r.integers(0, max(T - 1, 1), C)) % T
+    f_main = r.uniform(*MAIN_SHARE, C)
+    f_sec = np.where(r.random(C) < SECONDARY_PROB, r.uniform(*SECONDARY_SHARE, C), 0.0)
+    blen = r.integers(BODY_MIN, BODY_MAX + 1, C)
+    tlen = r.integers(TITLE_MIN, TITLE_MAX + 1, C)
+    n_tags = r.integers(2, 5, C)
+    tag_pick = np.argsort(r.random((C, N_KEYWORDS)), axis=1)[:, :4]
+    on_topic = r.random(C) < AUTHOR_ON_TOPIC_PROB
+    au = r.random(C)
+    any_author = r.integers(0, N_AUTHORS, C)
+    views = np.minimum(np.floor(r.pareto(VIEWS_ALPHA, C) * VIEWS_SCALE), VIEWS_MAX).astype(np.int64)
+    hour = r.choice(24, C, p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum())
+    ts = START_TS + r.integers(0, N_DAYS, C) * 86_400 + hour * 3_600 + r.integers(0, 3_600, C)
+    is_dup = r.random(C) < DUP_PROB
+    dup_back = r.integers(1, DUP_WINDOW + 1, C)
+    dup_delta = r.integers(600, 2 * 86_400 + 1, C)
+    dup_same_author = r.random(C) < 0.7
+
+    # truncate to the m articles actually emitted
+    (topic, sec_topic, f_main, f_sec, blen, tlen, n_tags, tag_pick, on_topic, au, any_author,
+     views, ts, is_dup, dup_back, dup_delta, dup_same_author) = (
+        a[:m] for a in (topic, sec_topic, f_main, f_sec, blen, tlen, n_tags, tag_pick, on_topic,
+                        au, any_author, views, ts, is_dup, dup_back, dup_delta, dup_same_author))
+    author = np.where(on_topic,
+                      world.topic_authors[world.ta_start[topic]
+                                          + (au * world.ta_count[topic]).astype(np.int64)],
+                      any_author)
+
+    # near-duplicates: copy an earlier article of this chunk (in order, so chains work)
+    is_dup[0] = False
+    src = np.where(is_dup, np.arange(m) - np.minimum(dup_back, np.arange(m)), -1)
+    for i in np.flatnonzero(is_dup):
+        s = src[i]
+        topic[i] = topic[s]
+        n_tags[i] = n_tags[s]
+        tag_pick[i] = tag_pick[s]
+        if dup_same_author[i]:
+            author[i] = author[s]
+        ts[i] = ts[s] + dup_delta[i] if ts[s] + dup_delta[i] < END_TS else ts[s] + (END_TS - ts[s]) // 2
+
+    # body tokens, in sub-blocks that stay in cache: one uniform picks the component
+    # (main topic / secondary topic / background), another the word within it
+    keep = set(src[is_dup].tolist())
+    keep_plain = sorted(i for i in keep if not is_dup[i])
+    saved: dict[int, tuple[list[str], list[str]]] = {}
+    bodies: list[str] = []
+    u_rng, v_rng = _rng(seed, 1, ci, 2), _rng(seed, 1, ci, 3)
+    for a0 in range(0, m, _SUB_BLOCK):
+        a1 = min(a0 + _SUB_BLOCK, m)
+        bl = blen[a0:a1]
+        n_tok = int(bl.sum())
+        art = np.repeat(np.arange(a0, a1), bl)
+        u = u_rng.random(n_tok)
+        fm = f_main[art]
+        pseudo = np.where(u < fm, topic[art], np.where(u < fm + f_sec[art], sec_topic[art], T))
+        idx = _draw_tokens(world, pseudo, v_rng.random(n_tok))
+        bodies += _join_words(world, idx, bl)
+        starts = np.cumsum(bl) - bl
+        for i in keep_plain:
+            if a0 <= i < a1:
+                b = int(starts[i - a0])
+                saved[i] = (world.cat_words[idx[b:b + int(bl[i - a0])]].tolist(), [])
+
+    n_ttok = int(tlen.sum())
+    tart = np.repeat(np.arange(m), tlen)
+    tpseudo = np.where(_rng(seed, 1, ci, 4).random(n_ttok) < TITLE_TOPIC_PROB, topic[tart], T)
+    title_toks = _draw_head_tokens(world, tpseudo, _rng(seed, 1, ci, 5).random(n_ttok))
+    t_end = np.cumsum(tlen).tolist()
+
+    published = np.char.add(np.datetime_as_string(ts.astype("datetime64[s]"), unit="s"), "Z").tolist()
+    sections = np.array(SECTIONS, dtype=object)[world.topic_section[topic]].tolist()
+    author_names = world.authors[author].tolist()
+    kw = world.keywords[topic[:, None], tag_pick].tolist()
+    n_tags_l, topic_l, views_l = n_tags.tolist(), topic.tolist(), views.tolist()
+
+    dup_rng = _rng(seed, 1, ci, 6)
+    base = ci * C
+    t0 = 0
+    for i in range(m):
+        t1 = t_end[i]
+        if is_dup[i]:
+            sb, st = saved[int(src[i])]
+            btoks = _edit_body(dup_rng, sb, world)
+            ttoks = _edit_title(dup_rng, st, world)
+            body = " ".join(btoks)
+            if i in keep:
+                saved[i] = (btoks, ttoks)
+        else:
+            body = bodies[i]
+            ttoks = title_toks[t0:t1]
+            ttoks[0] = ttoks[0].capitalize()
+            if i in keep:
+                saved[i] = (saved[i][0], ttoks)
+        t0 = t1
+        num = f"{base + i + 1:0{id_width}d}"
+        title = " ".join(ttoks)
+        pub = published[i]
+        section = sections[i]
+        slug = "-".join(ttoks[:6]).lower()
+        yield {
+            "id": f"s-{num}",
+            "title": title,
+            "body": body,
+            "url": f"{URL_PREFIX}/{section}/{pub[0:4]}/{pub[5:7]}/{pub[8:10]}/{slug}-{num}",
+            "section": section,
+            "tags": kw[i][:n_tags_l[i]],
+            "author": author_names[i],
+            "published_at": pub,
+            "views": views_l[i],
+            "topic": topic_l[i],
+        }
+
+
+def generate(n: int, seed: int = 0, *, n_topics: int = 40,
+             vocab_size: int = 120_000) -> Iterator[dict]:
+    """Yield ``n`` synthetic articles (dicts), deterministically for ``(n, seed)``.
+
+    Articles are built a chunk of ``CHUNK_SIZE`` at a time; only one chunk is in memory.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    if n_topics < 2:
+        raise ValueError(f"n_topics must be >= 2, got {n_topics}")
+    if vocab_size < 2 * TOPIC_MIN_RANK + 2 * N_KEYWORDS:
+        raise ValueError(f"vocab_size too small: {vocab_size}")
+    if n == 0:
+        return
+    world = _world(int(seed), int(n_topics), int(vocab_size))
+    id_width = max(7, len(str(n)))
+    for ci in range((n + CHUNK_SIZE - 1) // CHUNK_SIZE):
+        yield from _chunk(world, int(seed), ci, min(CHUNK_SIZE, n - ci * CHUNK_SIZE), id_width)
+
+
+def _json_line(a: dict) -> str:
+    """``json.dumps(a, separators=(",", ":"))`` for generated articles, whose strings never
+    need escaping (letters, digits, spaces, ``-:/.``); about 5x faster than the encoder."""
+    tags = '","'.join(a["tags"])
+    return (f'{{"id":"{a["id"]}","title":"{a["title"]}","body":"{a["body"]}","url":"{a["url"]}",'
+            f'"section":"{a["section"]}","tags":["{tags}"],"author":"{a["author"]}",'
+            f'"published_at":"{a["published_at"]}","views":{a["views"]},"topic":{a["topic"]}}}')
+
+
+def write_jsonl(n: int, path: str, seed: int = 0, **kwargs) -> int:
+    """Stream ``generate(n, seed, **kwargs)`` as JSON Lines (compact separators, ASCII) to
+    ``path`` ("-" = stdout), a block of articles at a time. Returns the number of bytes written."""
+    if path == "-":
+        out, close = getattr(sys.stdout, "buffer", None), False
+        if out is None:                       # a text-only stdout replacement (e.g. in tests)
+            out = sys.stdout
+    else:
+        out, close = open(path, "wb"), True
+    binary = out is not sys.stdout
+    written = 0
+    buf: list[str] = []
+
+    def flush_block() -> None:
+        nonlocal written
+        block = "\n".join(buf) + "\n"
+        out.write(block.encode("ascii") if binary else block)
+        written += len(block)                 # ASCII: characters == bytes
+        buf.clear()
+
+    try:
+        for art in generate(n, seed, **kwargs):
+            buf.append(_json_line(art))
+            if len(buf) == 1_000:
+                flush_block()
+        if buf:
+            flush_block()
+        out.flush()
+    finally:
+        if close:
+            out.close()
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.synth", description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, required=True, help="number of articles")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-topics", type=int, default=40)
+    p.add_argument("--vocab-size", type=int, default=120_000)
+    p.add_argument("-o", "--output", required=True, help='JSONL output path ("-" = stdout)')
+    a = p.parse_args(argv)
+    t0 = time.perf_counter()
+    size = write_jsonl(a.n, a.output, seed=a.seed, n_topics=a.n_topics, vocab_size=a.vocab_size)
+    secs = time.perf_counter() - t0
+    print(f"synth: {a.n} articles, {secs:.1f} s, {size / 1e6:.1f} MB -> {a.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

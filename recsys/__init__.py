@@ -1,0 +1,18 @@
+"""recsys: related-articles and more-like-this lists for news sites."""
+
+from .article import Article
+from .config import BlendConfig, IndexConfig
+from .corpus import read_articles
+from .errors import (DuplicateIdError, EmptyCorpusError, IndexFormatError, InputError, ParameterError,
+                     RecsysError, UnknownArticleError)
+from .hits import Hit
+from .index import RelatedIndex
+from .text import Analyzer, AnalyzerConfig
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Analyzer", "AnalyzerConfig", "Article", "BlendConfig", "DuplicateIdError", "EmptyCorpusError", "Hit",
+    "IndexConfig", "IndexFormatError", "InputError", "ParameterError", "RecsysError", "RelatedIndex",
+    "UnknownArticleError", "read_articles", "__version__",
+]

@@ -1,0 +1,128 @@
+"""Compiled scoring kernels (numba): candidate search over term postings and exact re-scoring.
+
+Notation: the index is a document-term weight matrix W, held both as CSR (rows = articles) and
+as CSC (columns = term postings). A query is a sparse term vector q. The exact score of article j
+is the dot product q . W[j]. Candidates are found with the query's strongest terms only (summing
+their postings), then every candidate is re-scored exactly on all query terms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, nogil=True)
+def _strongest_terms(q_terms, q_weights, q_self, usable, max_terms):
+    """Positions (into q_terms) of the usable query terms with the largest q_weight * q_self, best first."""
+    n = q_terms.shape[0]
+    keys = np.empty(n, np.float64)
+    for p in range(n):
+        keys[p] = -(q_weights[p] * q_self[p]) if usable[q_terms[p]] else np.inf
+    order = np.argsort(keys, kind="mergesort")
+    count = 0
+    while count < n and count < max_terms and keys[order[count]] < 0:
+        count += 1
+    return order[:count]
+
+
+@njit(cache=True, nogil=True)
+def _search(q_terms, q_weights, probe, colptr, rowidx, colval, indptr, indices, data,
+            row_mask, skip_row, n_candidates, acc, seen, touched, qdense):
+    """Top candidates of one query: (rows, exact scores), best first, ties by row.
+
+    ``probe`` lists the positions of the query terms used to find candidates. ``acc``, ``seen``,
+    ``touched`` (size n_rows) and ``qdense`` (size n_terms) are zeroed scratch buffers, returned zeroed.
+    """
+    n_touched = 0
+    for p in probe:
+        t = q_terms[p]
+        w = q_weights[p]
+        for pp in range(colptr[t], colptr[t + 1]):
+            j = rowidx[pp]
+            if j == skip_row or not row_mask[j]:
+                continue
+            if not seen[j]:
+                seen[j] = True
+                touched[n_touched] = j
+                n_touched += 1
+            acc[j] += w * colval[pp]
+    cand = touched[:n_touched].copy()
+    partial = np.empty(n_touched, np.float64)
+    for c in range(n_touched):
+        j = cand[c]
+        partial[c] = acc[j]
+        acc[j] = 0.0
+        seen[j] = False
+    if n_touched > n_candidates:
+        keep = np.argsort(-partial, kind="mergesort")[:n_candidates]
+        cand = cand[keep]
+    cand = np.sort(cand)  # ascending rows, so that the stable sort below breaks ties by row
+    for p in range(q_terms.shape[0]):
+        qdense[q_terms[p]] = q_weights[p]
+    exact = np.empty(cand.shape[0], np.float64)
+    for c in range(cand.shape[0]):
+        j = cand[c]
+        s = 0.0
+        for pp in range(indptr[j], indptr[j + 1]):
+            s += qdense[indices[pp]] * data[pp]
+        exact[c] = s
+    for p in range(q_terms.shape[0]):
+        qdense[q_terms[p]] = 0.0
+    order = np.argsort(-exact, kind="mergesort")
+    return cand[order], exact[order]
+
+
+@njit(cache=True, nogil=True)
+def search_one(q_terms, q_weights, q_self, usable, max_query_terms, colptr, rowidx, colval,
+               indptr, indices, data, row_mask, skip_row, n_candidates):
+    """Top ``n_candidates`` rows for one query vector, re-scored exactly (see _search)."""
+    n_rows = indptr.shape[0] - 1
+    n_terms = usable.shape[0]
+    probe = _strongest_terms(q_terms, q_weights, q_self, usable, max_query_terms)
+    return _search(q_terms, q_weights, probe, colptr, rowidx, colval, indptr, indices, data,
+                   row_mask, skip_row, n_candidates, np.zeros(n_rows, np.float64),
+                   np.zeros(n_rows, np.bool_), np.empty(n_rows, np.int64), np.zeros(n_terms, np.float64))
+
+
+@njit(cache=True, parallel=True)
+def all_neighbours(q_data, usable, max_query_terms, colptr, rowidx, colval, indptr, indices, data,
+                   n_candidates, n_keep, n_chunks):
+    """For every row i, its ``n_keep`` best other rows by q_i . W[j] / q_i . W[i].
+
+    ``q_data`` is aligned with ``data`` (the query vector of row i has the same terms as W[i]).
+    Returns (rows int32 (n, n_keep), padded with -1; normalised scores float32; self scores float64).
+    """
+    n_rows = indptr.shape[0] - 1
+    n_terms = usable.shape[0]
+    out_rows = np.full((n_rows, n_keep), -1, np.int32)
+    out_sims = np.zeros((n_rows, n_keep), np.float32)
+    self_scores = np.zeros(n_rows, np.float64)
+    row_mask = np.ones(n_rows, np.bool_)
+    chunk = (n_rows + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        acc = np.zeros(n_rows, np.float64)
+        seen = np.zeros(n_rows, np.bool_)
+        touched = np.empty(n_rows, np.int64)
+        qdense = np.zeros(n_terms, np.float64)
+        for i in range(ch * chunk, min(n_rows, (ch + 1) * chunk)):
+            a, b = indptr[i], indptr[i + 1]
+            q_terms = indices[a:b]
+            q_weights = q_data[a:b]
+            self_score = 0.0
+            for p in range(b - a):
+                self_score += q_weights[p] * data[a + p]
+            self_scores[i] = self_score
+            if self_score <= 0.0:
+                continue
+            probe = _strongest_terms(q_terms, q_weights, data[a:b], usable, max_query_terms)
+            rows, scores = _search(q_terms, q_weights, probe, colptr, rowidx, colval, indptr, indices,
+                                   data, row_mask, i, n_candidates, acc, seen, touched, qdense)
+            m = 0
+            for c in range(rows.shape[0]):
+                if m == n_keep or scores[c] <= 0.0:
+                    break
+                out_rows[i, m] = rows[c]
+                out_sims[i, m] = scores[c] / self_score
+                m += 1
+    return out_rows, out_sims, self_scores

@@ -1,0 +1,138 @@
+"""Columnar storage of article fields: ids, JSON records, and the columns filters and blending read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .article import Article, parse_time
+
+
+class _Codes:
+    """Assigns small integer codes to strings in first-seen order."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._code: dict[str, int] = {}
+
+    def code(self, name: str | None) -> int:
+        if name is None:
+            return -1
+        code = self._code.get(name)
+        if code is None:
+            code = self._code[name] = len(self.names)
+            self.names.append(name)
+        return code
+
+
+class StoreBuilder:
+    """Collects articles one at a time into the columns of an ArticleStore."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self._records = bytearray()
+        self._offsets = [0]
+        self._sections, self._authors, self._tags = _Codes(), _Codes(), _Codes()
+        self._section_codes: list[int] = []
+        self._author_codes: list[int] = []
+        self._tag_codes: list[int] = []
+        self._tag_indptr = [0]
+        self._published: list[float] = []
+        self._views: list[int] = []
+
+    def add(self, article: Article) -> None:
+        self.ids.append(article.id)
+        self._records += json.dumps(article.to_dict(), ensure_ascii=False).encode("utf-8")
+        self._offsets.append(len(self._records))
+        self._section_codes.append(self._sections.code(article.section))
+        self._author_codes.append(self._authors.code(article.author))
+        self._tag_codes.extend(self._tags.code(t) for t in article.tags)
+        self._tag_indptr.append(len(self._tag_codes))
+        self._published.append(article.published_at.timestamp() if article.published_at else np.nan)
+        self._views.append(article.views)
+
+    def finish(self) -> "ArticleStore":
+        return ArticleStore(
+            ids=self.ids,
+            records=np.frombuffer(bytes(self._records), dtype=np.uint8),
+            offsets=np.asarray(self._offsets, dtype=np.int64),
+            section=np.asarray(self._section_codes, dtype=np.int32), sections=self._sections.names,
+            author=np.asarray(self._author_codes, dtype=np.int32), authors=self._authors.names,
+            tag_codes=np.asarray(self._tag_codes, dtype=np.int32),
+            tag_indptr=np.asarray(self._tag_indptr, dtype=np.int64), tags=self._tags.names,
+            published=np.asarray(self._published, dtype=np.float64),
+            views=np.asarray(self._views, dtype=np.int64),
+        )
+
+
+@dataclass
+class ArticleStore:
+    """Article fields by row. Arrays may be memory-mapped; ``views`` is the only mutable column."""
+
+    ids: list[str]
+    records: np.ndarray
+    offsets: np.ndarray
+    section: np.ndarray
+    sections: list[str]
+    author: np.ndarray
+    authors: list[str]
+    tag_codes: np.ndarray
+    tag_indptr: np.ndarray
+    tags: list[str]
+    published: np.ndarray
+    views: np.ndarray
+
+    ARRAYS = ("records", "offsets", "section", "author", "tag_codes", "tag_indptr", "published", "views")
+    NAMES = ("ids", "sections", "authors", "tags")
+
+    def __post_init__(self) -> None:
+        self.row_of = {article_id: row for row, article_id in enumerate(self.ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def record(self, row: int) -> dict:
+        """The stored fields of the article at ``row``, as a JSON-ready dict."""
+        start, end = int(self.offsets[row]), int(self.offsets[row + 1])
+        return json.loads(bytes(self.records[start:end]).decode("utf-8"))
+
+    def article(self, row: int) -> Article:
+        return Article.from_dict(self.record(row))
+
+    def rows_with_tags(self, rows: np.ndarray, tags: Iterable[str]) -> np.ndarray:
+        """Boolean mask over ``rows``: True where the article carries at least one of ``tags``."""
+        wanted = np.zeros(len(self.tags) + 1, dtype=bool)
+        for tag in tags:
+            code = self.tag_code(tag)
+            if code >= 0:
+                wanted[code] = True
+        starts, ends = self.tag_indptr[rows], self.tag_indptr[rows + 1]
+        lengths = ends - starts
+        if lengths.sum() == 0:
+            return np.zeros(len(rows), dtype=bool)
+        owner = np.repeat(np.arange(len(rows)), lengths)
+        flat = self.tag_codes[np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())]
+        hits = np.zeros(len(rows), dtype=bool)
+        hits[owner[wanted[flat]]] = True
+        return hits
+
+    def tag_code(self, tag: str) -> int:
+        if not hasattr(self, "_tag_code"):
+            self._tag_code = {name: code for code, name in enumerate(self.tags)}
+        return self._tag_code.get(tag, -1)
+
+    def code_of(self, column: str, name: str) -> int:
+        """Code of a section or author name (-2 if absent, which matches no row)."""
+        names = self.sections if column == "section" else self.authors
+        try:
+            return names.index(name)
+        except ValueError:
+            return -2
+
+
+def timestamp(value) -> float:
+    """Epoch seconds of an ISO 8601 string, date or datetime (naive counts as UTC)."""
+    return parse_time(value).timestamp()

@@ -1,0 +1,188 @@
+"""The recsys command line: build, related, similar, info and demo, each a thin layer over the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from functools import wraps
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from .config import load_config_file
+from .errors import InputError, ParameterError, RecsysError
+from .index import RelatedIndex
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+def _one_line_errors(command):
+    """Turn library errors into one line on stderr and a non-zero exit, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (InputError, ParameterError) as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except RecsysError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_FAILED)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="recsys")
+def main() -> None:
+    """Related-articles lists for news sites: build an index, then ask it what is related."""
+
+
+def _parse_setting(text: str) -> tuple[str, object]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ParameterError(f"--set expects KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              help="Index directory to write (default: indexes/<input name>).")
+@click.option("--method", type=click.Choice(["tfidf", "bm25"]), help="Similarity weighting.")
+@click.option("--format", "input_format", type=click.Choice(["jsonl", "csv"]),
+              help="Input format (default: from the file extension).")
+@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
+              help="On a bad row: stop (exit 2), or report it and go on.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON file of build parameters (e.g. the output of `recsys tune`).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Any build parameter, e.g. --set k1=1.2 --set 'field_weights={\"title\": 3, \"body\": 1}'.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on a terminal).")
+@_one_line_errors
+def build(input_path: Path, output: Path | None, method: str | None, input_format: str | None, on_error: str,
+          config_path: Path | None, settings: tuple[str, ...], progress: bool | None) -> None:
+    """Build an index from a JSONL or CSV file of articles."""
+    from .corpus import read_articles
+
+    params = load_config_file(config_path) if config_path else {}
+    params.update(_parse_setting(s) for s in settings)
+    if method:
+        params["method"] = method
+    output = output or Path("indexes") / input_path.stem
+    skipped = []
+
+    def report(error: InputError) -> None:
+        skipped.append(error)
+        click.echo(f"skipped: {error}", err=True)
+
+    started = time.perf_counter()
+    articles = read_articles(input_path, format=input_format, on_error=on_error, on_skip=report)
+    index = RelatedIndex.build(articles, progress=sys.stderr.isatty() if progress is None else progress, **params)
+    index.save(output)
+    seconds = time.perf_counter() - started
+    size = sum(f.stat().st_size for f in output.iterdir())
+    click.echo(f"built {output}: {len(index)} articles, {index.vocabulary_size} terms, "
+               f"{len(skipped)} skipped rows, {seconds:.1f} s, {size / 1e6:.1f} MB on disk", err=True)
+
+
+def _filter_options(command):
+    for option in reversed([
+        click.option("-k", "k", type=int, default=10, show_default=True, help="How many articles to list."),
+        click.option("--section", help="Only articles of this section."),
+        click.option("--tag", "tags", multiple=True, help="Only articles with one of these tags (repeatable)."),
+        click.option("--author", help="Only articles by this author."),
+        click.option("--after", "published_after", help="Only articles published at or after this ISO 8601 time."),
+        click.option("--before", "published_before", help="Only articles published at or before this ISO 8601 time."),
+        click.option("--exclude", multiple=True, help="Never list this article id (repeatable)."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _print_hits(hits, as_json: bool, header: dict) -> None:
+    if as_json:
+        click.echo(json.dumps({**header, "results": [h.to_dict(body=False) for h in hits]}, ensure_ascii=False,
+                              indent=2))
+        return
+    if not hits:
+        click.echo("no related articles")
+    for rank, hit in enumerate(hits, start=1):
+        date = (hit.published_at or "")[:10]
+        click.echo(f"{rank:>3}  {hit.score:6.3f}  {hit.id:<14} {hit.section or '-':<11} {date:<10}  {hit.title}")
+
+
+@main.command()
+@click.argument("index_dir", metavar="DIR", type=click.Path(path_type=Path))
+@click.argument("article_id", metavar="ID")
+@_filter_options
+@_one_line_errors
+def related(index_dir: Path, article_id: str, as_json: bool, **query) -> None:
+    """List the articles related to article ID."""
+    index = RelatedIndex.load(index_dir)
+    _print_hits(index.related(article_id, **query), as_json, {"article_id": article_id})
+
+
+@main.command()
+@click.argument("index_dir", metavar="DIR", type=click.Path(path_type=Path))
+@click.argument("text", metavar="(TEXT | -)")
+@click.option("--title", help="The draft's title (weighted like indexed titles).")
+@_filter_options
+@_one_line_errors
+def similar(index_dir: Path, text: str, as_json: bool, **query) -> None:
+    """List the articles most like a text that is not indexed (use - to read it from stdin)."""
+    if text == "-":
+        text = sys.stdin.read()
+    index = RelatedIndex.load(index_dir)
+    _print_hits(index.more_like_this(text, **query), as_json, {})
+
+
+@main.command()
+@click.argument("index_dir", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_one_line_errors
+def info(index_dir: Path, as_json: bool) -> None:
+    """Describe an index directory: counts, parameters, size; verifies every checksum."""
+    index = RelatedIndex.load(index_dir)
+    details = {"path": str(index_dir), **index.info(),
+               "bytes_on_disk": sum(f.stat().st_size for f in Path(index_dir).iterdir())}
+    if as_json:
+        click.echo(json.dumps(details, indent=2, ensure_ascii=False))
+        return
+    for key in ("path", "articles", "vocabulary", "nonzeros", "neighbors_per_article", "method", "bytes_on_disk"):
+        click.echo(f"{key:<22} {details[key]}")
+    for key, value in index.config.flat().items():
+        click.echo(f"  {key:<20} {json.dumps(value)}")
+
+
+def sample_corpus_path():
+    """The bundled sample corpus (60 original short news articles)."""
+    return resources.files("recsys") / "data" / "sample_articles.jsonl"
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("indexes/demo"),
+              show_default=True, help="Where to write the demo index.")
+@click.option("-n", "count", type=int, default=4, show_default=True, help="How many articles to show.")
+@click.option("-k", "k", type=int, default=5, show_default=True, help="Related articles per article.")
+@_one_line_errors
+def demo(output: Path, count: int, k: int) -> None:
+    """Build an index of the bundled sample corpus and print related lists."""
+    with resources.as_file(sample_corpus_path()) as corpus:
+        index = RelatedIndex.build(corpus)
+    index.save(output)
+    click.echo(f"indexed {len(index)} sample articles into {output}\n")
+    for article_id in index.ids[:: max(1, len(index) // max(1, count))][:count]:
+        article = index.article(article_id)
+        click.echo(f"{article_id}: {article.title}")
+        _print_hits(index.related(article_id, k=k), False, {})
+        click.echo("")

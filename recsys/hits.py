@@ -1,0 +1,48 @@
+"""The Hit: one entry of a related list, with its score breakdown and the article's fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A recommended article. ``score`` ranks the list; ``similarity``, ``popularity`` and ``freshness``
+    are its parts. The article's stored fields follow; unknown input fields are in ``meta``."""
+
+    id: str
+    score: float
+    similarity: float
+    popularity: float
+    freshness: float
+    title: str = ""
+    body: str = ""
+    url: str | None = None
+    section: str | None = None
+    tags: tuple[str, ...] = ()
+    author: str | None = None
+    published_at: str | None = None
+    views: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], *, score: float, similarity: float, popularity: float,
+                    freshness: float, views: int) -> "Hit":
+        known = {name: record.get(name) for name in ("title", "body", "url", "section", "author", "published_at")}
+        meta = {k: v for k, v in record.items() if k not in known and k not in ("id", "tags", "views")}
+        return cls(id=record["id"], score=score, similarity=similarity, popularity=popularity,
+                   freshness=freshness, tags=tuple(record.get("tags") or ()), views=views,
+                   meta=meta, **{k: v for k, v in known.items() if v is not None})
+
+    def to_dict(self, *, body: bool = True) -> dict[str, Any]:
+        """JSON-ready dict: id, score, the breakdown, then the article's fields and metadata."""
+        data = {
+            "id": self.id, "score": self.score, "similarity": self.similarity,
+            "popularity": self.popularity, "freshness": self.freshness, "title": self.title,
+            "url": self.url, "section": self.section, "tags": list(self.tags), "author": self.author,
+            "published_at": self.published_at, "views": self.views, **self.meta,
+        }
+        if body:
+            data["body"] = self.body
+        return data

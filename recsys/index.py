@@ -1,0 +1,320 @@
+"""RelatedIndex: the public index object. Build it from articles, ask it for related lists, save and load it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _kernels
+from ._store import ArticleStore, StoreBuilder
+from ._vectorize import CountBuilder, weighted_terms
+from .article import Article
+from .config import BlendConfig, IndexConfig
+from .corpus import iter_input, read_articles, validate_rows
+from .errors import InputError, ParameterError, UnknownArticleError
+from .hits import Hit
+from .ranking import Filters, freshness, now_timestamp, popularity, top_k
+from .text import Analyzer
+from .weighting import bm25_term_weights, bm25_weights, document_frequencies, tfidf_query, tfidf_weights
+
+FLOAT = np.float32
+
+
+@dataclass
+class Postings:
+    """A sparse matrix as its three CSR (or CSC) arrays."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+
+    @classmethod
+    def of(cls, matrix: sp.spmatrix) -> "Postings":
+        return cls(matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32), matrix.data.astype(FLOAT))
+
+
+@dataclass
+class IndexData:
+    """Everything a RelatedIndex holds; the arrays may be memory-mapped from an index directory."""
+
+    config: IndexConfig
+    vocabulary: list[str]
+    df: np.ndarray            # documents per term
+    idf: np.ndarray           # idf per term (TF-IDF or BM25 flavour, by method)
+    avgdl: float              # mean weighted document length (BM25)
+    rows: Postings            # CSR weights, one row per article
+    query_tf: np.ndarray      # weighted term counts, aligned with rows.data
+    columns: Postings         # CSC weights: the postings of each term
+    self_scores: np.ndarray   # q_i . W[i] for every article i
+    neighbor_rows: np.ndarray  # (n, n_neighbors) precomputed related rows, -1 padded
+    neighbor_sims: np.ndarray  # their normalised similarities
+    store: ArticleStore
+
+
+class RelatedIndex:
+    """An in-memory related-articles index over a corpus of news articles.
+
+    Build it with ``RelatedIndex.build(articles)``, query it with ``related(id)`` and
+    ``more_like_this(text)``, persist it with ``save(dir)`` / ``RelatedIndex.load(dir)``.
+    """
+
+    def __init__(self, data: IndexData) -> None:
+        self._data = data
+        self.config = data.config
+        self._analyzer = Analyzer(data.config.analyzer)
+        self._term_of = {term: i for i, term in enumerate(data.vocabulary)}
+        self._max_views = float(data.store.views.max()) if len(data.store) else 0.0
+
+    # ----------------------------------------------------------------- building
+    @classmethod
+    def build(cls, articles: Iterable[Mapping[str, Any] | Article] | str | os.PathLike,
+              method: str | None = None, *, on_error: str = "raise",
+              on_skip: Callable[[InputError], None] | None = None, progress: bool = False,
+              **params: Any) -> "RelatedIndex":
+        """Build an index from articles (dicts, Articles, or the path of a JSONL/CSV file).
+
+        ``method`` is "tfidf" or "bm25"; ``params`` are IndexConfig / AnalyzerConfig / BlendConfig
+        fields (``k1``, ``b``, ``sublinear_tf``, ``field_weights``, ``stemmer``, ``max_query_terms``,
+        ``popularity_weight``, ...). Bad rows raise InputError, or with ``on_error="skip"`` are passed
+        to ``on_skip`` and left out.
+        """
+        if method is not None:
+            params["method"] = method
+        config = IndexConfig.from_params(**params)
+        if isinstance(articles, (str, os.PathLike)):
+            valid = read_articles(articles, on_error=on_error, on_skip=on_skip)
+        else:
+            valid = validate_rows(iter_input(articles), source=None, on_error=on_error, on_skip=on_skip)
+        counts, stores = CountBuilder(Analyzer(config.analyzer), config.field_weights), StoreBuilder()
+        for article in _progress(valid, progress, "reading"):
+            counts.add(article)
+            stores.add(article)
+        tf, doc_len, vocabulary = counts.finish()
+        return cls(_weigh_and_link(config, tf, doc_len, vocabulary, stores.finish(), progress))
+
+    # ----------------------------------------------------------------- queries
+    def related(self, article_id: str, k: int = 10, *, section: str | None = None,
+                tags: Iterable[str] | str | None = None, author: str | None = None,
+                published_after=None, published_before=None, exclude: Iterable[str] | str | None = None,
+                now=None, **blend: Any) -> list[Hit]:
+        """The k articles most related to ``article_id`` (never itself), best first.
+
+        Filters restrict what may be listed; ``blend`` overrides BlendConfig fields for this call
+        (e.g. ``popularity_weight=0``). ``now`` fixes the clock freshness is measured from.
+        """
+        row = self._row(article_id)
+        k = _check_k(k)
+        filters = Filters.of(section=section, tags=tags, author=author, published_after=published_after,
+                             published_before=published_before, exclude=exclude)
+        blend_config = self._blend(blend)
+        data = self._data
+        rows = data.neighbor_rows[row]
+        rows = rows[rows >= 0]
+        sims = np.asarray(data.neighbor_sims[row][: len(rows)], dtype=np.float64)
+        list_is_complete = len(rows) < data.neighbor_rows.shape[1]
+        keep = filters.mask(data.store, rows) & (sims > blend_config.min_similarity)
+        if keep.sum() < k and not list_is_complete:
+            rows, sims = self._live_related(row, filters, k)
+            keep = sims > blend_config.min_similarity
+        return self._rank(rows[keep], sims[keep], k, blend_config, now)
+
+    def more_like_this(self, text: str, k: int = 10, *, title: str | None = None, section: str | None = None,
+                       tags: Iterable[str] | str | None = None, author: str | None = None,
+                       published_after=None, published_before=None,
+                       exclude: Iterable[str] | str | None = None, now=None, **blend: Any) -> list[Hit]:
+        """The k articles most similar to a text that is not in the index (a draft), best first."""
+        if not isinstance(text, str):
+            raise ParameterError(f"text must be a string, got {type(text).__name__}")
+        k = _check_k(k)
+        filters = Filters.of(section=section, tags=tags, author=author, published_after=published_after,
+                             published_before=published_before, exclude=exclude)
+        blend_config = self._blend(blend)
+        weights = self.config.field_weights
+        texts = [(text, weights.get("body", 1.0) or 1.0), (title or "", weights.get("title", 0.0))]
+        counts, length = weighted_terms(texts, self._analyzer)
+        terms = np.array(sorted(self._term_of[t] for t in counts if t in self._term_of), dtype=np.int32)
+        if len(terms) == 0:
+            return []
+        vocabulary = self._data.vocabulary
+        tf = np.array([counts[vocabulary[t]] for t in terms], dtype=np.float64)
+        q_weights, q_self = self._query_vector(terms, tf, length)
+        self_score = float(np.dot(q_weights, q_self))
+        if self_score <= 0:
+            return []
+        mask = filters.mask(self._data.store) if (filters.restricts_rows or filters.exclude) else self._all_rows()
+        usable = self._usable(min_df=self.config.min_doc_freq)
+        n_candidates = max(self.config.n_candidates, 2 * k)
+        rows, scores = self._search(terms, q_weights, q_self, usable, mask, -1, n_candidates)
+        sims = scores / self_score
+        keep = sims > blend_config.min_similarity
+        return self._rank(rows[keep], sims[keep], k, blend_config, now)
+
+    # ----------------------------------------------------------------- inspection
+    def __len__(self) -> int:
+        return len(self._data.store)
+
+    def __contains__(self, article_id: object) -> bool:
+        return article_id in self._data.store.row_of
+
+    @property
+    def ids(self) -> list[str]:
+        """Article ids in index order."""
+        return list(self._data.store.ids)
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self._data.vocabulary)
+
+    def article(self, article_id: str) -> Article:
+        """The stored article with this id (its current view count included)."""
+        row = self._row(article_id)
+        return replace(self._data.store.article(row), views=int(self._data.store.views[row]))
+
+    def info(self) -> dict[str, Any]:
+        """Counts and parameters, as ``recsys info`` prints them."""
+        data = self._data
+        return {"articles": len(self), "vocabulary": self.vocabulary_size,
+                "nonzeros": int(len(data.rows.data)), "neighbors_per_article": int(data.neighbor_rows.shape[1]),
+                "method": self.config.method, "config": self.config.to_dict()}
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the index to a directory (atomically: a crash never leaves a half-written index there)."""
+        from .storage import save_index
+
+        return save_index(self._data, Path(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> "RelatedIndex":
+        """Open an index directory written by ``save``; arrays are memory-mapped unless ``mmap=False``."""
+        from .storage import load_index
+
+        return cls(load_index(Path(path), mmap=mmap, verify=verify))
+
+    # ----------------------------------------------------------------- internals
+    def _row(self, article_id: str) -> int:
+        try:
+            return self._data.store.row_of[article_id]
+        except (KeyError, TypeError):
+            raise UnknownArticleError(article_id) from None
+
+    def _blend(self, overrides: dict[str, Any]) -> BlendConfig:
+        if not overrides:
+            return self.config.blend
+        try:
+            return replace(self.config.blend, **overrides).validate()
+        except TypeError:
+            raise ParameterError(f"unknown parameter(s) {sorted(overrides)}; blend parameters are "
+                                 f"{sorted(BlendConfig.__dataclass_fields__)}") from None
+
+    def _all_rows(self) -> np.ndarray:
+        return np.ones(len(self), dtype=bool)
+
+    def _usable(self, min_df: int) -> np.ndarray:
+        return _usable_terms(self._data.df, len(self), self.config, min_df)
+
+    def _query_vector(self, terms: np.ndarray, tf: np.ndarray, length: float) -> tuple[np.ndarray, np.ndarray]:
+        """(weights a query scores with, the query's own document-side weights) for a text query."""
+        config = self.config
+        tf = np.where(tf >= config.min_term_freq, tf, 0.0)
+        if config.method == "tfidf":
+            weights = tfidf_query(terms, np.maximum(tf, 1e-300), self._data.idf, sublinear_tf=config.sublinear_tf)
+            weights = np.where(tf > 0, weights, 0.0)
+            return weights, weights
+        own = bm25_term_weights(tf, np.full(len(tf), length), self._data.idf[terms], k1=config.k1, b=config.b,
+                                avgdl=self._data.avgdl)
+        return tf, own
+
+    def _search(self, terms, q_weights, q_self, usable, mask, skip_row, n_candidates):
+        data = self._data
+        return _kernels.search_one(terms, np.asarray(q_weights, np.float64), np.asarray(q_self, np.float64),
+                                   usable, self.config.max_query_terms, data.columns.indptr, data.columns.indices,
+                                   data.columns.data, data.rows.indptr, data.rows.indices, data.rows.data,
+                                   mask, skip_row, n_candidates)
+
+    def _live_related(self, row: int, filters: Filters, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Related rows of ``row`` scored against every article the filters allow (no precomputed list)."""
+        data = self._data
+        start, end = data.rows.indptr[row], data.rows.indptr[row + 1]
+        terms = np.asarray(data.rows.indices[start:end])
+        q_self = np.asarray(data.rows.data[start:end], np.float64)
+        q_weights = _query_weights(self.config, q_self, np.asarray(data.query_tf[start:end]), data.df[terms])
+        mask = filters.mask(data.store)
+        n_candidates = max(self.config.n_candidates, 2 * k)
+        rows, scores = self._search(terms, q_weights, q_self, self._usable(max(2, self.config.min_doc_freq)),
+                                    mask, row, n_candidates)
+        self_score = float(data.self_scores[row])
+        return rows, (scores / self_score if self_score > 0 else scores * 0.0)
+
+    def _rank(self, rows: np.ndarray, sims: np.ndarray, k: int, blend: BlendConfig, now) -> list[Hit]:
+        store = self._data.store
+        pop = popularity(store.views[rows], self._max_views) if blend.popularity_weight else np.zeros(len(rows))
+        fresh = (freshness(store.published[rows], now_timestamp(now), blend) if blend.freshness_weight
+                 else np.zeros(len(rows)))
+        scores = sims * (1.0 + blend.popularity_weight * pop + blend.freshness_weight * fresh)
+        best = top_k(scores, rows, k)
+        return [Hit.from_record(store.record(int(rows[p])), score=float(scores[p]), similarity=float(sims[p]),
+                                popularity=float(pop[p]), freshness=float(fresh[p]),
+                                views=int(store.views[rows[p]])) for p in best]
+
+
+def _query_weights(config: IndexConfig, weights: np.ndarray, tf: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """The query vector of an indexed article: its TF-IDF row or its BM25 term counts, with the
+    terms that min_term_freq / min_doc_freq / max_doc_freq rule out set to zero."""
+    q = np.array(weights if config.method == "tfidf" else tf, dtype=np.float64)
+    q[tf < config.min_term_freq] = 0.0
+    q[df < config.min_doc_freq] = 0.0
+    return q
+
+
+def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray, vocabulary: list[str],
+                    store: ArticleStore, progress: bool) -> IndexData:
+    """Weight the count matrix and precompute every article's neighbour list."""
+    if config.method == "tfidf":
+        weights, idf = tfidf_weights(tf, sublinear_tf=config.sublinear_tf)
+        avgdl = float(doc_len.mean())
+    else:
+        weights, idf, avgdl = bm25_weights(tf, doc_len, k1=config.k1, b=config.b, epsilon=config.epsilon)
+    df = document_frequencies(tf)
+    rows = Postings.of(weights)
+    columns = Postings.of(weights.tocsc())
+    query_tf = tf.data.astype(FLOAT)
+    q_data = _query_weights(config, rows.data, query_tf, df[rows.indices])
+    usable = _usable_terms(df, len(store), config, max(2, config.min_doc_freq))
+    n_chunks = max(1, min(len(store), 64))
+    neighbor_rows, neighbor_sims, self_scores = _kernels.all_neighbours(
+        q_data, usable, config.max_query_terms, columns.indptr, columns.indices, columns.data,
+        rows.indptr, rows.indices, rows.data, config.n_candidates, config.n_neighbors, n_chunks)
+    return IndexData(config=config, vocabulary=vocabulary, df=df, idf=idf, avgdl=avgdl, rows=rows,
+                     query_tf=query_tf, columns=columns, self_scores=self_scores, neighbor_rows=neighbor_rows,
+                     neighbor_sims=neighbor_sims, store=store)
+
+
+def _usable_terms(df: np.ndarray, n_docs: int, config: IndexConfig, min_df: int) -> np.ndarray:
+    """Terms a query may use to find candidates: min_df <= df <= max_doc_freq (a count, or a share if <= 1.0)."""
+    usable = df >= min_df
+    max_df = config.max_doc_freq
+    if max_df is not None:
+        limit = max_df * n_docs if isinstance(max_df, float) and max_df <= 1.0 else max_df
+        usable &= df <= limit
+    return usable
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ParameterError(f"k must be an integer >= 1, got {k!r}")
+    return int(k)
+
+
+def _progress(items, enabled: bool, label: str):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=label, unit=" articles", mininterval=0.5)

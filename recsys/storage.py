@@ -1,0 +1,160 @@
+"""The on-disk index: a self-describing directory of .npy arrays and JSON, written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ._store import ArticleStore
+from .config import IndexConfig
+from .errors import IndexFormatError, ParameterError
+
+FORMAT_NAME = "recsys-index"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def save_index(data, path: Path) -> Path:
+    """Write ``data`` (an IndexData) to directory ``path``, replacing what was there only once complete."""
+    path = Path(path)
+    if path.exists() and not (path / MANIFEST).exists() and any(path.iterdir()):
+        raise ParameterError(f"{path}: exists and is not a recsys index; refusing to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        files = {}
+        for name, array in _arrays(data).items():
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+            files[f"{name}.npy"] = None
+        for name, value in _json_parts(data).items():
+            (tmp / f"{name}.json").write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+            files[f"{name}.json"] = None
+        manifest = {
+            "format": FORMAT_NAME, "version": FORMAT_VERSION,
+            "counts": {"articles": len(data.store), "vocabulary": len(data.vocabulary),
+                       "nonzeros": int(len(data.rows.data))},
+            "avgdl": data.avgdl, "config": data.config.to_dict(),
+            "files": {name: _sha256(tmp / name) for name in sorted(files)},
+        }
+        _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+        _swap_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def load_index(path: Path, *, mmap: bool = True, verify: bool = True):
+    """Read an index directory; raise IndexFormatError naming the file that is missing, foreign or corrupt."""
+    from .index import IndexData, Postings
+
+    manifest = read_manifest(path)
+    if verify:
+        for name, digest in manifest["files"].items():
+            file = path / name
+            if not file.exists():
+                raise IndexFormatError(f"{file}: missing from the index directory")
+            if _sha256(file) != digest:
+                raise IndexFormatError(f"{file}: checksum mismatch (the file is corrupted or was modified)")
+    mode = "r" if mmap else None
+
+    def array(name: str) -> np.ndarray:
+        try:
+            return np.load(path / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise IndexFormatError(f"{path / (name + '.npy')}: unreadable array: {exc}") from None
+
+    def parts(name: str):
+        try:
+            return json.loads((path / f"{name}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise IndexFormatError(f"{path / (name + '.json')}: unreadable JSON: {exc}") from None
+
+    try:
+        config = IndexConfig.from_dict(manifest["config"])
+    except (ParameterError, KeyError, TypeError) as exc:
+        raise IndexFormatError(f"{path / MANIFEST}: invalid config: {exc}") from None
+    store = ArticleStore(**{name: parts(f"articles_{name}") for name in ArticleStore.NAMES},
+                         **{name: array(f"articles_{name}") for name in ArticleStore.ARRAYS})
+    store.views = np.array(store.views)  # the one mutable column lives in memory
+    return IndexData(
+        config=config, vocabulary=parts("vocabulary"), df=array("df"), idf=array("idf"),
+        avgdl=float(manifest["avgdl"]),
+        rows=Postings(array("rows_indptr"), array("rows_indices"), array("rows_data")),
+        query_tf=array("query_tf"),
+        columns=Postings(array("columns_indptr"), array("columns_indices"), array("columns_data")),
+        self_scores=array("self_scores"), neighbor_rows=array("neighbor_rows"),
+        neighbor_sims=array("neighbor_sims"), store=store)
+
+
+def read_manifest(path: Path) -> dict:
+    """The validated manifest of an index directory."""
+    file = Path(path) / MANIFEST
+    if not Path(path).is_dir():
+        raise IndexFormatError(f"{path}: not an index directory (no such directory)")
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexFormatError(f"{file}: missing; {path} is not a recsys index directory") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexFormatError(f"{file}: not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise IndexFormatError(f"{file}: not a recsys index manifest (format is not {FORMAT_NAME!r})")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise IndexFormatError(f"{file}: unsupported index format version {manifest.get('version')!r}; "
+                               f"this recsys reads version {FORMAT_VERSION}")
+    if not isinstance(manifest.get("files"), dict):
+        raise IndexFormatError(f"{file}: has no file list")
+    return manifest
+
+
+def _arrays(data) -> dict[str, np.ndarray]:
+    arrays = {"df": data.df, "idf": data.idf, "query_tf": data.query_tf, "self_scores": data.self_scores,
+              "neighbor_rows": data.neighbor_rows, "neighbor_sims": data.neighbor_sims}
+    for prefix, postings in (("rows", data.rows), ("columns", data.columns)):
+        arrays.update({f"{prefix}_indptr": postings.indptr, f"{prefix}_indices": postings.indices,
+                       f"{prefix}_data": postings.data})
+    arrays.update({f"articles_{name}": getattr(data.store, name) for name in ArticleStore.ARRAYS})
+    return arrays
+
+
+def _json_parts(data) -> dict:
+    return {"vocabulary": data.vocabulary,
+            **{f"articles_{name}": getattr(data.store, name) for name in ArticleStore.NAMES}}
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_synced(file: Path, text: str) -> None:
+    with open(file, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _swap_into_place(tmp: Path, path: Path) -> None:
+    """Rename the finished ``tmp`` directory to ``path``; an existing index there is replaced."""
+    if not path.exists():
+        os.rename(tmp, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    os.rmdir(old)
+    os.rename(path, old)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        os.rename(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

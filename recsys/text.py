@@ -1,0 +1,101 @@
+"""Analyzers: turn text into the list of index terms."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from .errors import ParameterError
+
+_TOKEN = re.compile(r"\w\w+")
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_STOP_WORD_LISTS = {"english": ENGLISH_STOP_WORDS}
+
+
+def fold_accents(text: str) -> str:
+    """Return ``text`` with diacritics removed ('café' -> 'cafe'); ASCII text is returned as is."""
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFC", _COMBINING.sub("", unicodedata.normalize("NFKD", text)))
+
+
+@dataclass(frozen=True)
+class AnalyzerConfig:
+    """How text becomes terms.
+
+    ``stop_words`` is a language name ("english"), a list of words, or None; ``stemmer`` is a
+    Snowball language name ("english", "german", ...) or None.
+    """
+
+    stop_words: str | tuple[str, ...] | None = "english"
+    stemmer: str | None = None
+    fold_accents: bool = True
+    min_token_length: int = 2
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        if isinstance(self.stop_words, tuple):
+            data["stop_words"] = list(self.stop_words)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AnalyzerConfig":
+        data = dict(data)
+        if isinstance(data.get("stop_words"), list):
+            data["stop_words"] = tuple(data["stop_words"])
+        return cls(**data)
+
+
+class Analyzer:
+    """Callable that maps a text to its terms: casefold, tokenise, fold accents, drop stop words, stem."""
+
+    def __init__(self, config: AnalyzerConfig | None = None) -> None:
+        self.config = config or AnalyzerConfig()
+        self._stop = _stop_word_set(self.config.stop_words)
+        self._stem = _stemmer(self.config.stemmer)
+        if self.config.min_token_length < 1:
+            raise ParameterError("min_token_length must be >= 1")
+        self._pattern = (_TOKEN if self.config.min_token_length == 2
+                         else re.compile(r"\w{%d,}" % self.config.min_token_length))
+
+    def __call__(self, text: str) -> list[str]:
+        if not text:
+            return []
+        text = text.casefold()
+        if self.config.fold_accents:
+            text = fold_accents(text)
+        tokens = self._pattern.findall(text)
+        stop = self._stop
+        if stop:
+            tokens = [t for t in tokens if t not in stop]
+        if self._stem is not None:
+            tokens = self._stem(tokens)
+        return tokens
+
+
+def _stop_word_set(stop_words: str | Iterable[str] | None) -> frozenset[str]:
+    if stop_words is None:
+        return frozenset()
+    if isinstance(stop_words, str):
+        try:
+            return frozenset(_STOP_WORD_LISTS[stop_words])
+        except KeyError:
+            raise ParameterError(
+                f"stop_words: unknown list {stop_words!r}; known: {sorted(_STOP_WORD_LISTS)}") from None
+    return frozenset(fold_accents(w.casefold()) for w in stop_words)
+
+
+def _stemmer(language: str | None):
+    if language is None:
+        return None
+    import Stemmer  # PyStemmer: Snowball stemmers in C
+
+    try:
+        return Stemmer.Stemmer(language).stemWords
+    except KeyError:
+        raise ParameterError(
+            f"stemmer: unknown language {language!r}; known: {Stemmer.algorithms()}") from None

@@ -1,0 +1,67 @@
+"""Term weighting: TF-IDF (scikit-learn's) and BM25 (rank-bm25's Okapi formula), on count matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfTransformer
+
+METHODS = ("tfidf", "bm25")
+
+
+def document_frequencies(counts: sp.csr_matrix) -> np.ndarray:
+    """Number of documents containing each term."""
+    return np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.int64)
+
+
+def tfidf_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
+    """scikit-learn's smoothed idf: ln((1 + n) / (1 + df)) + 1."""
+    return np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
+
+
+def tfidf_weights(counts: sp.csr_matrix, *, sublinear_tf: bool = False) -> tuple[sp.csr_matrix, np.ndarray]:
+    """L2-normalised TF-IDF rows and the idf vector, computed by scikit-learn's TfidfTransformer."""
+    transformer = TfidfTransformer(norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=sublinear_tf)
+    weights = transformer.fit_transform(counts)
+    return sp.csr_matrix(weights, dtype=np.float64), transformer.idf_
+
+
+def tfidf_query(terms: np.ndarray, tf: np.ndarray, idf: np.ndarray, *, sublinear_tf: bool) -> np.ndarray:
+    """TF-IDF weights of one query (its term ids and counts), L2-normalised like the documents."""
+    tf = tf.astype(np.float64)
+    if sublinear_tf:
+        tf = np.log(tf) + 1.0
+    weights = tf * idf[terms]
+    norm = np.sqrt(np.dot(weights, weights))
+    return weights / norm if norm > 0 else weights
+
+
+def bm25_idf(df: np.ndarray, n_docs: int, epsilon: float) -> np.ndarray:
+    """Okapi idf, ln(n - df + 0.5) - ln(df + 0.5); negative values are floored at epsilon * mean idf (rank-bm25)."""
+    idf = np.log(n_docs - df + 0.5) - np.log(df + 0.5)
+    floor = epsilon * idf.mean() if idf.size else 0.0
+    return np.where(idf < 0, floor, idf)
+
+
+def bm25_term_weights(tf: np.ndarray, doc_len: np.ndarray, idf_of_term: np.ndarray, *, k1: float, b: float,
+                      avgdl: float) -> np.ndarray:
+    """Per-entry BM25 weight: idf * tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl))."""
+    norm = k1 * (1.0 - b + b * doc_len / avgdl)
+    return idf_of_term * (tf * (k1 + 1.0)) / (tf + norm)
+
+
+def bm25_weights(counts: sp.csr_matrix, doc_len: np.ndarray, *, k1: float = 1.5, b: float = 0.75,
+                 epsilon: float = 0.25) -> tuple[sp.csr_matrix, np.ndarray, float]:
+    """The BM25 document-term weight matrix, the idf vector and the average document length.
+
+    The BM25 score of a query with term counts qtf against document d is ``qtf . W[d]``, which is
+    exactly rank_bm25.BM25Okapi.get_scores on the same tokens.
+    """
+    n_docs = counts.shape[0]
+    idf = bm25_idf(document_frequencies(counts), n_docs, epsilon)
+    avgdl = float(doc_len.mean())
+    row_len = np.repeat(doc_len.astype(np.float64), np.diff(counts.indptr))
+    data = bm25_term_weights(counts.data.astype(np.float64), row_len, idf[counts.indices],
+                             k1=k1, b=b, avgdl=avgdl)
+    weights = sp.csr_matrix((data, counts.indices.copy(), counts.indptr.copy()), shape=counts.shape)
+    return weights, idf, avgdl
