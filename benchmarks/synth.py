@@ -11,8 +11,8 @@ Model
   popularity and each belongs to one of 8 sections.
 * An article takes 35-60 % of its body tokens from its main topic, 10-20 % from a
   secondary topic (60 % of articles) and the rest from the background distribution.
-  Bodies have 200-800 tokens (uniform), titles 6-12 words drawn mostly from the head of
-  the main topic. Tags are 2-4 of the topic's 15 keywords (its most frequent words).
+  Bodies have 200-800 tokens (uniform), titles 6-12 distinct words drawn mostly from the
+  head of the main topic. Tags are 2-4 of the topic's 15 keywords (its most frequent words).
 * ~300 authors, each writing mostly about 2-4 favourite topics.
 * ``published_at`` is uniform over the two years before 2026-11-01 (UTC) with a
   day/night cycle; ``views`` is heavy-tailed (Lomax/Pareto, alpha 1.1).
@@ -26,7 +26,9 @@ Determinism
 Everything is a function of ``(seed, n_topics, vocab_size)`` and the article index:
 articles are produced in fixed chunks of ``CHUNK_SIZE`` whose random streams are seeded
 from ``(seed, chunk_index, stream)``, so ``generate(n)`` is a prefix of ``generate(m)``
-for ``n < m`` and a file is byte-identical across runs and machines with the same numpy.
+for ``n < m`` and repeated runs give byte-identical files. (Across CPUs or numpy versions
+a rare token may differ if the floating-point ``log``/``pow`` used to build the
+distributions rounds differently.)
 
 Usage::
 
@@ -69,6 +71,7 @@ MAIN_SHARE = (0.35, 0.60)
 SECONDARY_SHARE = (0.10, 0.20)
 SECONDARY_PROB = 0.6
 TITLE_TOPIC_PROB = 0.8
+TITLE_EXTRA = 4                 # spare title draws, so titles rarely repeat a word
 TITLE_TOPIC_HEAD = 80           # title words come from the topic's 80 most frequent words ...
 TITLE_BACKGROUND_HEAD = 300     # ... or the 300 most frequent background words
 AUTHOR_ON_TOPIC_PROB = 0.85
@@ -255,6 +258,9 @@ def _world(seed: int, n_topics: int, vocab_size: int) -> _World:
             favs.add(int(np.searchsorted(topic_cdf, rng.random(), side="right")))
         for t in sorted(favs):
             by_topic[t].append(a)
+    for t in range(n_topics):                 # only possible when n_topics > N_AUTHORS
+        if not by_topic[t]:
+            by_topic[t].append(t % N_AUTHORS)
     ta_count = np.array([len(b) for b in by_topic], dtype=np.int64)
     ta_start = np.concatenate([[0], np.cumsum(ta_count)[:-1]]).astype(np.int64)
 
@@ -335,7 +341,7 @@ def _edit_body(rng: np.random.Generator, toks: list[str], world: _World) -> list
     for _ in range(int(rng.integers(1, 5))):
         op = int(rng.integers(0, 3))
         pos = int(rng.integers(0, len(toks)))
-        word = world.words[int(rng.integers(0, 3_000))]
+        word = world.words[int(rng.integers(0, min(3_000, len(world.words))))]
         if op == 1 and len(toks) < BODY_MAX:
             toks.insert(pos, word)
         elif op == 2 and len(toks) > BODY_MIN:
@@ -428,11 +434,14 @@ def _chunk(world: _World, seed: int, ci: int, m: int, id_width: int) -> Iterator
                 b = int(starts[i - a0])
                 saved[i] = (world.cat_words[idx[b:b + int(bl[i - a0])]].tolist(), [])
 
-    n_ttok = int(tlen.sum())
-    tart = np.repeat(np.arange(m), tlen)
+    # titles: TITLE_EXTRA spare draws per title so repeated words can be dropped
+    tdraw = tlen + TITLE_EXTRA
+    n_ttok = int(tdraw.sum())
+    tart = np.repeat(np.arange(m), tdraw)
     tpseudo = np.where(_rng(seed, 1, ci, 4).random(n_ttok) < TITLE_TOPIC_PROB, topic[tart], T)
     title_toks = _draw_head_tokens(world, tpseudo, _rng(seed, 1, ci, 5).random(n_ttok))
-    t_end = np.cumsum(tlen).tolist()
+    t_end = np.cumsum(tdraw).tolist()
+    tlen_l = tlen.tolist()
 
     published = np.char.add(np.datetime_as_string(ts.astype("datetime64[s]"), unit="s"), "Z").tolist()
     sections = np.array(SECTIONS, dtype=object)[world.topic_section[topic]].tolist()
@@ -454,7 +463,9 @@ def _chunk(world: _World, seed: int, ci: int, m: int, id_width: int) -> Iterator
                 saved[i] = (btoks, ttoks)
         else:
             body = bodies[i]
-            ttoks = title_toks[t0:t1]
+            draw = title_toks[t0:t1]
+            ttoks = list(dict.fromkeys(draw))
+            ttoks = ttoks[:tlen_l[i]] if len(ttoks) >= tlen_l[i] else draw[:tlen_l[i]]
             ttoks[0] = ttoks[0].capitalize()
             if i in keep:
                 saved[i] = (saved[i][0], ttoks)

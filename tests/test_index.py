@@ -1,0 +1,162 @@
+"""The library face: related lists, filters, blending, more_like_this and parameter errors."""
+
+import math
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+import recsys
+from recsys import ParameterError, UnknownArticleError
+
+NOW = "2026-11-25T00:00:00Z"
+
+
+def test_related_never_returns_the_article_itself(sample_index):
+    for article_id in sample_index.ids:
+        hits = sample_index.related(article_id, k=20, now=NOW)
+        assert article_id not in [h.id for h in hits]
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_related_finds_the_story_thread(sample_index):
+    hits = sample_index.related("a-018", k=4, popularity_weight=0, freshness_weight=0)
+    assert {h.id for h in hits} == {"a-026", "a-035", "a-051", "a-053"}  # the football title race thread
+
+
+def test_hits_carry_the_articles_fields_and_metadata(sample_index):
+    (hit,) = [h for h in sample_index.related("a-028", k=5, now=NOW) if h.id == "a-048"]
+    assert hit.title.startswith("Calder Mutual breach") and hit.section == "technology"
+    assert hit.url.startswith("https://") and hit.published_at.endswith("Z") and hit.views > 0
+    assert hit.meta == {"paywalled": True} and isinstance(hit.score, float)
+
+
+def test_unknown_id_raises_a_recsys_error_naming_it(sample_index):
+    with pytest.raises(UnknownArticleError, match="unknown article id: 'no-such-id'") as info:
+        sample_index.related("no-such-id")
+    assert isinstance(info.value, recsys.RecsysError)
+
+
+def test_ties_are_broken_by_index_order():
+    body = "harbour ferry timetable changes announced"
+    index = recsys.RelatedIndex.build([{"id": f"t{i}", "body": body} for i in (3, 1, 2, 0)],
+                                      popularity_weight=0, freshness_weight=0)
+    assert [h.id for h in index.related("t2", k=3)] == ["t3", "t1", "t0"]
+    assert [h.id for h in index.related("t2", k=3)] == [h.id for h in index.related("t2", k=3)]
+
+
+def test_zero_blend_weights_give_pure_similarity(sample_index):
+    hits = sample_index.related("a-001", k=5, popularity_weight=0, freshness_weight=0)
+    assert all(h.score == h.similarity for h in hits)
+
+
+def test_popularity_reorders_similar_articles():
+    articles = [{"id": "q", "body": "vaccination drive measles clinic"},
+                {"id": "quiet", "body": "vaccination drive measles clinic", "views": 1},
+                {"id": "popular", "body": "vaccination drive measles clinic", "views": 90_000}]
+    index = recsys.RelatedIndex.build(articles, freshness_weight=0)
+    assert [h.id for h in index.related("q", k=2, popularity_weight=0)] == ["quiet", "popular"]
+    hits = index.related("q", k=2, popularity_weight=0.5)
+    assert [h.id for h in hits] == ["popular", "quiet"]
+    assert hits[0].popularity == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("function", ["gauss", "exp", "linear"])
+def test_freshness_decay_follows_elasticsearch_semantics(function):
+    articles = [{"id": "q", "body": "budget vote", "published_at": "2026-11-01"},
+                {"id": "in-offset", "body": "budget vote", "published_at": "2026-11-23"},
+                {"id": "at-scale", "body": "budget vote", "published_at": "2026-11-05"}]
+    index = recsys.RelatedIndex.build(articles, popularity_weight=0, freshness_weight=1.0,
+                                      freshness_function=function, freshness_offset="2d", freshness_scale="18d",
+                                      freshness_decay=0.5)
+    hits = {h.id: h for h in index.related("q", k=2, now="2026-11-25")}
+    assert hits["in-offset"].freshness == pytest.approx(1.0)
+    assert hits["at-scale"].freshness == pytest.approx(0.5)
+    assert hits["in-offset"].score == pytest.approx(2 * hits["in-offset"].similarity)
+
+
+@pytest.mark.parametrize("filters, check", [
+    ({"section": "business"}, lambda a: a.section == "business"),
+    ({"tags": ["strike"]}, lambda a: "strike" in a.tags),
+    ({"author": "Priya Calloway"}, lambda a: a.author == "Priya Calloway"),
+    ({"published_after": "2026-10-01", "published_before": "2026-10-31T23:59:59"},
+     lambda a: datetime(2026, 10, 1, tzinfo=timezone.utc) <= a.published_at <= datetime(2026, 10, 31, 23, 59, 59, tzinfo=timezone.utc)),
+])
+def test_filters_restrict_every_hit(sample_index, filters, check):
+    for article_id in ("a-001", "a-012", "a-028", "a-044"):
+        hits = sample_index.related(article_id, k=10, now=NOW, **filters)
+        assert all(check(sample_index.article(h.id)) for h in hits)
+
+
+def test_filters_fall_back_to_live_scoring_beyond_the_stored_list(sample_articles):
+    index = recsys.RelatedIndex.build(sample_articles, n_neighbors=2, n_candidates=60)
+    full = recsys.RelatedIndex.build(sample_articles, n_neighbors=59, n_candidates=60)
+    for section in ("business", "health", "sports"):
+        fast = index.related("a-001", k=5, section=section, now=NOW)
+        exact = full.related("a-001", k=5, section=section, now=NOW)
+        assert [h.id for h in fast] == [h.id for h in exact] and len(fast) > 0
+        assert [h.score for h in fast] == pytest.approx([h.score for h in exact])
+
+
+def test_exclude_removes_ids(sample_index):
+    first = [h.id for h in sample_index.related("a-012", k=3, now=NOW)]
+    hits = sample_index.related("a-012", k=3, exclude=first[:2], now=NOW)
+    assert not set(first[:2]) & {h.id for h in hits} and hits[0].id == first[2]
+
+
+def test_more_like_this_finds_the_story_of_a_draft(sample_index):
+    draft = "Northline Rail drivers and the union met again over pay; the strike may end."
+    hits = sample_index.more_like_this(draft, k=3, now=NOW)
+    assert {h.id for h in hits} <= {"a-003", "a-007", "a-012", "a-012-u"}
+    assert sample_index.more_like_this("zzzz qqqq", k=3) == []
+
+
+@pytest.mark.parametrize("method", ["tfidf", "bm25"])
+def test_more_like_this_of_an_article_text_ranks_that_article_first(sample_articles, method):
+    index = recsys.RelatedIndex.build(sample_articles, method=method, field_weights={"title": 2, "body": 1})
+    article = sample_articles[30]
+    hits = index.more_like_this(article["body"], title=article["title"], k=3, popularity_weight=0, freshness_weight=0)
+    assert hits[0].id == article["id"] and hits[0].similarity == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda i: i.related("a-001", k=0), "k must be an integer >= 1"),
+    (lambda i: i.related("a-001", popularity_weight=-1), "popularity_weight must be >= 0"),
+    (lambda i: i.related("a-001", wobble=1), "unknown parameter"),
+    (lambda i: i.related("a-001", published_after="last week"), "published_after: not an ISO 8601 date"),
+    (lambda i: i.related("a-001", freshness_scale="soon"), "freshness_scale: not a duration"),
+    (lambda i: i.more_like_this(None), "text must be a string"),
+])
+def test_bad_query_parameters_raise_parameter_errors(sample_index, call, message):
+    with pytest.raises(ParameterError, match=message):
+        call(sample_index)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"method": "lsi"}, "method must be one of"),
+    ({"k1": -1}, "k1 must be >= 0"),
+    ({"b": 2}, "b must be between 0.0 and 1.0"),
+    ({"stemmer": "klingon"}, "stemmer: unknown language"),
+    ({"colour": "red"}, r"unknown parameter\(s\) \['colour'\]"),
+    ({"field_weights": {"tags": 1}}, "title or body must have a weight"),
+])
+def test_bad_build_parameters_raise_parameter_errors(sample_articles, params, message):
+    with pytest.raises(ParameterError, match=message):
+        recsys.RelatedIndex.build(sample_articles, **params)
+
+
+def test_field_weights_make_the_title_count(sample_articles):
+    arts = [{"id": "q", "title": "lighthouse", "body": "harbour news today"},
+            {"id": "title-match", "title": "lighthouse keepers", "body": "coastal report"},
+            {"id": "body-match", "title": "coastal report", "body": "lighthouse keepers"}]
+    heavy = recsys.RelatedIndex.build(arts, field_weights={"title": 5, "body": 1}, stop_words=None,
+                                      popularity_weight=0, freshness_weight=0)
+    assert heavy.related("q", k=1)[0].id == "title-match"
+
+
+def test_build_is_deterministic(sample_articles):
+    a = recsys.RelatedIndex.build(sample_articles, method="bm25")
+    b = recsys.RelatedIndex.build(list(reversed(sample_articles))[::-1], method="bm25")
+    for article_id in ("a-001", "a-020"):
+        assert [(h.id, h.score) for h in a.related(article_id, now=NOW)] == \
+               [(h.id, h.score) for h in b.related(article_id, now=NOW)]

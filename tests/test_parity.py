@@ -1,0 +1,107 @@
+"""Reference parity: our BM25 equals rank-bm25, our TF-IDF equals scikit-learn, neighbour lists equal brute force."""
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25Okapi
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+import recsys
+from recsys.text import Analyzer, AnalyzerConfig
+from recsys.weighting import bm25_weights, tfidf_weights
+
+PLAIN = dict(stop_words=None, stemmer=None, field_weights={"body": 1.0}, popularity_weight=0.0,
+             freshness_weight=0.0)
+
+
+def random_corpus(seed: int, n_docs: int = 60, vocab: int = 80) -> list[list[str]]:
+    rng = np.random.default_rng(seed)
+    probabilities = 1.0 / np.arange(1, vocab + 1)
+    probabilities /= probabilities.sum()
+    return [[f"w{t}" for t in rng.choice(vocab, size=rng.integers(3, 40), p=probabilities)] for _ in range(n_docs)]
+
+
+def count_matrix(docs: list[list[str]]):
+    vectorizer = CountVectorizer(analyzer=lambda tokens: tokens)
+    return vectorizer.fit_transform(docs).astype(np.float64).tocsr(), vectorizer
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("k1, b, epsilon", [(1.5, 0.75, 0.25), (1.2, 0.3, 0.5), (2.0, 1.0, 0.0)])
+def test_bm25_scores_equal_rank_bm25(seed, k1, b, epsilon):
+    docs = random_corpus(seed)
+    counts, vectorizer = count_matrix(docs)
+    weights, _, _ = bm25_weights(counts, np.array([len(d) for d in docs], float), k1=k1, b=b, epsilon=epsilon)
+    reference = BM25Okapi(docs, k1=k1, b=b, epsilon=epsilon)
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(10):
+        query = list(rng.choice(docs[rng.integers(len(docs))], size=5)) + ["unseen"]
+        qtf = np.zeros(counts.shape[1])
+        for token in query:
+            if token in vectorizer.vocabulary_:
+                qtf[vectorizer.vocabulary_[token]] += 1
+        np.testing.assert_allclose(weights @ qtf, reference.get_scores(query), rtol=0, atol=1e-9)
+
+
+def test_bm25_index_similarity_is_rank_bm25_score_normalised_by_self_score():
+    docs = random_corpus(7, n_docs=40)
+    index = recsys.RelatedIndex.build([{"id": str(i), "body": " ".join(d)} for i, d in enumerate(docs)],
+                                      method="bm25", n_neighbors=39, max_query_terms=1000, **PLAIN)
+    reference = BM25Okapi(docs)
+    for i in (0, 5, 17):
+        scores = reference.get_scores(docs[i])
+        expected = {str(j): scores[j] / scores[i] for j in range(len(docs)) if j != i and scores[j] > 0}
+        hits = index.related(str(i), k=39)
+        assert {h.id for h in hits} == set(expected)
+        for hit in hits:
+            assert hit.similarity == pytest.approx(expected[hit.id], rel=1e-5)
+
+
+@pytest.mark.parametrize("sublinear_tf", [False, True])
+@pytest.mark.parametrize("stemmer", [None, "english"])
+def test_tfidf_vectors_equal_scikit_learn(sample_articles, sublinear_tf, stemmer):
+    analyzer = Analyzer(AnalyzerConfig(stemmer=stemmer))
+    texts = [a["body"] for a in sample_articles]
+    reference = TfidfVectorizer(analyzer=analyzer, sublinear_tf=sublinear_tf).fit(texts)
+    expected = reference.transform(texts)
+    counts = CountVectorizer(analyzer=analyzer).fit_transform(texts).astype(np.float64)
+    ours, idf = tfidf_weights(counts, sublinear_tf=sublinear_tf)
+    np.testing.assert_allclose(idf, reference.idf_, rtol=1e-12)
+    np.testing.assert_allclose(ours.toarray(), expected.toarray(), rtol=0, atol=1e-12)
+
+
+def test_tfidf_index_similarity_is_scikit_learn_cosine(sample_articles):
+    texts = [a["body"] for a in sample_articles]
+    analyzer = Analyzer(AnalyzerConfig(stemmer="english"))
+    matrix = TfidfVectorizer(analyzer=analyzer, sublinear_tf=True).fit_transform(texts)
+    cosine = (matrix @ matrix.T).toarray()
+    index = recsys.RelatedIndex.build([{"id": a["id"], "body": a["body"]} for a in sample_articles],
+                                      method="tfidf", sublinear_tf=True, stemmer="english",
+                                      field_weights={"body": 1.0}, popularity_weight=0, freshness_weight=0)
+    row = {a["id"]: i for i, a in enumerate(sample_articles)}
+    for article_id in ("a-001", "a-012", "a-040"):
+        for hit in index.related(article_id, k=20):
+            assert hit.similarity == pytest.approx(cosine[row[article_id], row[hit.id]], abs=1e-6)
+
+
+def brute_force_similarity(method: str, docs: list[list[str]]) -> np.ndarray:
+    """All-pairs similarity straight from the references: sklearn cosine, or rank-bm25 / self score."""
+    if method == "tfidf":
+        matrix = TfidfVectorizer(analyzer=lambda d: d, sublinear_tf=True).fit_transform(docs)
+        return (matrix @ matrix.T).toarray()
+    reference = BM25Okapi(docs)
+    scores = np.array([reference.get_scores(d) for d in docs])
+    return scores / np.diag(scores)[:, None]
+
+
+@pytest.mark.parametrize("method", ["tfidf", "bm25"])
+def test_neighbour_lists_equal_brute_force(method):
+    docs = random_corpus(11, n_docs=80, vocab=300)
+    index = recsys.RelatedIndex.build([{"id": f"d{i}", "body": " ".join(d)} for i, d in enumerate(docs)],
+                                      method=method, n_neighbors=10, max_query_terms=10_000, **PLAIN)
+    similarity = brute_force_similarity(method, docs)
+    for i in range(len(docs)):
+        others = [j for j in range(len(docs)) if j != i and similarity[i, j] > 1e-12]
+        expected = sorted(others, key=lambda j: (-round(similarity[i, j], 6), j))[:10]
+        hits = index.related(f"d{i}", k=10)
+        assert [h.id for h in hits] == [f"d{j}" for j in expected]
+        np.testing.assert_allclose([h.similarity for h in hits], similarity[i, expected], rtol=1e-5)
