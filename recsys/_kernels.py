@@ -13,12 +13,14 @@ from numba import njit, prange
 
 
 @njit(cache=True, nogil=True)
-def _strongest_terms(q_terms, q_weights, q_self, usable, max_terms):
-    """Positions (into q_terms) of the usable query terms with the largest q_weight * q_self, best first."""
+def _strongest_terms(q_terms, q_weights, usable, term_max, max_terms):
+    """Positions (into q_terms) of the usable query terms that can add most to any article's score,
+    q_weight * (the term's largest weight in any article), best first."""
     n = q_terms.shape[0]
     keys = np.empty(n, np.float64)
     for p in range(n):
-        keys[p] = -(q_weights[p] * q_self[p]) if usable[q_terms[p]] else np.inf
+        t = q_terms[p]
+        keys[p] = -(q_weights[p] * term_max[t]) if usable[t] else np.inf
     order = np.argsort(keys, kind="mergesort")
     count = 0
     while count < n and count < max_terms and keys[order[count]] < 0:
@@ -28,35 +30,37 @@ def _strongest_terms(q_terms, q_weights, q_self, usable, max_terms):
 
 @njit(cache=True, nogil=True)
 def _search(q_terms, q_weights, probe, colptr, rowidx, colval, indptr, indices, data,
-            row_mask, skip_row, n_candidates, acc, seen, touched, qdense):
+            row_mask, skip_row, n_candidates, acc, partial, touched, qdense):
     """Top candidates of one query: (rows, exact scores), best first, ties by row.
 
-    ``probe`` lists the positions of the query terms used to find candidates. ``acc``, ``seen``,
-    ``touched`` (size n_rows) and ``qdense`` (size n_terms) are zeroed scratch buffers, returned zeroed.
+    ``probe`` lists the positions of the query terms used to find candidates. ``acc`` (zeroed),
+    ``partial``, ``touched`` (size n_rows) and ``qdense`` (zeroed, size n_terms) are scratch
+    buffers; the zeroed ones are returned zeroed. A row is new to ``acc`` while its sum is 0, so
+    zero weights are skipped.
     """
     n_touched = 0
     for p in probe:
         t = q_terms[p]
         w = q_weights[p]
+        if w <= 0.0:
+            continue
         for pp in range(colptr[t], colptr[t + 1]):
             j = rowidx[pp]
-            if j == skip_row or not row_mask[j]:
+            v = colval[pp]
+            if v <= 0.0 or j == skip_row or not row_mask[j]:
                 continue
-            if not seen[j]:
-                seen[j] = True
+            if acc[j] == 0.0:
                 touched[n_touched] = j
                 n_touched += 1
-            acc[j] += w * colval[pp]
-    cand = touched[:n_touched].copy()
-    partial = np.empty(n_touched, np.float64)
+            acc[j] += w * v
     for c in range(n_touched):
-        j = cand[c]
+        j = touched[c]
         partial[c] = acc[j]
         acc[j] = 0.0
-        seen[j] = False
     if n_touched > n_candidates:
-        keep = np.argsort(-partial, kind="mergesort")[:n_candidates]
-        cand = cand[keep]
+        cand = _best(touched[:n_touched], partial[:n_touched], n_candidates)
+    else:
+        cand = touched[:n_touched].copy()
     cand = np.sort(cand)  # ascending rows, so that the stable sort below breaks ties by row
     for p in range(q_terms.shape[0]):
         qdense[q_terms[p]] = q_weights[p]
@@ -74,19 +78,38 @@ def _search(q_terms, q_weights, probe, colptr, rowidx, colval, indptr, indices, 
 
 
 @njit(cache=True, nogil=True)
-def search_one(q_terms, q_weights, q_self, usable, max_query_terms, colptr, rowidx, colval,
+def _best(items, scores, n):
+    """The n items with the highest scores (ties: earlier items first), in no particular order."""
+    threshold = np.partition(scores, scores.shape[0] - n)[scores.shape[0] - n]
+    chosen = np.empty(n, items.dtype)
+    m = 0
+    for c in range(scores.shape[0]):
+        if scores[c] > threshold:
+            chosen[m] = items[c]
+            m += 1
+    for c in range(scores.shape[0]):
+        if m == n:
+            break
+        if scores[c] == threshold:
+            chosen[m] = items[c]
+            m += 1
+    return chosen
+
+
+@njit(cache=True, nogil=True)
+def search_one(q_terms, q_weights, usable, term_max, max_query_terms, colptr, rowidx, colval,
                indptr, indices, data, row_mask, skip_row, n_candidates):
     """Top ``n_candidates`` rows for one query vector, re-scored exactly (see _search)."""
     n_rows = indptr.shape[0] - 1
     n_terms = usable.shape[0]
-    probe = _strongest_terms(q_terms, q_weights, q_self, usable, max_query_terms)
+    probe = _strongest_terms(q_terms, q_weights, usable, term_max, max_query_terms)
     return _search(q_terms, q_weights, probe, colptr, rowidx, colval, indptr, indices, data,
                    row_mask, skip_row, n_candidates, np.zeros(n_rows, np.float64),
-                   np.zeros(n_rows, np.bool_), np.empty(n_rows, np.int64), np.zeros(n_terms, np.float64))
+                   np.empty(n_rows, np.float64), np.empty(n_rows, np.int64), np.zeros(n_terms, np.float64))
 
 
 @njit(cache=True, parallel=True)
-def all_neighbours(q_data, usable, max_query_terms, colptr, rowidx, colval, indptr, indices, data,
+def all_neighbours(q_data, usable, term_max, max_query_terms, colptr, rowidx, colval, indptr, indices, data,
                    n_candidates, n_keep, n_chunks):
     """For every row i, its ``n_keep`` best other rows by q_i . W[j] / q_i . W[i].
 
@@ -102,7 +125,7 @@ def all_neighbours(q_data, usable, max_query_terms, colptr, rowidx, colval, indp
     chunk = (n_rows + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
         acc = np.zeros(n_rows, np.float64)
-        seen = np.zeros(n_rows, np.bool_)
+        partial = np.empty(n_rows, np.float64)
         touched = np.empty(n_rows, np.int64)
         qdense = np.zeros(n_terms, np.float64)
         for i in range(ch * chunk, min(n_rows, (ch + 1) * chunk)):
@@ -115,9 +138,9 @@ def all_neighbours(q_data, usable, max_query_terms, colptr, rowidx, colval, indp
             self_scores[i] = self_score
             if self_score <= 0.0:
                 continue
-            probe = _strongest_terms(q_terms, q_weights, data[a:b], usable, max_query_terms)
+            probe = _strongest_terms(q_terms, q_weights, usable, term_max, max_query_terms)
             rows, scores = _search(q_terms, q_weights, probe, colptr, rowidx, colval, indptr, indices,
-                                   data, row_mask, i, n_candidates, acc, seen, touched, qdense)
+                                   data, row_mask, i, n_candidates, acc, partial, touched, qdense)
             m = 0
             for c in range(rows.shape[0]):
                 if m == n_keep or scores[c] <= 0.0:

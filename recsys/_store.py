@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -33,7 +34,7 @@ class StoreBuilder:
 
     def __init__(self) -> None:
         self.ids: list[str] = []
-        self._records = bytearray()
+        self._records = tempfile.TemporaryFile()  # spilled to disk: bodies need not stay in memory
         self._offsets = [0]
         self._sections, self._authors, self._tags = _Codes(), _Codes(), _Codes()
         self._section_codes: list[int] = []
@@ -45,8 +46,9 @@ class StoreBuilder:
 
     def add(self, article: Article) -> None:
         self.ids.append(article.id)
-        self._records += json.dumps(article.to_dict(), ensure_ascii=False).encode("utf-8")
-        self._offsets.append(len(self._records))
+        record = json.dumps(article.to_dict(), ensure_ascii=False).encode("utf-8")
+        self._records.write(record)
+        self._offsets.append(self._offsets[-1] + len(record))
         self._section_codes.append(self._sections.code(article.section))
         self._author_codes.append(self._authors.code(article.author))
         self._tag_codes.extend(self._tags.code(t) for t in article.tags)
@@ -54,10 +56,19 @@ class StoreBuilder:
         self._published.append(article.published_at.timestamp() if article.published_at else np.nan)
         self._views.append(article.views)
 
+    def _mapped_records(self) -> np.ndarray:
+        """The records file, memory-mapped read-only (the mapping outlives the closed file)."""
+        self._records.flush()
+        if self._offsets[-1] == 0:
+            return np.zeros(0, dtype=np.uint8)
+        records = np.memmap(self._records, dtype=np.uint8, mode="r", shape=(self._offsets[-1],))
+        self._records.close()
+        return records
+
     def finish(self) -> "ArticleStore":
         return ArticleStore(
             ids=self.ids,
-            records=np.frombuffer(bytes(self._records), dtype=np.uint8),
+            records=self._mapped_records(),
             offsets=np.asarray(self._offsets, dtype=np.int64),
             section=np.asarray(self._section_codes, dtype=np.int32), sections=self._sections.names,
             author=np.asarray(self._author_codes, dtype=np.int32), authors=self._authors.names,

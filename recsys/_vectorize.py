@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from array import array
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -28,9 +30,12 @@ def weighted_terms(texts: Iterable[tuple[str, float]], analyzer: Analyzer) -> tu
     for text, weight in texts:
         if not weight or not text:
             continue
-        tokens = analyzer(text)
-        length += weight * len(tokens)
-        for term, n in Counter(tokens).items():
+        terms, n_terms = analyzer.term_counts(text)
+        length += weight * n_terms
+        if not counts and weight == 1:  # the common case, a body of weight 1, without a loop
+            counts = dict(terms)
+            continue
+        for term, n in terms.items():
             counts[term] = counts.get(term, 0.0) + weight * n
     return counts, length
 
@@ -39,38 +44,139 @@ def article_texts(article: Article, field_weights: Mapping[str, float]) -> list[
     return [(field_text(article, name), weight) for name, weight in field_weights.items()]
 
 
-class CountBuilder:
-    """Accumulates weighted term counts of documents into a CSR matrix with a sorted vocabulary."""
+class _Numbering(dict):
+    """token -> column number, numbering new tokens as they come."""
 
-    def __init__(self, analyzer: Analyzer, field_weights: Mapping[str, float]) -> None:
-        self.analyzer, self.field_weights = analyzer, dict(field_weights)
-        self._vocab: dict[str, int] = {}
-        self._indices = array("i")
-        self._data = array("d")
-        self._indptr = array("q", [0])
-        self._lengths = array("d")
+    def __missing__(self, token: str) -> int:
+        number = self[token] = len(self)
+        return number
+
+
+class _RawCounts:
+    """Weighted raw-token counts, row by row (CSR arrays), with tokens numbered as first seen."""
+
+    def __init__(self) -> None:
+        self.tokens = _Numbering()
+        self.indices = array("i")
+        self.data = array("f")
+        self.indptr = array("q", [0])
+
+    def add(self, texts: Iterable[tuple[str, float]], analyzer: Analyzer) -> None:
+        number = self.tokens.__getitem__
+        for text, weight in texts:
+            tokens = Counter(analyzer.raw_tokens(text))
+            self.indices.extend(map(number, tokens))
+            self.data.extend(tokens.values() if weight == 1.0 else [n * weight for n in tokens.values()])
+        self.indptr.append(len(self.indices))
+
+    def extend(self, other: "_RawCounts") -> None:
+        """Append the rows of ``other`` (numbered on its own) after these rows."""
+        number = self.tokens.__getitem__
+        renumber = np.fromiter(map(number, other.tokens), dtype=np.int32, count=len(other.tokens))
+        self.indices.frombytes(renumber[np.frombuffer(other.indices, dtype=np.int32)].tobytes())
+        self.data.extend(other.data)
+        ends = np.frombuffer(other.indptr, dtype=np.int64)[1:] + self.indptr[-1]
+        self.indptr.frombytes(ends.tobytes())
+
+
+_worker_analyzer: Analyzer | None = None
+
+
+def _start_worker(config) -> None:
+    global _worker_analyzer
+    _worker_analyzer = Analyzer(config)
+
+
+def _count_batch(batch: list[list[tuple[str, float]]]) -> _RawCounts:
+    counts = _RawCounts()
+    for texts in batch:
+        counts.add(texts, _worker_analyzer)
+    return counts
+
+
+class CountBuilder:
+    """Accumulates the weighted term counts of documents into a CSR matrix with a sorted vocabulary.
+
+    Each field's raw tokens are counted per document, times the field's weight; stop words and
+    stemming are applied once per distinct token at the end, as one sparse product that also adds
+    up the fields. With ``n_jobs`` > 1, batches of documents are tokenised in worker processes
+    (started once there is a full batch) and merged back in order. Use it as a context manager so
+    that the workers are stopped on error.
+    """
+
+    BATCH = 1000
+
+    def __init__(self, analyzer: Analyzer, field_weights: Mapping[str, float], n_jobs: int = 1) -> None:
+        self.analyzer = analyzer
+        self.field_weights = {name: float(w) for name, w in field_weights.items() if w}
+        self.n_jobs = n_jobs
+        self._counts = _RawCounts()
+        self._batch: list[list[tuple[str, float]]] = []
+        self._pending: deque = deque()
+        self._pool = None
+
+    def __enter__(self) -> "CountBuilder":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def add(self, article: Article) -> None:
-        counts, length = weighted_terms(article_texts(article, self.field_weights), self.analyzer)
-        vocab = self._vocab
-        for term, count in counts.items():
-            index = vocab.get(term)
-            if index is None:
-                index = vocab[term] = len(vocab)
-            self._indices.append(index)
-            self._data.append(count)
-        self._indptr.append(len(self._indices))
-        self._lengths.append(length)
+        texts = [(field_text(article, name), weight) for name, weight in self.field_weights.items()]
+        if self.n_jobs <= 1:
+            self._counts.add(texts, self.analyzer)
+            return
+        self._batch.append(texts)
+        if len(self._batch) == self.BATCH:
+            self._submit()
+
+    def _submit(self) -> None:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.n_jobs, mp_context=multiprocessing.get_context("fork"),
+                                             initializer=_start_worker, initargs=(self.analyzer.config,))
+        self._pending.append(self._pool.submit(_count_batch, self._batch))
+        self._batch = []
+        while len(self._pending) > 2 * self.n_jobs or (self._pending and self._pending[0].done()):
+            self._counts.extend(self._pending.popleft().result())
+
+    def _drain(self) -> None:
+        if self._pool is None:
+            for texts in self._batch:
+                self._counts.add(texts, self.analyzer)
+        else:
+            if self._batch:
+                self._submit()
+            while self._pending:
+                self._counts.extend(self._pending.popleft().result())
+            self.close()
+        self._batch = []
 
     def finish(self) -> tuple[sp.csr_matrix, np.ndarray, list[str]]:
-        """(counts with columns in sorted-term order and sorted indices, document lengths, vocabulary)."""
-        terms = list(self._vocab)
-        order = sorted(range(len(terms)), key=terms.__getitem__)
-        new_index = np.empty(len(terms), dtype=np.int32)
-        new_index[order] = np.arange(len(terms), dtype=np.int32)
-        indices = new_index[np.frombuffer(self._indices, dtype=np.int32)] if terms else np.zeros(0, np.int32)
-        counts = sp.csr_matrix((np.frombuffer(self._data, dtype=np.float64).copy(), indices,
-                                np.frombuffer(self._indptr, dtype=np.int64).copy()),
-                               shape=(len(self._lengths), len(terms)))
-        counts.sort_indices()
-        return counts, np.frombuffer(self._lengths, dtype=np.float64).copy(), [terms[i] for i in order]
+        """(weighted counts (float32) with columns in sorted-term order, document lengths, vocabulary).
+
+        Call once: the raw counts are released once folded in."""
+        self._drain()
+        raw_counts, self._counts = self._counts, None
+        tokens = list(raw_counts.tokens)
+        terms = [self.analyzer.term_of(t) for t in tokens]
+        vocabulary = sorted({t for t in terms if t is not None})
+        column = {term: i for i, term in enumerate(vocabulary)}
+        kept = [i for i, term in enumerate(terms) if term is not None]
+        to_terms = sp.csr_matrix((np.ones(len(kept), dtype=np.float32), (kept, [column[terms[i]] for i in kept])),
+                                 shape=(len(tokens), len(vocabulary)))
+        raw = sp.csr_matrix((np.frombuffer(raw_counts.data, dtype=np.float32),
+                             np.frombuffer(raw_counts.indices, dtype=np.int32),
+                             np.frombuffer(raw_counts.indptr, dtype=np.int64)),
+                            shape=(len(raw_counts.indptr) - 1, len(tokens)))
+        del raw_counts
+        total = sp.csr_matrix(raw @ to_terms)
+        del raw
+        total.eliminate_zeros()
+        total.sort_indices()
+        doc_len = np.asarray(total.sum(axis=1, dtype=np.float64)).ravel()
+        return total, doc_len, vocabulary

@@ -77,7 +77,7 @@ class IndexConfig:
     sublinear_tf: bool = True
     field_weights: dict = field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
     analyzer: AnalyzerConfig = field(default_factory=lambda: AnalyzerConfig(stemmer="english"))
-    max_query_terms: int = 25
+    max_query_terms: int = 50
     min_term_freq: float = 1
     min_doc_freq: int = 1
     max_doc_freq: float | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,7 +37,8 @@ class Postings:
 
     @classmethod
     def of(cls, matrix: sp.spmatrix) -> "Postings":
-        return cls(matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32), matrix.data.astype(FLOAT))
+        return cls(matrix.indptr.astype(np.int64, copy=False), matrix.indices.astype(np.int32, copy=False),
+                   matrix.data.astype(FLOAT, copy=False))
 
 
 @dataclass
@@ -51,6 +53,7 @@ class IndexData:
     rows: Postings            # CSR weights, one row per article
     query_tf: np.ndarray      # weighted term counts, aligned with rows.data
     columns: Postings         # CSC weights: the postings of each term
+    term_max: np.ndarray      # each term's largest weight in any article (bounds its contribution)
     self_scores: np.ndarray   # q_i . W[i] for every article i
     neighbor_rows: np.ndarray  # (n, n_neighbors) precomputed related rows, -1 padded
     neighbor_sims: np.ndarray  # their normalised similarities
@@ -70,19 +73,21 @@ class RelatedIndex:
         self._analyzer = Analyzer(data.config.analyzer)
         self._term_of = {term: i for i, term in enumerate(data.vocabulary)}
         self._max_views = float(data.store.views.max()) if len(data.store) else 0.0
+        self.build_seconds: dict[str, float] = {}  # phase -> seconds, for an index built in this process
 
     # ----------------------------------------------------------------- building
     @classmethod
     def build(cls, articles: Iterable[Mapping[str, Any] | Article] | str | os.PathLike,
               method: str | None = None, *, on_error: str = "raise",
               on_skip: Callable[[InputError], None] | None = None, progress: bool = False,
-              **params: Any) -> "RelatedIndex":
+              n_jobs: int | None = None, **params: Any) -> "RelatedIndex":
         """Build an index from articles (dicts, Articles, or the path of a JSONL/CSV file).
 
         ``method`` is "tfidf" or "bm25"; ``params`` are IndexConfig / AnalyzerConfig / BlendConfig
         fields (``k1``, ``b``, ``sublinear_tf``, ``field_weights``, ``stemmer``, ``max_query_terms``,
         ``popularity_weight``, ...). Bad rows raise InputError, or with ``on_error="skip"`` are passed
-        to ``on_skip`` and left out.
+        to ``on_skip`` and left out. ``n_jobs`` processes tokenise large inputs (default: one per
+        core); the index is the same whatever ``n_jobs`` is.
         """
         if method is not None:
             params["method"] = method
@@ -91,12 +96,19 @@ class RelatedIndex:
             valid = read_articles(articles, on_error=on_error, on_skip=on_skip)
         else:
             valid = validate_rows(iter_input(articles), source=None, on_error=on_error, on_skip=on_skip)
-        counts, stores = CountBuilder(Analyzer(config.analyzer), config.field_weights), StoreBuilder()
-        for article in _progress(valid, progress, "reading"):
-            counts.add(article)
-            stores.add(article)
-        tf, doc_len, vocabulary = counts.finish()
-        return cls(_weigh_and_link(config, tf, doc_len, vocabulary, stores.finish(), progress))
+        started = time.perf_counter()
+        stores = StoreBuilder()
+        with CountBuilder(Analyzer(config.analyzer), config.field_weights, _jobs(n_jobs)) as counts:
+            for article in _progress(valid, progress, "reading"):
+                counts.add(article)
+                stores.add(article)
+            tf, doc_len, vocabulary = counts.finish()
+        read = time.perf_counter()
+        data, linked = _weigh_and_link(config, tf, doc_len, vocabulary, stores.finish())
+        index = cls(data)
+        index.build_seconds = {"reading": read - started, "weighting": linked - read,
+                               "neighbours": time.perf_counter() - linked}
+        return index
 
     # ----------------------------------------------------------------- queries
     def related(self, article_id: str, k: int = 10, *, section: str | None = None,
@@ -143,14 +155,13 @@ class RelatedIndex:
             return []
         vocabulary = self._data.vocabulary
         tf = np.array([counts[vocabulary[t]] for t in terms], dtype=np.float64)
-        q_weights, q_self = self._query_vector(terms, tf, length)
-        self_score = float(np.dot(q_weights, q_self))
+        q_weights, self_score = self._query_vector(terms, tf, length)
         if self_score <= 0:
             return []
         mask = filters.mask(self._data.store) if (filters.restricts_rows or filters.exclude) else self._all_rows()
         usable = self._usable(min_df=self.config.min_doc_freq)
         n_candidates = max(self.config.n_candidates, 2 * k)
-        rows, scores = self._search(terms, q_weights, q_self, usable, mask, -1, n_candidates)
+        rows, scores = self._search(terms, q_weights, usable, mask, -1, n_candidates)
         sims = scores / self_score
         keep = sims > blend_config.min_similarity
         return self._rank(rows[keep], sims[keep], k, blend_config, now)
@@ -219,22 +230,22 @@ class RelatedIndex:
     def _usable(self, min_df: int) -> np.ndarray:
         return _usable_terms(self._data.df, len(self), self.config, min_df)
 
-    def _query_vector(self, terms: np.ndarray, tf: np.ndarray, length: float) -> tuple[np.ndarray, np.ndarray]:
-        """(weights a query scores with, the query's own document-side weights) for a text query."""
+    def _query_vector(self, terms: np.ndarray, tf: np.ndarray, length: float) -> tuple[np.ndarray, float]:
+        """(the weights a text query scores with, its score against itself as if it were an article)."""
         config = self.config
         tf = np.where(tf >= config.min_term_freq, tf, 0.0)
         if config.method == "tfidf":
             weights = tfidf_query(terms, np.maximum(tf, 1e-300), self._data.idf, sublinear_tf=config.sublinear_tf)
             weights = np.where(tf > 0, weights, 0.0)
-            return weights, weights
+            return weights, float(np.dot(weights, weights))
         own = bm25_term_weights(tf, np.full(len(tf), length), self._data.idf[terms], k1=config.k1, b=config.b,
                                 avgdl=self._data.avgdl)
-        return tf, own
+        return tf, float(np.dot(tf, own))
 
-    def _search(self, terms, q_weights, q_self, usable, mask, skip_row, n_candidates):
+    def _search(self, terms, q_weights, usable, mask, skip_row, n_candidates):
         data = self._data
-        return _kernels.search_one(terms, np.asarray(q_weights, np.float64), np.asarray(q_self, np.float64),
-                                   usable, self.config.max_query_terms, data.columns.indptr, data.columns.indices,
+        return _kernels.search_one(terms, np.asarray(q_weights, np.float64), usable, data.term_max,
+                                   self.config.max_query_terms, data.columns.indptr, data.columns.indices,
                                    data.columns.data, data.rows.indptr, data.rows.indices, data.rows.data,
                                    mask, skip_row, n_candidates)
 
@@ -243,11 +254,11 @@ class RelatedIndex:
         data = self._data
         start, end = data.rows.indptr[row], data.rows.indptr[row + 1]
         terms = np.asarray(data.rows.indices[start:end])
-        q_self = np.asarray(data.rows.data[start:end], np.float64)
-        q_weights = _query_weights(self.config, q_self, np.asarray(data.query_tf[start:end]), data.df[terms])
+        q_weights = _query_weights(self.config, np.asarray(data.rows.data[start:end]),
+                                   np.asarray(data.query_tf[start:end]), data.df[terms])
         mask = filters.mask(data.store)
         n_candidates = max(self.config.n_candidates, 2 * k)
-        rows, scores = self._search(terms, q_weights, q_self, self._usable(max(2, self.config.min_doc_freq)),
+        rows, scores = self._search(terms, q_weights, self._usable(max(2, self.config.min_doc_freq)),
                                     mask, row, n_candidates)
         self_score = float(data.self_scores[row])
         return rows, (scores / self_score if self_score > 0 else scores * 0.0)
@@ -267,33 +278,49 @@ class RelatedIndex:
 def _query_weights(config: IndexConfig, weights: np.ndarray, tf: np.ndarray, df: np.ndarray) -> np.ndarray:
     """The query vector of an indexed article: its TF-IDF row or its BM25 term counts, with the
     terms that min_term_freq / min_doc_freq / max_doc_freq rule out set to zero."""
-    q = np.array(weights if config.method == "tfidf" else tf, dtype=np.float64)
+    q = np.array(weights if config.method == "tfidf" else tf, dtype=FLOAT)
     q[tf < config.min_term_freq] = 0.0
     q[df < config.min_doc_freq] = 0.0
     return q
 
 
 def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray, vocabulary: list[str],
-                    store: ArticleStore, progress: bool) -> IndexData:
-    """Weight the count matrix and precompute every article's neighbour list."""
+                    store: ArticleStore) -> tuple[IndexData, float]:
+    """Weight the count matrix and precompute every article's neighbour list; also returns the
+    perf_counter time at which weighting ended and linking began."""
+    df = document_frequencies(tf)
+    query_tf = tf.data.copy()
     if config.method == "tfidf":
-        weights, idf = tfidf_weights(tf, sublinear_tf=config.sublinear_tf)
+        weights, idf = tfidf_weights(tf, sublinear_tf=config.sublinear_tf, copy=False)
         avgdl = float(doc_len.mean())
     else:
-        weights, idf, avgdl = bm25_weights(tf, doc_len, k1=config.k1, b=config.b, epsilon=config.epsilon)
-    df = document_frequencies(tf)
+        weights, idf, avgdl = bm25_weights(tf, doc_len, k1=config.k1, b=config.b, epsilon=config.epsilon,
+                                           dtype=FLOAT)
+    del tf
     rows = Postings.of(weights)
     columns = Postings.of(weights.tocsc())
-    query_tf = tf.data.astype(FLOAT)
+    del weights
     q_data = _query_weights(config, rows.data, query_tf, df[rows.indices])
     usable = _usable_terms(df, len(store), config, max(2, config.min_doc_freq))
     n_chunks = max(1, min(len(store), 64))
+    linking = time.perf_counter()
+    term_max = _column_max(columns)
     neighbor_rows, neighbor_sims, self_scores = _kernels.all_neighbours(
-        q_data, usable, config.max_query_terms, columns.indptr, columns.indices, columns.data,
+        q_data, usable, term_max, config.max_query_terms, columns.indptr, columns.indices, columns.data,
         rows.indptr, rows.indices, rows.data, config.n_candidates, config.n_neighbors, n_chunks)
     return IndexData(config=config, vocabulary=vocabulary, df=df, idf=idf, avgdl=avgdl, rows=rows,
-                     query_tf=query_tf, columns=columns, self_scores=self_scores, neighbor_rows=neighbor_rows,
-                     neighbor_sims=neighbor_sims, store=store)
+                     query_tf=query_tf, columns=columns, term_max=term_max, self_scores=self_scores, neighbor_rows=neighbor_rows,
+                     neighbor_sims=neighbor_sims, store=store), linking
+
+
+def _column_max(columns: Postings) -> np.ndarray:
+    """The largest value in each column of a CSC matrix (0 for an empty column)."""
+    lengths = np.diff(columns.indptr)
+    result = np.zeros(len(lengths), dtype=FLOAT)
+    filled = lengths > 0
+    if filled.any():
+        result[filled] = np.maximum.reduceat(columns.data, columns.indptr[:-1][filled])
+    return result
 
 
 def _usable_terms(df: np.ndarray, n_docs: int, config: IndexConfig, min_df: int) -> np.ndarray:
@@ -304,6 +331,14 @@ def _usable_terms(df: np.ndarray, n_docs: int, config: IndexConfig, min_df: int)
         limit = max_df * n_docs if isinstance(max_df, float) and max_df <= 1.0 else max_df
         usable &= df <= limit
     return usable
+
+
+def _jobs(n_jobs: int | None) -> int:
+    if n_jobs is None:
+        return os.cpu_count() or 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ParameterError(f"n_jobs must be an integer >= 1 or None, got {n_jobs!r}")
+    return n_jobs
 
 
 def _check_k(k: Any) -> int:

@@ -89,6 +89,7 @@ def load_index(path: Path, *, mmap: bool = True, verify: bool = True):
         rows=Postings(array("rows_indptr"), array("rows_indices"), array("rows_data")),
         query_tf=array("query_tf"),
         columns=Postings(array("columns_indptr"), array("columns_indices"), array("columns_data")),
+        term_max=array("term_max"),
         self_scores=array("self_scores"), neighbor_rows=array("neighbor_rows"),
         neighbor_sims=array("neighbor_sims"), store=store)
 
@@ -115,7 +116,8 @@ def read_manifest(path: Path) -> dict:
 
 
 def _arrays(data) -> dict[str, np.ndarray]:
-    arrays = {"df": data.df, "idf": data.idf, "query_tf": data.query_tf, "self_scores": data.self_scores,
+    arrays = {"df": data.df, "idf": data.idf, "term_max": data.term_max, "query_tf": data.query_tf,
+              "self_scores": data.self_scores,
               "neighbor_rows": data.neighbor_rows, "neighbor_sims": data.neighbor_sims}
     for prefix, postings in (("rows", data.rows), ("columns", data.columns)):
         arrays.update({f"{prefix}_indptr": postings.indptr, f"{prefix}_indices": postings.indices,

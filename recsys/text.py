@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -63,18 +64,38 @@ class Analyzer:
                          else re.compile(r"\w{%d,}" % self.config.min_token_length))
 
     def __call__(self, text: str) -> list[str]:
+        """The terms of ``text``, in order."""
+        stop = self._stop
+        return list(map(self._stem, [t for t in self.raw_tokens(text) if t not in stop]))
+
+    def term_counts(self, text: str) -> tuple[dict[str, int], int]:
+        """Term -> count for ``text``, and the number of terms (what ``__call__`` gives, counted)."""
+        counts = Counter(self.raw_tokens(text))
+        for word in self._stop.intersection(counts):
+            del counts[word]
+        total = sum(counts.values())
+        if self._stem is str:
+            return counts, total
+        terms = list(map(self._stem, counts))
+        if len(set(terms)) == len(terms):
+            return dict(zip(terms, counts.values())), total
+        merged: dict[str, int] = {}
+        for term, n in zip(terms, counts.values()):
+            merged[term] = merged.get(term, 0) + n
+        return merged, total
+
+    def term_of(self, token: str) -> str | None:
+        """The term a raw token becomes (None for a stop word); ``__call__`` is this over ``raw_tokens``."""
+        return None if token in self._stop else self._stem(token)
+
+    def raw_tokens(self, text: str) -> list[str]:
+        """Tokens of ``text`` after case and accent folding, before stop words and stemming."""
         if not text:
             return []
         text = text.casefold()
         if self.config.fold_accents:
             text = fold_accents(text)
-        tokens = self._pattern.findall(text)
-        stop = self._stop
-        if stop:
-            tokens = [t for t in tokens if t not in stop]
-        if self._stem is not None:
-            tokens = self._stem(tokens)
-        return tokens
+        return self._pattern.findall(text)
 
 
 def _stop_word_set(stop_words: str | Iterable[str] | None) -> frozenset[str]:
@@ -89,13 +110,27 @@ def _stop_word_set(stop_words: str | Iterable[str] | None) -> frozenset[str]:
     return frozenset(fold_accents(w.casefold()) for w in stop_words)
 
 
-def _stemmer(language: str | None):
+def _stemmer(language: str | None) -> Callable[[str], str]:
+    """A word -> stem function (Snowball, via PyStemmer) that remembers every word it has stemmed."""
     if language is None:
-        return None
+        return str
     import Stemmer  # PyStemmer: Snowball stemmers in C
 
     try:
-        return Stemmer.Stemmer(language).stemWords
+        stem_word = Stemmer.Stemmer(language, 0).stemWord
     except KeyError:
         raise ParameterError(
             f"stemmer: unknown language {language!r}; known: {Stemmer.algorithms()}") from None
+    return _StemCache(stem_word).__getitem__
+
+
+class _StemCache(dict):
+    """word -> stem, computing each stem once."""
+
+    def __init__(self, stem_word: Callable[[str], str]) -> None:
+        super().__init__()
+        self._stem_word = stem_word
+
+    def __missing__(self, word: str) -> str:
+        stem = self[word] = self._stem_word(word)
+        return stem

@@ -19,11 +19,14 @@ def tfidf_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
     return np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
 
 
-def tfidf_weights(counts: sp.csr_matrix, *, sublinear_tf: bool = False) -> tuple[sp.csr_matrix, np.ndarray]:
-    """L2-normalised TF-IDF rows and the idf vector, computed by scikit-learn's TfidfTransformer."""
+def tfidf_weights(counts: sp.csr_matrix, *, sublinear_tf: bool = False,
+                  copy: bool = True) -> tuple[sp.csr_matrix, np.ndarray]:
+    """L2-normalised TF-IDF rows (in the dtype of ``counts``; in place if ``copy`` is False) and the
+    idf vector, computed by scikit-learn's TfidfTransformer."""
     transformer = TfidfTransformer(norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=sublinear_tf)
-    weights = transformer.fit_transform(counts)
-    return sp.csr_matrix(weights, dtype=np.float64), transformer.idf_
+    transformer.fit(counts)
+    weights = transformer.transform(counts, copy=copy)
+    return sp.csr_matrix(weights, copy=False), transformer.idf_.astype(np.float64)
 
 
 def tfidf_query(terms: np.ndarray, tf: np.ndarray, idf: np.ndarray, *, sublinear_tf: bool) -> np.ndarray:
@@ -51,7 +54,7 @@ def bm25_term_weights(tf: np.ndarray, doc_len: np.ndarray, idf_of_term: np.ndarr
 
 
 def bm25_weights(counts: sp.csr_matrix, doc_len: np.ndarray, *, k1: float = 1.5, b: float = 0.75,
-                 epsilon: float = 0.25) -> tuple[sp.csr_matrix, np.ndarray, float]:
+                 epsilon: float = 0.25, dtype=np.float64) -> tuple[sp.csr_matrix, np.ndarray, float]:
     """The BM25 document-term weight matrix, the idf vector and the average document length.
 
     The BM25 score of a query with term counts qtf against document d is ``qtf . W[d]``, which is
@@ -60,8 +63,9 @@ def bm25_weights(counts: sp.csr_matrix, doc_len: np.ndarray, *, k1: float = 1.5,
     n_docs = counts.shape[0]
     idf = bm25_idf(document_frequencies(counts), n_docs, epsilon)
     avgdl = float(doc_len.mean())
-    row_len = np.repeat(doc_len.astype(np.float64), np.diff(counts.indptr))
-    data = bm25_term_weights(counts.data.astype(np.float64), row_len, idf[counts.indices],
-                             k1=k1, b=b, avgdl=avgdl)
-    weights = sp.csr_matrix((data, counts.indices.copy(), counts.indptr.copy()), shape=counts.shape)
+    row_len = np.repeat((doc_len / avgdl).astype(dtype), np.diff(counts.indptr))
+    data = bm25_term_weights(counts.data.astype(dtype), row_len, idf.astype(dtype)[counts.indices],
+                             k1=k1, b=b, avgdl=1.0)
+    del row_len
+    weights = sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
     return weights, idf, avgdl

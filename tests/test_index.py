@@ -160,3 +160,15 @@ def test_build_is_deterministic(sample_articles):
     for article_id in ("a-001", "a-020"):
         assert [(h.id, h.score) for h in a.related(article_id, now=NOW)] == \
                [(h.id, h.score) for h in b.related(article_id, now=NOW)]
+
+
+def test_parallel_tokenising_builds_the_same_index(sample_articles, monkeypatch):
+    from recsys._vectorize import CountBuilder
+
+    monkeypatch.setattr(CountBuilder, "BATCH", 7)  # several batches from 60 articles
+    serial = recsys.RelatedIndex.build(sample_articles, n_jobs=1)
+    parallel = recsys.RelatedIndex.build(sample_articles, n_jobs=2)
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(serial._data.rows, name), getattr(parallel._data.rows, name))
+    assert serial._data.vocabulary == parallel._data.vocabulary
+    np.testing.assert_array_equal(serial._data.neighbor_rows, parallel._data.neighbor_rows)

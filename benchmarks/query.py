@@ -1,0 +1,107 @@
+"""Build and query benchmark: build seconds, peak RSS, related() and more_like_this() latency, recall@10.
+
+    python -m benchmarks.query --n 10000 100000 [--queries 500] [--method tfidf]
+
+Each N runs in its own process on the deterministic synthetic corpus (benchmarks.synth), written
+to a JSONL file first, so that "build s" is reading, validating, analysing, weighting and linking
+that file, and peak RSS is that process's own. Recall@10 compares related(id) with pure similarity against an exact
+brute-force scoring of the same query vector over every article.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from ._measure import latencies_ms, peak_rss_mb, print_table, run_child, timer
+
+
+def measure(n: int, queries: int, method: str, seed: int) -> dict:
+    import scipy.sparse as sp
+
+    import tempfile
+    from pathlib import Path
+
+    import recsys
+    from benchmarks.synth import write_jsonl
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus.jsonl"
+        write_jsonl(n, str(corpus), seed=seed)
+        with timer() as build_time:
+            index = recsys.RelatedIndex.build(corpus, method=method)
+    build_rss = peak_rss_mb()
+    rng = np.random.default_rng(seed)
+    ids = [index.ids[i] for i in rng.choice(len(index), size=queries, replace=False)]
+    sections = [index.article(i).section for i in ids[:50]]
+    index.related(ids[0])  # compile and warm up before timing
+    related = latencies_ms(lambda i: index.related(i, k=10), ids)
+    filtered = latencies_ms(lambda p: index.related(p[0], k=10, section=p[1], exclude=[p[0]]),
+                            list(zip(ids, sections * (queries // 50 + 1))))
+    drafts = [index.article(i).body[:1500] for i in ids[:200]]
+    index.more_like_this(drafts[0])
+    mlt = latencies_ms(lambda text: index.more_like_this(text, k=10), drafts)
+    recall = recall_at_10(index, ids[:200])
+    return {"n": n, "method": method, "build_s": build_time(), "build_rss_mb": build_rss,
+            **{f"{phase}_s": seconds for phase, seconds in index.build_seconds.items()},
+            "peak_rss_mb": peak_rss_mb(), "related_p50": related["p50"], "related_p99": related["p99"],
+            "filtered_p50": filtered["p50"], "filtered_p99": filtered["p99"], "mlt_p50": mlt["p50"],
+            "mlt_p99": mlt["p99"], "recall10": recall, "vocabulary": index.vocabulary_size}
+
+
+def recall_at_10(index, ids) -> float:
+    """Share of the exact top 10 (full query vector against every article) that related() lists."""
+    import scipy.sparse as sp
+
+    data = index._data
+    matrix = sp.csr_matrix((data.rows.data, data.rows.indices, data.rows.indptr),
+                           shape=(len(index), len(data.vocabulary)))
+    found = total = 0
+    for article_id in ids:
+        row = data.store.row_of[article_id]
+        start, end = data.rows.indptr[row], data.rows.indptr[row + 1]
+        q = np.zeros(matrix.shape[1])
+        weights = data.rows.data if index.config.method == "tfidf" else data.query_tf
+        q[data.rows.indices[start:end]] = weights[start:end]
+        scores = matrix @ q
+        scores[row] = -np.inf
+        exact = set(np.argsort(-scores, kind="stable")[:10].tolist())
+        got = {data.store.row_of[h.id] for h in index.related(article_id, k=10, popularity_weight=0,
+                                                               freshness_weight=0)}
+        found += len(exact & got)
+        total += 10
+    return found / total
+
+
+COLUMNS = [("n", "N", ","), ("method", "method", ""), ("build_s", "build s", ".1f"),
+           ("reading_s", "read+analyse s", ".1f"), ("neighbours_s", "neighbours s", ".1f"),
+           ("peak_rss_mb", "peak RSS MB", ".0f"), ("related_p50", "related p50 ms", ".3f"),
+           ("related_p99", "related p99 ms", ".3f"), ("filtered_p50", "filtered p50 ms", ".3f"),
+           ("filtered_p99", "filtered p99 ms", ".3f"), ("mlt_p50", "mlt p50 ms", ".3f"),
+           ("mlt_p99", "mlt p99 ms", ".3f"), ("recall10", "recall@10 vs exact", ".3f")]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--method", default="tfidf", choices=["tfidf", "bm25"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure(args.n[0], args.queries, args.method, args.seed)))
+        return
+    rows = [run_child("benchmarks.query", ["--child", "--n", str(n), "--queries", str(args.queries),
+                                           "--method", args.method, "--seed", str(args.seed)]) for n in args.n]
+    print_table(rows, COLUMNS)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(rows, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
