@@ -33,21 +33,23 @@ def _search(q_terms, q_weights, probe, colptr, rowidx, colval, indptr, indices, 
             row_mask, skip_row, n_candidates, acc, partial, touched, qdense):
     """Top candidates of one query: (rows, exact scores), best first, ties by row.
 
-    ``probe`` lists the positions of the query terms used to find candidates. ``acc`` (zeroed),
-    ``partial``, ``touched`` (size n_rows) and ``qdense`` (zeroed, size n_terms) are scratch
-    buffers; the zeroed ones are returned zeroed. A row is new to ``acc`` while its sum is 0, so
-    zero weights are skipped.
+    ``probe`` lists the positions of the query terms used to find candidates; ``row_mask`` the rows
+    that may be returned (an empty mask: every row). ``acc`` (float32, zeroed), ``partial``, ``touched``
+    (int32; all three of size n_rows) and ``qdense`` (zeroed, size n_terms) are scratch buffers; the
+    zeroed ones are returned zeroed. A row is new to ``acc`` while its sum is 0, so zero weights are
+    skipped.
     """
     n_touched = 0
+    filtered = row_mask.shape[0] > 0
     for p in probe:
         t = q_terms[p]
-        w = q_weights[p]
+        w = np.float32(q_weights[p])
         if w <= 0.0:
             continue
         for pp in range(colptr[t], colptr[t + 1]):
             j = rowidx[pp]
             v = colval[pp]
-            if v <= 0.0 or j == skip_row or not row_mask[j]:
+            if v <= 0.0 or j == skip_row or (filtered and not row_mask[j]):
                 continue
             if acc[j] == 0.0:
                 touched[n_touched] = j
@@ -104,8 +106,8 @@ def search_one(q_terms, q_weights, usable, term_max, max_query_terms, colptr, ro
     n_terms = usable.shape[0]
     probe = _strongest_terms(q_terms, q_weights, usable, term_max, max_query_terms)
     return _search(q_terms, q_weights, probe, colptr, rowidx, colval, indptr, indices, data,
-                   row_mask, skip_row, n_candidates, np.zeros(n_rows, np.float64),
-                   np.empty(n_rows, np.float64), np.empty(n_rows, np.int64), np.zeros(n_terms, np.float64))
+                   row_mask, skip_row, n_candidates, np.zeros(n_rows, np.float32),
+                   np.empty(n_rows, np.float64), np.empty(n_rows, np.int32), np.zeros(n_terms, np.float64))
 
 
 @njit(cache=True, parallel=True)
@@ -121,12 +123,12 @@ def all_neighbours(q_data, usable, term_max, max_query_terms, colptr, rowidx, co
     out_rows = np.full((n_rows, n_keep), -1, np.int32)
     out_sims = np.zeros((n_rows, n_keep), np.float32)
     self_scores = np.zeros(n_rows, np.float64)
-    row_mask = np.ones(n_rows, np.bool_)
+    every_row = np.zeros(0, np.bool_)
     chunk = (n_rows + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
-        acc = np.zeros(n_rows, np.float64)
+        acc = np.zeros(n_rows, np.float32)
         partial = np.empty(n_rows, np.float64)
-        touched = np.empty(n_rows, np.int64)
+        touched = np.empty(n_rows, np.int32)
         qdense = np.zeros(n_terms, np.float64)
         for i in range(ch * chunk, min(n_rows, (ch + 1) * chunk)):
             a, b = indptr[i], indptr[i + 1]
@@ -140,7 +142,7 @@ def all_neighbours(q_data, usable, term_max, max_query_terms, colptr, rowidx, co
                 continue
             probe = _strongest_terms(q_terms, q_weights, usable, term_max, max_query_terms)
             rows, scores = _search(q_terms, q_weights, probe, colptr, rowidx, colval, indptr, indices,
-                                   data, row_mask, i, n_candidates, acc, partial, touched, qdense)
+                                   data, every_row, i, n_candidates, acc, partial, touched, qdense)
             m = 0
             for c in range(rows.shape[0]):
                 if m == n_keep or scores[c] <= 0.0:

@@ -25,6 +25,7 @@ from .text import Analyzer
 from .weighting import bm25_term_weights, bm25_weights, document_frequencies, tfidf_query, tfidf_weights
 
 FLOAT = np.float32
+_EVERY_ROW = np.zeros(0, dtype=bool)  # an empty row mask lets every row through
 
 
 @dataclass
@@ -158,7 +159,7 @@ class RelatedIndex:
         q_weights, self_score = self._query_vector(terms, tf, length)
         if self_score <= 0:
             return []
-        mask = filters.mask(self._data.store) if (filters.restricts_rows or filters.exclude) else self._all_rows()
+        mask = filters.mask(self._data.store) if (filters.restricts_rows or filters.exclude) else _EVERY_ROW
         usable = self._usable(min_df=self.config.min_doc_freq)
         n_candidates = max(self.config.n_candidates, 2 * k)
         rows, scores = self._search(terms, q_weights, usable, mask, -1, n_candidates)
@@ -224,16 +225,14 @@ class RelatedIndex:
             raise ParameterError(f"unknown parameter(s) {sorted(overrides)}; blend parameters are "
                                  f"{sorted(BlendConfig.__dataclass_fields__)}") from None
 
-    def _all_rows(self) -> np.ndarray:
-        return np.ones(len(self), dtype=bool)
-
     def _usable(self, min_df: int) -> np.ndarray:
         return _usable_terms(self._data.df, len(self), self.config, min_df)
 
     def _query_vector(self, terms: np.ndarray, tf: np.ndarray, length: float) -> tuple[np.ndarray, float]:
         """(the weights a text query scores with, its score against itself as if it were an article)."""
         config = self.config
-        tf = np.where(tf >= config.min_term_freq, tf, 0.0)
+        if config.min_term_freq > 1:  # every present term occurs at least once
+            tf = np.where(tf >= config.min_term_freq, tf, 0.0)
         if config.method == "tfidf":
             weights = tfidf_query(terms, np.maximum(tf, 1e-300), self._data.idf, sublinear_tf=config.sublinear_tf)
             weights = np.where(tf > 0, weights, 0.0)
@@ -255,7 +254,7 @@ class RelatedIndex:
         start, end = data.rows.indptr[row], data.rows.indptr[row + 1]
         terms = np.asarray(data.rows.indices[start:end])
         q_weights = _query_weights(self.config, np.asarray(data.rows.data[start:end]),
-                                   np.asarray(data.query_tf[start:end]), data.df[terms])
+                                   np.asarray(data.query_tf[start:end]), terms, data.df)
         mask = filters.mask(data.store)
         n_candidates = max(self.config.n_candidates, 2 * k)
         rows, scores = self._search(terms, q_weights, self._usable(max(2, self.config.min_doc_freq)),
@@ -275,12 +274,21 @@ class RelatedIndex:
                                 views=int(store.views[rows[p]])) for p in best]
 
 
-def _query_weights(config: IndexConfig, weights: np.ndarray, tf: np.ndarray, df: np.ndarray) -> np.ndarray:
-    """The query vector of an indexed article: its TF-IDF row or its BM25 term counts, with the
-    terms that min_term_freq / min_doc_freq / max_doc_freq rule out set to zero."""
-    q = np.array(weights if config.method == "tfidf" else tf, dtype=FLOAT)
-    q[tf < config.min_term_freq] = 0.0
-    q[df < config.min_doc_freq] = 0.0
+def _query_weights(config: IndexConfig, weights: np.ndarray, tf: np.ndarray, terms: np.ndarray,
+                   df: np.ndarray) -> np.ndarray:
+    """The query vector of indexed articles: their TF-IDF weights or BM25 term counts (aligned with
+    ``terms``), with the entries min_term_freq and min_doc_freq rule out set to zero."""
+    q = weights if config.method == "tfidf" else tf
+    ruled_out = None
+    if config.min_term_freq > 1:  # every present term occurs at least once
+        ruled_out = tf < config.min_term_freq
+    rare = df < config.min_doc_freq
+    if rare.any():
+        ruled_out = rare[terms] if ruled_out is None else ruled_out | rare[terms]
+    if ruled_out is None or not ruled_out.any():
+        return q  # shared, not copied: at build time this array is the size of the whole index
+    q = np.array(q, dtype=FLOAT)
+    q[ruled_out] = 0.0
     return q
 
 
@@ -300,7 +308,7 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     rows = Postings.of(weights)
     columns = Postings.of(weights.tocsc())
     del weights
-    q_data = _query_weights(config, rows.data, query_tf, df[rows.indices])
+    q_data = _query_weights(config, rows.data, query_tf, rows.indices, df)
     usable = _usable_terms(df, len(store), config, max(2, config.min_doc_freq))
     n_chunks = max(1, min(len(store), 64))
     linking = time.perf_counter()

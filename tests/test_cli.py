@@ -117,3 +117,11 @@ def test_console_script_and_python_dash_m(tmp_path, sample_path):
                    capture_output=True)
     result = subprocess.run(["recsys", "related", str(out), "a-028", "-k", "2"], capture_output=True, text=True)
     assert result.returncode == 0 and "a-028-u" in result.stdout
+
+
+def test_build_of_an_empty_file_is_a_clear_error(runner, tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("")
+    result = runner.invoke(main, ["build", str(path), "-o", str(tmp_path / "idx")])
+    assert result.exit_code == 2
+    assert result.stderr == "error: empty.jsonl: no valid articles: the corpus is empty\n"

@@ -172,3 +172,18 @@ def test_parallel_tokenising_builds_the_same_index(sample_articles, monkeypatch)
         np.testing.assert_array_equal(getattr(serial._data.rows, name), getattr(parallel._data.rows, name))
     assert serial._data.vocabulary == parallel._data.vocabulary
     np.testing.assert_array_equal(serial._data.neighbor_rows, parallel._data.neighbor_rows)
+
+
+def test_min_term_freq_and_min_doc_freq_rule_query_terms_out():
+    articles = [{"id": "q", "body": "lighthouse lighthouse harbour"},
+                {"id": "shares-twice-used-term", "body": "lighthouse keepers"},
+                {"id": "shares-once-used-term", "body": "harbour pilots"}]
+    plain = recsys.RelatedIndex.build(articles, stemmer=None, popularity_weight=0, freshness_weight=0)
+    assert {h.id for h in plain.related("q")} == {"shares-twice-used-term", "shares-once-used-term"}
+    strict = recsys.RelatedIndex.build(articles, stemmer=None, min_term_freq=2, popularity_weight=0,
+                                       freshness_weight=0)
+    assert [h.id for h in strict.related("q")] == ["shares-twice-used-term"]
+    assert {h.id for h in strict.more_like_this("harbour harbour lighthouse")} == {"q", "shares-once-used-term"}
+    common = recsys.RelatedIndex.build(articles + [{"id": "x", "body": "lighthouse"}], stemmer=None,
+                                       min_doc_freq=4, popularity_weight=0, freshness_weight=0)
+    assert common.related("q") == []
