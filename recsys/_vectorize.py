@@ -169,10 +169,12 @@ class CountBuilder:
         kept = [i for i, term in enumerate(terms) if term is not None]
         to_terms = sp.csr_matrix((np.ones(len(kept), dtype=np.float32), (kept, [column[terms[i]] for i in kept])),
                                  shape=(len(tokens), len(vocabulary)))
+        indptr = np.frombuffer(raw_counts.indptr, dtype=np.int64)
+        if indptr[-1] < np.iinfo(np.int32).max:  # one index dtype, or scipy copies the indices to int64
+            indptr = indptr.astype(np.int32)
         raw = sp.csr_matrix((np.frombuffer(raw_counts.data, dtype=np.float32),
-                             np.frombuffer(raw_counts.indices, dtype=np.int32),
-                             np.frombuffer(raw_counts.indptr, dtype=np.int64)),
-                            shape=(len(raw_counts.indptr) - 1, len(tokens)))
+                             np.frombuffer(raw_counts.indices, dtype=np.int32), indptr),
+                            shape=(len(indptr) - 1, len(tokens)))
         del raw_counts
         total = sp.csr_matrix(raw @ to_terms)
         del raw
