@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -75,6 +76,10 @@ class RelatedIndex:
         self._term_of = {term: i for i, term in enumerate(data.vocabulary)}
         self._max_views = float(data.store.views.max()) if len(data.store) else 0.0
         self.build_seconds: dict[str, float] = {}  # phase -> seconds, for an index built in this process
+        # Terms a query may probe with: any indexed term for a text, and for an indexed article only
+        # terms some other article has too.
+        self._text_terms = _usable_terms(data.df, len(self), self.config, self.config.min_doc_freq)
+        self._article_terms = _usable_terms(data.df, len(self), self.config, max(2, self.config.min_doc_freq))
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -105,6 +110,9 @@ class RelatedIndex:
                 stores.add(article)
             tf, doc_len, vocabulary = counts.finish()
         read = time.perf_counter()
+        if progress:
+            print(f"weighting {tf.shape[0]} articles, then finding each one's related articles ...",
+                  file=sys.stderr, flush=True)
         data, linked = _weigh_and_link(config, tf, doc_len, vocabulary, stores.finish())
         index = cls(data)
         index.build_seconds = {"reading": read - started, "weighting": linked - read,
@@ -160,9 +168,8 @@ class RelatedIndex:
         if self_score <= 0:
             return []
         mask = filters.mask(self._data.store) if (filters.restricts_rows or filters.exclude) else _EVERY_ROW
-        usable = self._usable(min_df=self.config.min_doc_freq)
         n_candidates = max(self.config.n_candidates, 2 * k)
-        rows, scores = self._search(terms, q_weights, usable, mask, -1, n_candidates)
+        rows, scores = self._search(terms, q_weights, self._text_terms, mask, -1, n_candidates)
         sims = scores / self_score
         keep = sims > blend_config.min_similarity
         return self._rank(rows[keep], sims[keep], k, blend_config, now)
@@ -225,9 +232,6 @@ class RelatedIndex:
             raise ParameterError(f"unknown parameter(s) {sorted(overrides)}; blend parameters are "
                                  f"{sorted(BlendConfig.__dataclass_fields__)}") from None
 
-    def _usable(self, min_df: int) -> np.ndarray:
-        return _usable_terms(self._data.df, len(self), self.config, min_df)
-
     def _query_vector(self, terms: np.ndarray, tf: np.ndarray, length: float) -> tuple[np.ndarray, float]:
         """(the weights a text query scores with, its score against itself as if it were an article)."""
         config = self.config
@@ -257,8 +261,7 @@ class RelatedIndex:
                                    np.asarray(data.query_tf[start:end]), terms, data.df)
         mask = filters.mask(data.store)
         n_candidates = max(self.config.n_candidates, 2 * k)
-        rows, scores = self._search(terms, q_weights, self._usable(max(2, self.config.min_doc_freq)),
-                                    mask, row, n_candidates)
+        rows, scores = self._search(terms, q_weights, self._article_terms, mask, row, n_candidates)
         self_score = float(data.self_scores[row])
         return rows, (scores / self_score if self_score > 0 else scores * 0.0)
 
