@@ -41,6 +41,7 @@ def weighted_terms(texts: Iterable[tuple[str, float]], analyzer: Analyzer) -> tu
 
 
 def article_texts(article: Article, field_weights: Mapping[str, float]) -> list[tuple[str, float]]:
+    """(text, weight) of each weighted field of an article."""
     return [(field_text(article, name), weight) for name, weight in field_weights.items()]
 
 
@@ -127,7 +128,7 @@ class CountBuilder:
             self._pool = None
 
     def add(self, article: Article) -> None:
-        texts = [(field_text(article, name), weight) for name, weight in self.field_weights.items()]
+        texts = article_texts(article, self.field_weights)
         if self.n_jobs <= 1:
             self._counts.add(texts, self.analyzer)
             return
