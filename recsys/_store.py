@@ -34,7 +34,7 @@ class StoreBuilder:
 
     def __init__(self) -> None:
         self.ids: list[str] = []
-        self._records = tempfile.TemporaryFile()  # spilled to disk: bodies need not stay in memory
+        self._records = tempfile.TemporaryFile(buffering=1 << 20)  # spilled to disk: bodies need not stay in memory
         self._offsets = [0]
         self._sections, self._authors, self._tags = _Codes(), _Codes(), _Codes()
         self._section_codes: list[int] = []

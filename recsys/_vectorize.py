@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from array import array
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -46,18 +48,23 @@ def article_texts(article: Article, field_weights: Mapping[str, float]) -> list[
 
 
 class _Numbering(dict):
-    """token -> column number, numbering new tokens as they come."""
+    """token -> column number, numbering new tokens as they come; ``new`` lists them in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.new: list[str] = []
 
     def __missing__(self, token: str) -> int:
         number = self[token] = len(self)
+        self.new.append(token)
         return number
 
 
 class _RawCounts:
     """Weighted raw-token counts, row by row (CSR arrays), with tokens numbered as first seen."""
 
-    def __init__(self) -> None:
-        self.tokens = _Numbering()
+    def __init__(self, tokens: _Numbering | None = None) -> None:
+        self.tokens = _Numbering() if tokens is None else tokens
         self.indices = array("i")
         self.data = array("f")
         self.indptr = array("q", [0])
@@ -70,29 +77,42 @@ class _RawCounts:
             self.data.extend(tokens.values() if weight == 1.0 else [n * weight for n in tokens.values()])
         self.indptr.append(len(self.indices))
 
-    def extend(self, other: "_RawCounts") -> None:
-        """Append the rows of ``other`` (numbered on its own) after these rows."""
-        number = self.tokens.__getitem__
-        renumber = np.fromiter(map(number, other.tokens), dtype=np.int32, count=len(other.tokens))
-        self.indices.frombytes(renumber[np.frombuffer(other.indices, dtype=np.int32)].tobytes())
-        self.data.extend(other.data)
-        ends = np.frombuffer(other.indptr, dtype=np.int64)[1:] + self.indptr[-1]
+    def extend(self, batch: "_Batch", renumber: np.ndarray) -> None:
+        """Append the rows of a worker's batch; ``renumber`` maps the worker's token numbers to ours."""
+        self.indices.frombytes(renumber[np.frombuffer(batch.indices, dtype=np.int32)].tobytes())
+        self.data.extend(batch.data)
+        ends = np.frombuffer(batch.indptr, dtype=np.int64)[1:] + self.indptr[-1]
         self.indptr.frombytes(ends.tobytes())
 
 
-_worker_analyzer: Analyzer | None = None
+@dataclass
+class _Batch:
+    """What a worker sends back: its rows, and the tokens it numbered for the first time."""
+
+    worker: int
+    new_tokens: list[str]
+    indices: array
+    data: array
+    indptr: array
+
+
+_worker: tuple[Analyzer, _Numbering] | None = None
 
 
 def _start_worker(config) -> None:
-    global _worker_analyzer
-    _worker_analyzer = Analyzer(config)
+    global _worker
+    _worker = (Analyzer(config), _Numbering())
 
 
-def _count_batch(batch: list[list[tuple[str, float]]]) -> _RawCounts:
-    counts = _RawCounts()
+def _count_batch(batch: list[list[tuple[str, float]]]) -> _Batch:
+    """Count a batch in a worker. Its token numbers persist across the worker's batches, so only
+    tokens it has not seen before are sent back (a worker takes its batches in submission order)."""
+    analyzer, tokens = _worker
+    counts = _RawCounts(tokens)
     for texts in batch:
-        counts.add(texts, _worker_analyzer)
-    return counts
+        counts.add(texts, analyzer)
+    new, tokens.new = tokens.new, []
+    return _Batch(os.getpid(), new, counts.indices, counts.data, counts.indptr)
 
 
 class CountBuilder:
@@ -114,6 +134,7 @@ class CountBuilder:
         self._counts = _RawCounts()
         self._batch: list[list[tuple[str, float]]] = []
         self._pending: deque = deque()
+        self._renumber: dict[int, array] = {}  # worker -> its token numbers, in ours
         self._pool = None
 
     def __enter__(self) -> "CountBuilder":
@@ -143,7 +164,12 @@ class CountBuilder:
         self._pending.append(self._pool.submit(_count_batch, self._batch))
         self._batch = []
         while len(self._pending) > 2 * self.n_jobs or (self._pending and self._pending[0].done()):
-            self._counts.extend(self._pending.popleft().result())
+            self._merge(self._pending.popleft().result())
+
+    def _merge(self, batch: _Batch) -> None:
+        renumber = self._renumber.setdefault(batch.worker, array("i"))
+        renumber.extend(map(self._counts.tokens.__getitem__, batch.new_tokens))
+        self._counts.extend(batch, np.frombuffer(renumber, dtype=np.int32))
 
     def _drain(self) -> None:
         if self._pool is None:
@@ -153,7 +179,7 @@ class CountBuilder:
             if self._batch:
                 self._submit()
             while self._pending:
-                self._counts.extend(self._pending.popleft().result())
+                self._merge(self._pending.popleft().result())
             self.close()
         self._batch = []
 
