@@ -164,6 +164,29 @@ def info(index_dir: Path, as_json: bool) -> None:
         click.echo(f"  {key:<20} {json.dumps(value)}")
 
 
+@main.command()
+@click.argument("index_dir", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Worker processes; they share the memory-mapped index.")
+@click.option("--events-db", type=click.Path(dir_okay=False, path_type=Path),
+              help="SQLite file for events (default: <DIR>.events.sqlite3).")
+@_one_line_errors
+def serve(index_dir: Path, host: str, port: int, workers: int, events_db: Path | None) -> None:
+    """Serve related lists over HTTP (writes need RECSYS_API_TOKEN in the environment)."""
+    import os
+
+    import uvicorn
+
+    RelatedIndex.load(index_dir)  # refuse a bad index before listening
+    os.environ["RECSYS_INDEX"] = str(index_dir.resolve())
+    if events_db is not None:
+        os.environ["RECSYS_EVENTS_DB"] = str(events_db.resolve())
+    uvicorn.run("recsys.server.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
 def sample_corpus_path():
     """The bundled sample corpus (60 original short news articles)."""
     return resources.files("recsys") / "data" / "sample_articles.jsonl"

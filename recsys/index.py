@@ -174,6 +174,48 @@ class RelatedIndex:
         keep = sims > blend_config.min_similarity
         return self._rank(rows[keep], sims[keep], k, blend_config, now)
 
+    def popular(self, k: int = 10, *, section: str | None = None, views: Mapping[str, int] | None = None,
+                now=None, **blend: Any) -> list[Hit]:
+        """The k most viewed articles, each article's views decayed by its age (the freshness decay;
+        ``freshness_weight=0`` turns the decay off). ``views`` replaces the stored counts, e.g. with
+        the views of the last hours."""
+        k = _check_k(k)
+        blend_config = self._blend(blend)
+        store = self._data.store
+        if views is None:
+            counts = np.asarray(store.views, dtype=np.float64)
+        else:
+            counts = np.zeros(len(self))
+            for article_id, n in views.items():
+                row = store.row_of.get(article_id)
+                if row is not None:
+                    counts[row] = n
+        rows = np.arange(len(self))
+        if section:
+            rows = rows[Filters.of(section=section).mask(store, rows)]
+        fresh = (freshness(store.published[rows], now_timestamp(now), blend_config) if blend_config.freshness_weight
+                 else np.ones(len(rows)))
+        scores = counts[rows] * fresh
+        best = [p for p in top_k(scores, rows, k) if scores[p] > 0]
+        max_views = counts.max() if len(counts) else 0.0
+        pop = popularity(counts[rows[best]], max_views)
+        return [Hit.from_record(store.record(int(rows[p])), score=float(scores[p]), similarity=0.0,
+                                popularity=float(q), freshness=float(fresh[p]), views=int(store.views[rows[p]]))
+                for p, q in zip(best, pop)]
+
+    def add_views(self, counts: Mapping[str, int]) -> int:
+        """Add view counts (article id -> views) to the stored ones, so popularity reflects them at once.
+        Unknown ids are ignored; returns how many views were added."""
+        store = self._data.store
+        added = 0
+        for article_id, n in counts.items():
+            row = store.row_of.get(article_id)
+            if row is not None and n:
+                store.views[row] += n
+                added += n
+                self._max_views = max(self._max_views, float(store.views[row]))
+        return added
+
     # ----------------------------------------------------------------- inspection
     def __len__(self) -> int:
         return len(self._data.store)

@@ -1,0 +1,93 @@
+"""The app factory: ``create_app(settings)`` wires the index, the event store, limits and routes."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from ..errors import RecsysError
+from ..events import EventStore
+from ..index import RelatedIndex
+from .errors import error_response, install_error_handlers
+from .routes import router
+from .settings import Settings
+
+log = logging.getLogger("recsys.server")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A FastAPI app serving the index ``settings.index``; state lives on ``app.state``."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.events = EventStore(settings.events_path())
+        try:
+            index = RelatedIndex.load(settings.index)
+            index.add_views(app.state.events.view_counts())
+            app.state.index = index
+        except RecsysError as error:
+            log.error("no index loaded: %s", error)
+        yield
+        app.state.events.close()
+
+    app = FastAPI(title="recsys", version=_version(), lifespan=lifespan,
+                  description="Related-articles and more-like-this lists for news sites.")
+    app.state.settings, app.state.index, app.state.events = settings, None, None
+    install_error_handlers(app)
+    app.include_router(router)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from RECSYS_* variables."""
+    return create_app(Settings())
+
+
+class BodySizeLimit:
+    """ASGI middleware: a request body over ``max_bytes`` answers 413 before the route reads it."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._too_large(scope, receive, send)
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope, receive, send):
+        response = error_response(413, f"the request body is over the limit of {self.max_bytes} bytes")
+        await response(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

@@ -1,0 +1,145 @@
+"""The HTTP face, in-process through the ASGI app: routes, the error shape, auth, limits, events."""
+
+import sqlite3
+
+import pytest
+from fastapi.testclient import TestClient
+
+from recsys.server import Settings, create_app
+
+TOKEN = "test-token-123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def index_dir(sample_index, tmp_path_factory):
+    return sample_index.save(tmp_path_factory.mktemp("srv") / "news")
+
+
+@pytest.fixture()
+def make_client(index_dir, tmp_path):
+    clients = []
+
+    def make(**overrides):
+        settings = Settings(index=index_dir, events_db=tmp_path / "events.sqlite3", api_token=TOKEN, **overrides)
+        client = TestClient(create_app(settings), raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture()
+def client(make_client):
+    return make_client()
+
+
+def assert_error(response, status, fragment):
+    assert response.status_code == status
+    body = response.json()
+    assert body["ok"] is False and body["status"] == status and fragment in body["error"]
+    assert set(body) == {"ok", "error", "status"}
+
+
+def test_health_and_ready(client):
+    assert client.get("/health").json() == {"ok": True, "status": "alive", "articles": None}
+    assert client.get("/ready").json()["articles"] == 60
+
+
+def test_ready_is_503_without_an_index(tmp_path):
+    settings = Settings(index=tmp_path / "missing", events_db=tmp_path / "e.sqlite3")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").status_code == 200
+        assert_error(client.get("/ready"), 503, "no index")
+        assert_error(client.get("/v1/articles/a-001/related"), 503, "no index")
+
+
+def test_related_shape_and_filters(client, sample_index):
+    body = client.get("/v1/articles/a-012/related", params={"k": 3}).json()
+    assert body["ok"] is True and body["article_id"] == "a-012"
+    assert [r["id"] for r in body["results"]] == [h.id for h in sample_index.related("a-012", k=3)]
+    first = body["results"][0]
+    assert {"id", "score", "title", "url", "published_at", "section"} <= set(first) and "body" not in first
+    filtered = client.get("/v1/articles/a-001/related", params={"section": "business", "k": 5}).json()["results"]
+    assert filtered and all(r["section"] == "business" for r in filtered)
+    tagged = client.get("/v1/articles/a-003/related", params=[("tag", "unions"), ("tag", "transport")]).json()["results"]
+    assert tagged and all({"unions", "transport"} & set(r["tags"]) for r in tagged)
+
+
+def test_offset_pages_through_the_list(client):
+    whole = [r["id"] for r in client.get("/v1/articles/a-001/related", params={"k": 6}).json()["results"]]
+    page = [r["id"] for r in client.get("/v1/articles/a-001/related", params={"k": 3, "offset": 3}).json()["results"]]
+    assert page == whole[3:]
+
+
+def test_exclude_accepts_commas(client):
+    top = [r["id"] for r in client.get("/v1/articles/a-012/related", params={"k": 3}).json()["results"]]
+    rest = client.get("/v1/articles/a-012/related", params={"k": 3, "exclude": ",".join(top[:2])}).json()
+    assert rest["results"][0]["id"] == top[2]
+
+
+@pytest.mark.parametrize("path, status, fragment", [
+    ("/v1/articles/nope/related", 404, "unknown article id: 'nope'"),
+    ("/v1/articles/nope", 404, "unknown article id"),
+    ("/v1/articles/a-001/related?k=101", 422, "k + offset must be <= 100"),
+    ("/v1/articles/a-001/related?k=0", 422, "k:"),
+    ("/v1/articles/a-001/related?published_after=someday", 422, "published_after: not an ISO 8601 date"),
+    ("/v1/popular?window_hours=-1", 422, "window_hours"),
+    ("/no/such/route", 404, "Not Found"),
+])
+def test_errors_share_one_shape(client, path, status, fragment):
+    assert_error(client.get(path), status, fragment)
+
+
+def test_draft_related(client):
+    body = client.post("/v1/related", json={"text": "Calder Mutual customers and the data breach", "k": 2}).json()
+    assert body["ok"] is True and {r["id"] for r in body["results"]} <= {"a-028", "a-028-u", "a-030", "a-048"}
+    assert_error(client.post("/v1/related", json={"k": 2}), 422, "text")
+    assert_error(client.post("/v1/related", json={"text": "x", "colour": "red"}), 422, "colour")
+
+
+def test_limits_answer_4xx(make_client):
+    client = make_client(max_text_bytes=50, max_events=2, max_body_bytes=2000)
+    assert_error(client.post("/v1/related", json={"text": "word " * 20}), 413, "limit is 50")
+    events = [{"id": f"e{i}", "article_id": "a-001", "type": "view"} for i in range(3)]
+    assert_error(client.post("/v1/events", json={"events": events}, headers=AUTH), 413, "limit is 2")
+    assert_error(client.post("/v1/related", content=b"{" + b" " * 3000 + b"}",
+                             headers={"Content-Type": "application/json"}), 413, "over the limit")
+
+
+def test_writes_need_the_token(client, make_client, index_dir, tmp_path):
+    batch = {"events": [{"id": "e1", "article_id": "a-001", "type": "view"}]}
+    assert_error(client.post("/v1/events", json=batch), 401, "bearer token")
+    assert_error(client.post("/v1/events", json=batch, headers={"Authorization": "Bearer wrong"}), 401, "bearer")
+    settings = Settings(index=index_dir, events_db=tmp_path / "other.sqlite3")
+    with TestClient(create_app(settings)) as no_token:
+        assert_error(no_token.post("/v1/events", json=batch, headers=AUTH), 403, "set RECSYS_API_TOKEN")
+
+
+def test_events_are_idempotent_durable_and_move_popularity(client, tmp_path):
+    before = client.get("/v1/articles/a-040").json()["article"]["views"]
+    batch = {"events": [{"id": f"v{i}", "article_id": "a-040", "type": "view", "ts": "2026-11-20T10:00:00Z"}
+                        for i in range(5)] + [{"id": "c1", "article_id": "a-040", "type": "click"}]}
+    assert client.post("/v1/events", json=batch, headers=AUTH).json() == {"ok": True, "accepted": 6, "duplicates": 0}
+    assert client.post("/v1/events", json=batch, headers=AUTH).json() == {"ok": True, "accepted": 0, "duplicates": 6}
+    assert client.get("/v1/articles/a-040").json()["article"]["views"] == before + 5
+    rows = sqlite3.connect(tmp_path / "events.sqlite3").execute("SELECT type, COUNT(*) FROM events GROUP BY type")
+    assert dict(rows.fetchall()) == {"view": 5, "click": 1}
+
+
+def test_popular_follows_events_in_a_window(client):
+    batch = {"events": [{"id": f"p{i}", "article_id": "a-033", "type": "view"} for i in range(3)]}
+    client.post("/v1/events", json=batch, headers=AUTH)
+    recent = client.get("/v1/popular", params={"window_hours": 1, "k": 3}).json()["results"]
+    assert [r["id"] for r in recent] == ["a-033"]
+    overall = client.get("/v1/popular", params={"k": 3, "section": "culture"}).json()["results"]
+    assert overall and all(r["section"] == "culture" for r in overall)
+
+
+def test_openapi_and_docs(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/articles/{article_id}/related", "/v1/related", "/v1/popular", "/v1/events"} <= set(spec["paths"])
+    assert client.get("/docs").status_code == 200
