@@ -101,12 +101,31 @@ class ArticleStore:
 
     def __post_init__(self) -> None:
         self.row_of = {article_id: row for row, article_id in enumerate(self.ids)}
+        self._appended: dict[int, dict] = {}  # records of rows added after the build
+
+    def append(self, article: Article) -> int:
+        """Add an article as a new row (its id now points there); returns the row."""
+        row = len(self.ids)
+        self.ids = [*self.ids, article.id]
+        self.row_of[article.id] = row
+        self._appended[row] = article.to_dict()
+        self.section = np.append(self.section, np.int32(_code_in(self.sections, article.section)))
+        self.author = np.append(self.author, np.int32(_code_in(self.authors, article.author)))
+        codes = [_code_in(self.tags, tag) for tag in article.tags]
+        self.__dict__.pop("_tag_code", None)
+        self.tag_codes = np.append(self.tag_codes, np.asarray(codes, dtype=np.int32))
+        self.tag_indptr = np.append(self.tag_indptr, self.tag_indptr[-1] + len(codes))
+        self.published = np.append(self.published, article.published_at.timestamp() if article.published_at else np.nan)
+        self.views = np.append(self.views, np.int64(article.views))
+        return row
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def record(self, row: int) -> dict:
         """The stored fields of the article at ``row``, as a JSON-ready dict."""
+        if row in self._appended:
+            return dict(self._appended[row])
         start, end = int(self.offsets[row]), int(self.offsets[row + 1])
         return json.loads(bytes(self.records[start:end]).decode("utf-8"))
 
@@ -142,6 +161,17 @@ class ArticleStore:
             return names.index(name)
         except ValueError:
             return -2
+
+
+def _code_in(names: list[str], name: str | None) -> int:
+    """The code of ``name`` in ``names``, adding it if new (-1 for None)."""
+    if name is None:
+        return -1
+    try:
+        return names.index(name)
+    except ValueError:
+        names.append(name)
+        return len(names) - 1
 
 
 def timestamp(value) -> float:

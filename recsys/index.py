@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from . import _kernels
 from ._store import ArticleStore, StoreBuilder
-from ._vectorize import CountBuilder, weighted_terms
+from ._vectorize import CountBuilder, article_texts, weighted_terms
 from .article import Article
 from .config import BlendConfig, IndexConfig
 from .corpus import iter_input, read_articles, validate_rows
@@ -62,6 +62,17 @@ class IndexData:
     store: ArticleStore
 
 
+@dataclass(frozen=True)
+class _Vector:
+    """A query over the index's terms: sorted term ids, query weights, the weights the same text has
+    as an article, and its score against itself (which normalises similarities)."""
+
+    terms: np.ndarray
+    weights: np.ndarray
+    own: np.ndarray
+    self_score: float
+
+
 class RelatedIndex:
     """An in-memory related-articles index over a corpus of news articles.
 
@@ -78,8 +89,16 @@ class RelatedIndex:
         self.build_seconds: dict[str, float] = {}  # phase -> seconds, for an index built in this process
         # Terms a query may probe with: any indexed term for a text, and for an indexed article only
         # terms some other article has too.
-        self._text_terms = _usable_terms(data.df, len(self), self.config, self.config.min_doc_freq)
-        self._article_terms = _usable_terms(data.df, len(self), self.config, max(2, self.config.min_doc_freq))
+        self._text_terms = _usable_terms(data.df, len(data.store), self.config, self.config.min_doc_freq)
+        self._article_terms = _usable_terms(data.df, len(data.store), self.config, max(2, self.config.min_doc_freq))
+        # Live changes since the build: rows appended to the store, and tombstones. New articles are
+        # weighted with the build's vocabulary and idf (see upsert); compaction rebuilds.
+        self._n_built = len(data.store)
+        self._deleted = np.zeros(self._n_built, dtype=bool)
+        self._n_deleted = 0
+        self._changes = 0
+        self._appended: dict[int, _Vector] = {}
+        self._appended_matrix: tuple[np.ndarray, sp.csr_matrix] | None = None
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -134,14 +153,23 @@ class RelatedIndex:
         filters = Filters.of(section=section, tags=tags, author=author, published_after=published_after,
                              published_before=published_before, exclude=exclude)
         blend_config = self._blend(blend)
+        if row >= self._n_built:  # added since the build: no precomputed list
+            rows, sims = self._candidates(self._appended[row], filters, k, row, self._text_terms)
+            keep = sims > blend_config.min_similarity
+            return self._rank(rows[keep], sims[keep], k, blend_config, now)
         data = self._data
         rows = data.neighbor_rows[row]
         rows = rows[rows >= 0]
         sims = np.asarray(data.neighbor_sims[row][: len(rows)], dtype=np.float64)
         list_is_complete = len(rows) < data.neighbor_rows.shape[1]
+        if self._appended:
+            more_rows, more_sims = self._appended_candidates(self._row_vector(row), row)
+            rows, sims = np.concatenate([rows, more_rows]), np.concatenate([sims, more_sims])
         keep = filters.mask(data.store, rows) & (sims > blend_config.min_similarity)
+        if self._n_deleted:
+            keep &= ~self._deleted[rows]
         if keep.sum() < k and not list_is_complete:
-            rows, sims = self._live_related(row, filters, k)
+            rows, sims = self._candidates(self._row_vector(row), filters, k, row, self._article_terms)
             keep = sims > blend_config.min_similarity
         return self._rank(rows[keep], sims[keep], k, blend_config, now)
 
@@ -157,20 +185,10 @@ class RelatedIndex:
                              published_before=published_before, exclude=exclude)
         blend_config = self._blend(blend)
         weights = self.config.field_weights
-        texts = [(text, weights.get("body", 1.0) or 1.0), (title or "", weights.get("title", 0.0))]
-        counts, length = weighted_terms(texts, self._analyzer)
-        terms = np.array(sorted(self._term_of[t] for t in counts if t in self._term_of), dtype=np.int32)
-        if len(terms) == 0:
+        vector = self._text_vector([(text, weights.get("body", 1.0) or 1.0), (title or "", weights.get("title", 0.0))])
+        if vector.self_score <= 0:
             return []
-        vocabulary = self._data.vocabulary
-        tf = np.array([counts[vocabulary[t]] for t in terms], dtype=np.float64)
-        q_weights, self_score = self._query_vector(terms, tf, length)
-        if self_score <= 0:
-            return []
-        mask = filters.mask(self._data.store) if (filters.restricts_rows or filters.exclude) else _EVERY_ROW
-        n_candidates = max(self.config.n_candidates, 2 * k)
-        rows, scores = self._search(terms, q_weights, self._text_terms, mask, -1, n_candidates)
-        sims = scores / self_score
+        rows, sims = self._candidates(vector, filters, k, -1, self._text_terms)
         keep = sims > blend_config.min_similarity
         return self._rank(rows[keep], sims[keep], k, blend_config, now)
 
@@ -185,12 +203,14 @@ class RelatedIndex:
         if views is None:
             counts = np.asarray(store.views, dtype=np.float64)
         else:
-            counts = np.zeros(len(self))
+            counts = np.zeros(len(store))
             for article_id, n in views.items():
                 row = store.row_of.get(article_id)
                 if row is not None:
                     counts[row] = n
-        rows = np.arange(len(self))
+        rows = np.arange(len(store))
+        if self._n_deleted:
+            rows = rows[~self._deleted[: len(rows)]]
         if section:
             rows = rows[Filters.of(section=section).mask(store, rows)]
         fresh = (freshness(store.published[rows], now_timestamp(now), blend_config) if blend_config.freshness_weight
@@ -216,17 +236,61 @@ class RelatedIndex:
                 self._max_views = max(self._max_views, float(store.views[row]))
         return added
 
+    # ----------------------------------------------------------------- live changes
+    def upsert(self, article: Mapping[str, Any] | Article) -> None:
+        """Add an article, or replace the one with its id, at once and without a rebuild.
+
+        IDF drift: an added article is weighted with the vocabulary and idf of the build (terms the
+        build never saw are left out), and built articles keep their weights, so scores stay
+        comparable; ``compacted()`` rebuilds with fresh statistics. A replaced article keeps the
+        larger of its old and new view counts. Not safe to call from two threads at once; queries
+        may run meanwhile.
+        """
+        article = article if isinstance(article, Article) else Article.from_dict(article)
+        store = self._data.store
+        old = store.row_of.get(article.id)
+        if old is not None:
+            article = replace(article, views=max(article.views, int(store.views[old])))
+        vector = self._text_vector(article_texts(article, self.config.field_weights))
+        self._deleted = np.append(self._deleted, False)
+        row = store.append(article)
+        self._appended[row] = vector
+        self._appended_matrix = None
+        if old is not None:
+            self._mark_deleted(old)
+        self._max_views = max(self._max_views, float(article.views))
+        self._changes += 1
+
+    def delete(self, article_id: str) -> None:
+        """Remove an article from every list at once (UnknownArticleError if there is none)."""
+        row = self._row(article_id)
+        del self._data.store.row_of[article_id]
+        self._mark_deleted(row)
+        self._changes += 1
+
+    @property
+    def pending_changes(self) -> int:
+        """Upserts and deletes since the build (``compacted()`` folds them in)."""
+        return self._changes
+
+    def compacted(self, **build_options: Any) -> "RelatedIndex":
+        """A new index built from the current articles (changes folded in, fresh idf), same parameters."""
+        return RelatedIndex.build((self.article(i) for i in self.ids), **build_options, **self.config.flat())
+
     # ----------------------------------------------------------------- inspection
     def __len__(self) -> int:
-        return len(self._data.store)
+        return len(self._data.store) - self._n_deleted
 
     def __contains__(self, article_id: object) -> bool:
         return article_id in self._data.store.row_of
 
     @property
     def ids(self) -> list[str]:
-        """Article ids in index order."""
-        return list(self._data.store.ids)
+        """Article ids in index order (articles added since the build last)."""
+        ids = self._data.store.ids
+        if not self._n_deleted:
+            return list(ids)
+        return [article_id for row, article_id in enumerate(ids) if not self._deleted[row]]
 
     @property
     def vocabulary_size(self) -> int:
@@ -242,13 +306,15 @@ class RelatedIndex:
         data = self._data
         return {"articles": len(self), "vocabulary": self.vocabulary_size,
                 "nonzeros": int(len(data.rows.data)), "neighbors_per_article": int(data.neighbor_rows.shape[1]),
-                "method": self.config.method, "config": self.config.to_dict()}
+                "method": self.config.method, "pending_changes": self._changes, "config": self.config.to_dict()}
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> Path:
         """Write the index to a directory (atomically: a crash never leaves a half-written index there)."""
         from .storage import save_index
 
+        if self._changes:
+            return self.compacted().save(path)
         return save_index(self._data, Path(path))
 
     @classmethod
@@ -274,18 +340,38 @@ class RelatedIndex:
             raise ParameterError(f"unknown parameter(s) {sorted(overrides)}; blend parameters are "
                                  f"{sorted(BlendConfig.__dataclass_fields__)}") from None
 
-    def _query_vector(self, terms: np.ndarray, tf: np.ndarray, length: float) -> tuple[np.ndarray, float]:
-        """(the weights a text query scores with, its score against itself as if it were an article)."""
+    def _weights_of(self, terms: np.ndarray, tf: np.ndarray, length: float) -> tuple[np.ndarray, np.ndarray]:
+        """(query weights, document-side weights) of a text with these term counts and length."""
         config = self.config
         if config.min_term_freq > 1:  # every present term occurs at least once
             tf = np.where(tf >= config.min_term_freq, tf, 0.0)
         if config.method == "tfidf":
             weights = tfidf_query(terms, np.maximum(tf, 1e-300), self._data.idf, sublinear_tf=config.sublinear_tf)
             weights = np.where(tf > 0, weights, 0.0)
-            return weights, float(np.dot(weights, weights))
+            return weights, weights
         own = bm25_term_weights(tf, np.full(len(tf), length), self._data.idf[terms], k1=config.k1, b=config.b,
                                 avgdl=self._data.avgdl)
-        return tf, float(np.dot(tf, own))
+        return tf, own
+
+    def _text_vector(self, texts: list[tuple[str, float]]) -> "_Vector":
+        """The vector of (text, field weight) pairs over the build's vocabulary."""
+        counts, length = weighted_terms(texts, self._analyzer)
+        terms = np.array(sorted(self._term_of[t] for t in counts if t in self._term_of), dtype=np.int32)
+        vocabulary = self._data.vocabulary
+        tf = np.array([counts[vocabulary[t]] for t in terms], dtype=np.float64)
+        weights, own = self._weights_of(terms, tf, length)
+        return _Vector(terms, weights, own, float(np.dot(weights, own)))
+
+    def _row_vector(self, row: int) -> "_Vector":
+        """The query vector of an indexed article."""
+        if row >= self._n_built:
+            return self._appended[row]
+        data = self._data
+        start, end = data.rows.indptr[row], data.rows.indptr[row + 1]
+        terms = np.asarray(data.rows.indices[start:end])
+        own = np.asarray(data.rows.data[start:end], dtype=np.float64)
+        weights = _query_weights(self.config, own, np.asarray(data.query_tf[start:end]), terms, data.df)
+        return _Vector(terms, np.asarray(weights, dtype=np.float64), own, float(data.self_scores[row]))
 
     def _search(self, terms, q_weights, usable, mask, skip_row, n_candidates):
         data = self._data
@@ -294,18 +380,53 @@ class RelatedIndex:
                                    data.columns.data, data.rows.indptr, data.rows.indices, data.rows.data,
                                    mask, skip_row, n_candidates)
 
-    def _live_related(self, row: int, filters: Filters, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Related rows of ``row`` scored against every article the filters allow (no precomputed list)."""
-        data = self._data
-        start, end = data.rows.indptr[row], data.rows.indptr[row + 1]
-        terms = np.asarray(data.rows.indices[start:end])
-        q_weights = _query_weights(self.config, np.asarray(data.rows.data[start:end]),
-                                   np.asarray(data.query_tf[start:end]), terms, data.df)
-        mask = filters.mask(data.store)
+    def _candidates(self, vector: "_Vector", filters: Filters, k: int, skip_row: int,
+                    usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and similarities of the best matches of ``vector`` among all articles the filters allow
+        (scored live: no precomputed list)."""
+        if vector.self_score <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        allowed = None
+        if filters.restricts_rows or filters.exclude:
+            allowed = filters.mask(self._data.store)
+        if self._n_deleted:
+            live = ~self._deleted[: len(self._data.store)]
+            allowed = live if allowed is None else allowed & live[: len(allowed)]
+        built_mask = _EVERY_ROW if allowed is None else allowed[: self._n_built]
         n_candidates = max(self.config.n_candidates, 2 * k)
-        rows, scores = self._search(terms, q_weights, self._article_terms, mask, row, n_candidates)
-        self_score = float(data.self_scores[row])
-        return rows, (scores / self_score if self_score > 0 else scores * 0.0)
+        rows, scores = self._search(vector.terms, vector.weights, usable, built_mask,
+                                    skip_row if skip_row < self._n_built else -1, n_candidates)
+        rows, sims = rows.astype(np.int64), scores / vector.self_score
+        if self._appended:
+            more_rows, more_sims = self._appended_candidates(vector, skip_row)
+            if allowed is not None:
+                keep = allowed[more_rows]
+                more_rows, more_sims = more_rows[keep], more_sims[keep]
+            rows, sims = np.concatenate([rows, more_rows]), np.concatenate([sims, more_sims])
+        return rows, sims
+
+    def _appended_candidates(self, vector: "_Vector", skip_row: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every live article added since the build, scored against ``vector`` (brute force: few)."""
+        if self._appended_matrix is None:
+            appended = sorted(self._appended.items())
+            rows = np.array([row for row, _ in appended], dtype=np.int64)
+            matrix = sp.csr_matrix(
+                (np.concatenate([v.own for _, v in appended]), np.concatenate([v.terms for _, v in appended]),
+                 np.concatenate([[0], np.cumsum([len(v.terms) for _, v in appended])])),
+                shape=(len(rows), len(self._data.vocabulary)))
+            self._appended_matrix = (rows, matrix)
+        rows, matrix = self._appended_matrix
+        query = np.zeros(matrix.shape[1])
+        query[vector.terms] = vector.weights
+        sims = matrix @ query / vector.self_score if vector.self_score > 0 else np.zeros(len(rows))
+        keep = rows != skip_row
+        return rows[keep], np.asarray(sims)[keep]
+
+    def _mark_deleted(self, row: int) -> None:
+        self._deleted[row] = True
+        self._n_deleted += 1
+        if self._appended.pop(row, None) is not None:
+            self._appended_matrix = None
 
     def _rank(self, rows: np.ndarray, sims: np.ndarray, k: int, blend: BlendConfig, now) -> list[Hit]:
         store = self._data.store

@@ -1,0 +1,74 @@
+"""Upserts and deletes take effect at once, without a rebuild; compaction folds them in."""
+
+import pytest
+
+import recsys
+from recsys import UnknownArticleError
+
+PURE = dict(popularity_weight=0, freshness_weight=0)
+NEW_STORY = {"id": "n-1", "title": "Kestrel Athletic sign a new striker before the title decider",
+             "body": "Kestrel Athletic completed the signing of a striker to cover for Ferreira-Holt, "
+                     "whose hamstring injury rules him out of the First Division title race run-in against "
+                     "Port Hallam United.", "section": "sports", "tags": ["football"], "views": 10}
+
+
+@pytest.fixture()
+def index(sample_articles):
+    return recsys.RelatedIndex.build(sample_articles)
+
+
+def test_an_added_article_is_listed_at_once(index):
+    index.upsert(NEW_STORY)
+    assert "n-1" in index and len(index) == 61 and index.pending_changes == 1
+    assert "n-1" in [h.id for h in index.related("a-035", k=5, **PURE)]
+    own = index.related("n-1", k=4, **PURE)
+    assert {h.id for h in own} <= {"a-018", "a-026", "a-035", "a-051", "a-053"} and len(own) == 4
+    assert index.more_like_this("new striker signing Kestrel", k=1)[0].id == "n-1"
+    assert all(h.section == "sports" for h in index.related("a-035", k=5, section="sports"))
+    assert index.article("n-1").title == NEW_STORY["title"]
+
+
+def test_similarities_of_an_added_copy_match_the_original(index, sample_articles):
+    original = next(a for a in sample_articles if a["id"] == "a-030")
+    index.upsert({**original, "id": "copy-of-a-030"})
+    built = {h.id: h.similarity for h in index.related("a-030", k=10, **PURE)}
+    added = {h.id: h.similarity for h in index.related("copy-of-a-030", k=10, **PURE)}
+    assert built["copy-of-a-030"] == pytest.approx(1.0, abs=1e-5)
+    assert added["a-030"] == pytest.approx(1.0, abs=1e-5)
+    common = (set(built) & set(added)) - {"a-030", "copy-of-a-030"}
+    assert common and all(added[i] == pytest.approx(built[i], abs=1e-5) for i in common)
+
+
+def test_a_replaced_article_uses_its_new_text(index):
+    index.upsert({"id": "a-030", "title": "Marathon route changes", "body": "Eastbrook City Marathon runners "
+                  "will start an hour earlier; the marathon course passes the harbour.", "section": "sports"})
+    assert len(index) == 60 and index.article("a-030").section == "sports"
+    assert index.article("a-030").views >= 1  # the larger of old and new counts
+    assert "a-030" not in [h.id for h in index.related("a-028", k=10)]
+    assert "a-030" in [h.id for h in index.related("a-040", k=5)]
+
+
+def test_a_deleted_article_disappears(index):
+    assert "a-012-u" in [h.id for h in index.related("a-012", k=3)]
+    index.delete("a-012-u")
+    assert "a-012-u" not in index and len(index) == 59 and "a-012-u" not in index.ids
+    assert all("a-012-u" != h.id for i in ("a-012", "a-003", "a-007") for h in index.related(i, k=59))
+    assert "a-012-u" not in [h.id for h in index.more_like_this("Northline Rail deal full services resume", k=10)]
+    assert "a-012-u" not in [h.id for h in index.popular(k=60)]
+    with pytest.raises(UnknownArticleError):
+        index.related("a-012-u")
+    with pytest.raises(UnknownArticleError):
+        index.delete("a-012-u")
+
+
+def test_compaction_equals_a_fresh_build(index, sample_articles, tmp_path):
+    index.upsert(NEW_STORY)
+    index.delete("a-001")
+    compacted = index.compacted()
+    fresh = recsys.RelatedIndex.build([a for a in sample_articles if a["id"] != "a-001"] + [NEW_STORY])
+    assert compacted.pending_changes == 0 and compacted.ids == fresh.ids
+    for article_id in ("a-035", "n-1", "a-004"):
+        assert [(h.id, round(h.score, 9)) for h in compacted.related(article_id, now="2026-11-25")] == \
+               [(h.id, round(h.score, 9)) for h in fresh.related(article_id, now="2026-11-25")]
+    saved = recsys.RelatedIndex.load(index.save(tmp_path / "idx"))
+    assert saved.pending_changes == 0 and "n-1" in saved and "a-001" not in saved
