@@ -70,6 +70,14 @@ class EventStore:
         with self._lock:
             return dict(self._db.execute(query + " GROUP BY article_id", params).fetchall())
 
+    def views_after(self, rowid: int) -> tuple[dict[str, int], int]:
+        """Views per article stored after row ``rowid`` (0: all), and the last row id seen."""
+        with self._lock:
+            last = int(self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0])
+            rows = self._db.execute("SELECT article_id, COUNT(*) FROM events WHERE type = 'view' AND rowid > ? "
+                                    "AND rowid <= ? GROUP BY article_id", (rowid, last)).fetchall()
+        return dict(rows), last
+
     def totals(self) -> dict[str, int]:
         """Event counts by type."""
         with self._lock:

@@ -85,6 +85,7 @@ class RelatedIndex:
         self.config = data.config
         self._analyzer = Analyzer(data.config.analyzer)
         self._term_of = {term: i for i, term in enumerate(data.vocabulary)}
+        self._event_views = np.zeros(len(data.store), dtype=np.int64)  # added by add_views, never saved
         self._max_views = float(data.store.views.max()) if len(data.store) else 0.0
         self.build_seconds: dict[str, float] = {}  # phase -> seconds, for an index built in this process
         # Terms a query may probe with: any indexed term for a text, and for an indexed article only
@@ -201,7 +202,7 @@ class RelatedIndex:
         blend_config = self._blend(blend)
         store = self._data.store
         if views is None:
-            counts = np.asarray(store.views, dtype=np.float64)
+            counts = self._views(slice(None)).astype(np.float64)
         else:
             counts = np.zeros(len(store))
             for article_id, n in views.items():
@@ -220,20 +221,22 @@ class RelatedIndex:
         max_views = counts.max() if len(counts) else 0.0
         pop = popularity(counts[rows[best]], max_views)
         return [Hit.from_record(store.record(int(rows[p])), score=float(scores[p]), similarity=0.0,
-                                popularity=float(q), freshness=float(fresh[p]), views=int(store.views[rows[p]]))
+                                popularity=float(q), freshness=float(fresh[p]), views=int(self._views(rows[p])))
                 for p, q in zip(best, pop)]
 
     def add_views(self, counts: Mapping[str, int]) -> int:
-        """Add view counts (article id -> views) to the stored ones, so popularity reflects them at once.
-        Unknown ids are ignored; returns how many views were added."""
+        """Add view counts (article id -> views) on top of the articles' own, so popularity reflects them
+        at once. They live in memory only: ``save`` and ``compacted`` keep the articles' own counts, so an
+        event log can be applied again without counting twice. Unknown ids are ignored; returns how many
+        views were added."""
         store = self._data.store
         added = 0
         for article_id, n in counts.items():
             row = store.row_of.get(article_id)
             if row is not None and n:
-                store.views[row] += n
+                self._event_views[row] += n
                 added += n
-                self._max_views = max(self._max_views, float(store.views[row]))
+                self._max_views = max(self._max_views, float(self._views(row)))
         return added
 
     # ----------------------------------------------------------------- live changes
@@ -253,12 +256,13 @@ class RelatedIndex:
             article = replace(article, views=max(article.views, int(store.views[old])))
         vector = self._text_vector(article_texts(article, self.config.field_weights))
         self._deleted = np.append(self._deleted, False)
+        self._event_views = np.append(self._event_views, self._event_views[old] if old is not None else 0)
         row = store.append(article)
         self._appended[row] = vector
         self._appended_matrix = None
         if old is not None:
             self._mark_deleted(old)
-        self._max_views = max(self._max_views, float(article.views))
+        self._max_views = max(self._max_views, float(self._views(row)))
         self._changes += 1
 
     def delete(self, article_id: str) -> None:
@@ -274,8 +278,11 @@ class RelatedIndex:
         return self._changes
 
     def compacted(self, **build_options: Any) -> "RelatedIndex":
-        """A new index built from the current articles (changes folded in, fresh idf), same parameters."""
-        return RelatedIndex.build((self.article(i) for i in self.ids), **build_options, **self.config.flat())
+        """A new index built from the current articles (changes folded in, fresh idf), same parameters.
+        Views added by ``add_views`` are not carried over (see there)."""
+        store = self._data.store
+        live = (store.article(store.row_of[i]) for i in self.ids)
+        return RelatedIndex.build(live, **build_options, **self.config.flat())
 
     # ----------------------------------------------------------------- inspection
     def __len__(self) -> int:
@@ -299,7 +306,7 @@ class RelatedIndex:
     def article(self, article_id: str) -> Article:
         """The stored article with this id (its current view count included)."""
         row = self._row(article_id)
-        return replace(self._data.store.article(row), views=int(self._data.store.views[row]))
+        return replace(self._data.store.article(row), views=int(self._views(row)))
 
     def info(self) -> dict[str, Any]:
         """Counts and parameters, as ``recsys info`` prints them."""
@@ -422,6 +429,10 @@ class RelatedIndex:
         keep = rows != skip_row
         return rows[keep], np.asarray(sims)[keep]
 
+    def _views(self, rows):
+        """Total views (the articles' own plus those added by add_views) of a row or rows."""
+        return self._data.store.views[rows] + self._event_views[rows]
+
     def _mark_deleted(self, row: int) -> None:
         self._deleted[row] = True
         self._n_deleted += 1
@@ -430,14 +441,14 @@ class RelatedIndex:
 
     def _rank(self, rows: np.ndarray, sims: np.ndarray, k: int, blend: BlendConfig, now) -> list[Hit]:
         store = self._data.store
-        pop = popularity(store.views[rows], self._max_views) if blend.popularity_weight else np.zeros(len(rows))
+        pop = popularity(self._views(rows), self._max_views) if blend.popularity_weight else np.zeros(len(rows))
         fresh = (freshness(store.published[rows], now_timestamp(now), blend) if blend.freshness_weight
                  else np.zeros(len(rows)))
         scores = sims * (1.0 + blend.popularity_weight * pop + blend.freshness_weight * fresh)
         best = top_k(scores, rows, k)
         return [Hit.from_record(store.record(int(rows[p])), score=float(scores[p]), similarity=float(sims[p]),
                                 popularity=float(pop[p]), freshness=float(fresh[p]),
-                                views=int(store.views[rows[p]])) for p in best]
+                                views=int(self._views(rows[p]))) for p in best]
 
 
 def _query_weights(config: IndexConfig, weights: np.ndarray, tf: np.ndarray, terms: np.ndarray,

@@ -143,3 +143,76 @@ def test_openapi_and_docs(client):
     spec = client.get("/openapi.json").json()
     assert {"/v1/articles/{article_id}/related", "/v1/related", "/v1/popular", "/v1/events"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
+
+
+NEW = {"title": "Kestrel Athletic sign a striker for the title run-in",
+       "body": "Kestrel Athletic signed a striker to replace the injured Ferreira-Holt before the First "
+               "Division title decider against Port Hallam United.", "section": "sports", "tags": ["football"]}
+
+
+def test_put_shows_at_once_and_delete_removes(client):
+    reply = client.put("/v1/articles/n-1", json=NEW, headers=AUTH).json()
+    assert reply == {"ok": True, "id": "n-1", "created": True, "pending_changes": 1}
+    listed = [r["id"] for r in client.get("/v1/articles/a-035/related", params={"k": 5}).json()["results"]]
+    assert "n-1" in listed
+    assert client.get("/v1/articles/n-1").json()["article"]["title"] == NEW["title"]
+    assert client.put("/v1/articles/n-1", json={**NEW, "title": "Changed"}, headers=AUTH).json()["created"] is False
+    assert client.get("/v1/articles/n-1").json()["article"]["title"] == "Changed"
+    assert client.delete("/v1/articles/n-1", headers=AUTH).json()["deleted"] is True
+    assert_error(client.get("/v1/articles/n-1"), 404, "unknown article id")
+    listed = [r["id"] for r in client.get("/v1/articles/a-035/related", params={"k": 10}).json()["results"]]
+    assert "n-1" not in listed
+    assert_error(client.delete("/v1/articles/n-1", headers=AUTH), 404, "unknown article id")
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ({"title": "x", "published_at": "yesterday"}, "published_at: not an ISO 8601 date"),
+    ({"title": "", "body": ""}, "title and body are both empty"),
+    ({"id": "other", "title": "x"}, "differs from the path"),
+    ({"title": "x", "views": -1}, "views"),
+])
+def test_put_validates_fields(client, body, fragment):
+    assert_error(client.put("/v1/articles/n-2", json=body, headers=AUTH), 422, fragment)
+    assert_error(client.get("/v1/articles/n-2"), 404, "unknown")
+
+
+def test_writes_survive_a_restart(make_client, client):
+    client.put("/v1/articles/n-1", json=NEW, headers=AUTH)
+    client.delete("/v1/articles/a-001", headers=AUTH)
+    again = make_client()  # same index directory and SQLite file, a new app
+    assert again.get("/v1/articles/n-1").json()["article"]["title"] == NEW["title"]
+    assert_error(again.get("/v1/articles/a-001"), 404, "unknown")
+
+
+def test_reload_swaps_and_refuses_a_bad_directory(client, sample_articles, tmp_path):
+    import recsys
+
+    smaller = recsys.RelatedIndex.build(sample_articles[:20]).save(tmp_path / "smaller")
+    assert client.post("/v1/admin/reload", json={"path": str(smaller)}, headers=AUTH).json()["articles"] == 20
+    assert client.get("/ready").json()["articles"] == 20
+    (tmp_path / "broken").mkdir()
+    assert_error(client.post("/v1/admin/reload", json={"path": str(tmp_path / "broken")}, headers=AUTH),
+                 422, "refused")
+    assert client.get("/ready").json()["articles"] == 20
+    assert_error(client.post("/v1/admin/reload", json={}), 401, "bearer")
+
+
+def test_compaction_folds_changes_in(client, index_dir, tmp_path, sample_articles):
+    import recsys
+
+    served = recsys.RelatedIndex.build(sample_articles).save(tmp_path / "served")
+    client.post("/v1/admin/reload", json={"path": str(served)}, headers=AUTH)
+    client.put("/v1/articles/n-1", json=NEW, headers=AUTH)
+    reply = client.post("/v1/admin/compact", headers=AUTH).json()
+    assert reply["articles"] == 61 and reply["pending_changes"] == 0
+    assert "n-1" in recsys.RelatedIndex.load(served)
+    assert "n-1" in [r["id"] for r in client.get("/v1/articles/a-035/related", params={"k": 5}).json()["results"]]
+
+
+def test_metrics(client):
+    client.get("/v1/articles/a-001/related")
+    client.post("/v1/events", json={"events": [{"id": "m1", "article_id": "a-001", "type": "click"}]}, headers=AUTH)
+    text = client.get("/metrics").text
+    assert 'recsys_http_requests_total{method="GET",route="/v1/articles/{article_id}/related",status="200"} 1.0' in text
+    assert "recsys_http_request_seconds_bucket" in text
+    assert 'recsys_index_size{what="articles"} 60.0' in text and 'recsys_events{type="click"} 1.0' in text

@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from ..errors import RecsysError
-from ..events import EventStore
-from ..index import RelatedIndex
-from .errors import error_response, install_error_handlers
+from .admin import router as admin_router
+from .errors import ServiceError, error_response, install_error_handlers
+from .metrics import Metrics, MetricsMiddleware
 from .routes import router
 from .settings import Settings
+from .state import ServingState
 
 log = logging.getLogger("recsys.server")
 
@@ -24,25 +24,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.events = EventStore(settings.events_path())
+        serving = ServingState(settings.index, settings.events_path())
         try:
-            index = RelatedIndex.load(settings.index)
-            index.add_views(app.state.events.view_counts())
-            app.state.index = index
-        except RecsysError as error:
-            log.error("no index loaded: %s", error)
+            serving.sync()
+        except ServiceError as error:
+            log.error("%s", error)  # up but not ready; each request tries again
+        app.state.serving = serving
         yield
-        app.state.events.close()
+        serving.close()
 
     app = FastAPI(title="recsys", version=_version(), lifespan=lifespan,
                   description="Related-articles and more-like-this lists for news sites.")
-    app.state.settings, app.state.index, app.state.events = settings, None, None
+    app.state.settings, app.state.serving = settings, None
+    app.state.metrics = Metrics(app.state)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(admin_router)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 
 

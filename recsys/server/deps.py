@@ -7,25 +7,23 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from ..events import EventStore
 from ..index import RelatedIndex
 from .errors import ServiceError
 from .settings import Settings
+from .state import ServingState
 
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_state(request: Request) -> ServingState:
+    return request.app.state.serving
+
+
 def get_index(request: Request) -> RelatedIndex:
-    index = request.app.state.index
-    if index is None:
-        raise ServiceError(503, "no index is loaded yet")
-    return index
-
-
-def get_events(request: Request) -> EventStore:
-    return request.app.state.events
+    """The current index, caught up with every worker's writes (503 until one is loaded)."""
+    return request.app.state.serving.sync()
 
 
 def require_token(settings: Annotated[Settings, Depends(get_settings)],
@@ -46,5 +44,5 @@ def check_k(k: int, offset: int, settings: Settings) -> None:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 IndexDep = Annotated[RelatedIndex, Depends(get_index)]
-EventsDep = Annotated[EventStore, Depends(get_events)]
+StateDep = Annotated[ServingState, Depends(get_state)]
 WriteAccess = Depends(require_token)

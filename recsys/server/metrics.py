@@ -29,7 +29,8 @@ class _StateCollector:
         self.state = state
 
     def collect(self):
-        index = self.state.index
+        serving = self.state.serving
+        index = serving.index if serving is not None else None
         size = GaugeMetricFamily("recsys_index_size", "Index size", labels=["what"])
         if index is not None:
             info = index.info()
@@ -37,8 +38,8 @@ class _StateCollector:
                 size.add_metric([what], info[what])
         yield size
         events = GaugeMetricFamily("recsys_events", "Events stored, by type", labels=["type"])
-        if self.state.events is not None:
-            for kind, count in self.state.events.totals().items():
+        if serving is not None:
+            for kind, count in serving.events.totals().items():
                 events.add_metric([kind], count)
         yield events
 

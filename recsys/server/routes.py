@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from ..events import Event
-from .deps import EventsDep, IndexDep, SettingsDep, WriteAccess, check_k
+from .deps import IndexDep, SettingsDep, StateDep, WriteAccess, check_k
 from .errors import ServiceError
 from .schemas import ArticleResponse, DraftQuery, EventBatch, EventsResponse, RelatedResponse, Status
 
@@ -65,11 +64,11 @@ def related_to_draft(query: DraftQuery, index: IndexDep, settings: SettingsDep) 
 
 
 @router.get("/v1/popular", response_model=RelatedResponse, tags=["related"])
-def popular(index: IndexDep, events: EventsDep, settings: SettingsDep, k: Annotated[int, Query(ge=1)] = 10,
+def popular(index: IndexDep, state: StateDep, settings: SettingsDep, k: Annotated[int, Query(ge=1)] = 10,
             section: str | None = None, window_hours: Annotated[float | None, Query(gt=0)] = None) -> dict:
     """The most viewed articles, decayed by age; with ``window_hours``, views of that window only."""
     check_k(k, 0, settings)
-    views = events.view_counts(since=time.time() - window_hours * 3600) if window_hours else None
+    views = state.events.view_counts(since=time.time() - window_hours * 3600) if window_hours else None
     return {"ok": True, "results": _results(index.popular(k, section=section, views=views))}
 
 
@@ -80,12 +79,11 @@ def article(article_id: str, index: IndexDep) -> dict:
 
 
 @router.post("/v1/events", response_model=EventsResponse, tags=["events"], dependencies=[WriteAccess])
-def post_events(batch: EventBatch, index: IndexDep, events: EventsDep, settings: SettingsDep) -> dict:
+def post_events(batch: EventBatch, _ready: IndexDep, state: StateDep, settings: SettingsDep) -> dict:
     """Record view and click events; idempotent by event id, durable before the answer."""
     if len(batch.events) > settings.max_events:
         raise ServiceError(413, f"{len(batch.events)} events in one batch; the limit is {settings.max_events}")
     now = time.time()
-    accepted, duplicates = events.add(
-        Event(e.id, e.article_id, e.type, e.ts.timestamp() if e.ts else now) for e in batch.events)
-    index.add_views(Counter(e.article_id for e in accepted if e.type == "view"))
-    return {"ok": True, "accepted": len(accepted), "duplicates": duplicates}
+    accepted, duplicates = state.add_events(
+        [Event(e.id, e.article_id, e.type, e.ts.timestamp() if e.ts else now) for e in batch.events])
+    return {"ok": True, "accepted": accepted, "duplicates": duplicates}

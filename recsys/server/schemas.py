@@ -28,6 +28,43 @@ class DraftQuery(Filters):
     offset: int = Field(0, ge=0)
 
 
+class ArticleIn(BaseModel):
+    """PUT /v1/articles/{id}: the article's fields; other fields are kept as metadata."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = Field(None, description="If given, must equal the id in the path.")
+    title: str = ""
+    body: str = ""
+    url: str | None = None
+    section: str | None = None
+    tags: list[str] | str | None = None
+    author: str | None = None
+    published_at: str | None = Field(None, description="ISO 8601; a naive time counts as UTC.")
+    views: int | None = Field(None, ge=0)
+
+
+class ArticleChanged(BaseModel):
+    ok: Literal[True] = True
+    id: str
+    created: bool | None = None
+    deleted: bool | None = None
+    pending_changes: int
+
+
+class ReloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = Field(None, description="Index directory to serve from now on (default: the current one).")
+
+
+class IndexSwapped(BaseModel):
+    ok: Literal[True] = True
+    path: str
+    articles: int
+    pending_changes: int
+
+
 class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
