@@ -82,3 +82,68 @@ def test_acknowledged_writes_survive_kill_9_with_two_workers(sample_index, tmp_p
         assert reply.json() == {"ok": True, "accepted": 0, "duplicates": 1}
     finally:
         kill_9(server)
+
+
+def test_parallel_readers_and_writers_see_no_errors_and_no_torn_reads(sample_index, tmp_path):
+    import threading
+
+    index_dir = sample_index.save(tmp_path / "news")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start(index_dir, tmp_path / "events.sqlite3", port)
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def writer(name: str) -> None:
+        with httpx.Client(base_url=base, headers=HEADERS, timeout=30) as http:
+            for n in range(40):
+                body = {"title": f"{name} version {n}", "body": f"Marlow Bay harbour ferry timetable {name} {n}",
+                        "section": "politics", "version": n}
+                reply = http.put(f"/v1/articles/{name}", json=body)
+                if reply.status_code != 200:
+                    failures.append(f"PUT {reply.status_code} {reply.text}")
+                events = [{"id": f"{name}-{n}-{i}", "article_id": "a-020", "type": "view"} for i in range(5)]
+                if http.post("/v1/events", json={"events": events}).status_code != 200:
+                    failures.append("events")
+                if n % 10 == 9 and http.delete(f"/v1/articles/{name}").status_code != 200:
+                    failures.append("DELETE")
+
+    def reader() -> None:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            while not stop.is_set():
+                read_once(http)
+
+    def read_once(http) -> None:
+        try:
+            for name in ("live-1", "live-2"):
+                reply = http.get(f"/v1/articles/{name}")
+                if reply.status_code == 200:
+                    article = reply.json()["article"]
+                    if article["title"] != f"{name} version {article['version']}":
+                        failures.append(f"torn read: {article}")
+                elif reply.status_code != 404:
+                    failures.append(f"GET article {reply.status_code}")
+            related = http.get("/v1/articles/a-020/related", params={"k": 10})
+            draft = http.post("/v1/related", json={"text": "harbour ferry timetable", "k": 5})
+            popular = http.get("/v1/popular", params={"k": 5})
+            for reply in (related, draft, popular):
+                if reply.status_code != 200 or not reply.json()["ok"]:
+                    failures.append(f"{reply.request.url} {reply.status_code} {reply.text[:200]}")
+        except httpx.HTTPError as error:
+            failures.append(f"{type(error).__name__}: {error}")
+
+    try:
+        readers = [threading.Thread(target=reader) for _ in range(4)]
+        writers = [threading.Thread(target=writer, args=(name,)) for name in ("live-1", "live-2")]
+        for thread in readers + writers:
+            thread.start()
+        for thread in writers:
+            thread.join(timeout=120)
+        stop.set()
+        for thread in readers:
+            thread.join(timeout=60)
+        assert not failures, failures[:5]
+        views = httpx.get(f"{base}/v1/articles/a-020").json()["article"]["views"]
+        assert views == sample_index.article("a-020").views + 2 * 40 * 5
+    finally:
+        kill_9(server)

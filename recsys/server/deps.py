@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -21,9 +22,18 @@ def get_state(request: Request) -> ServingState:
     return request.app.state.serving
 
 
-def get_index(request: Request) -> RelatedIndex:
+def get_ready_index(request: Request) -> RelatedIndex:
     """The current index, caught up with every worker's writes (503 until one is loaded)."""
     return request.app.state.serving.sync()
+
+
+def read_index(request: Request) -> Iterator[RelatedIndex]:
+    """The current index, held for the whole request: a write waits until the read is done, so no
+    read sees half of an upsert."""
+    serving = request.app.state.serving
+    index = serving.sync()
+    with serving.lock:
+        yield serving.index or index
 
 
 def require_token(settings: Annotated[Settings, Depends(get_settings)],
@@ -43,6 +53,7 @@ def check_k(k: int, offset: int, settings: Settings) -> None:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-IndexDep = Annotated[RelatedIndex, Depends(get_index)]
+IndexDep = Annotated[RelatedIndex, Depends(read_index)]
+ReadyDep = Annotated[RelatedIndex, Depends(get_ready_index)]
 StateDep = Annotated[ServingState, Depends(get_state)]
 WriteAccess = Depends(require_token)

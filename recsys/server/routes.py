@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ..events import Event
-from .deps import IndexDep, SettingsDep, StateDep, WriteAccess, check_k
+from .deps import IndexDep, ReadyDep, SettingsDep, StateDep, WriteAccess, check_k
 from .errors import ServiceError
 from .schemas import ArticleResponse, DraftQuery, EventBatch, EventsResponse, RelatedResponse, Status
 
@@ -79,7 +79,7 @@ def article(article_id: str, index: IndexDep) -> dict:
 
 
 @router.post("/v1/events", response_model=EventsResponse, tags=["events"], dependencies=[WriteAccess])
-def post_events(batch: EventBatch, _ready: IndexDep, state: StateDep, settings: SettingsDep) -> dict:
+def post_events(batch: EventBatch, _ready: ReadyDep, state: StateDep, settings: SettingsDep) -> dict:
     """Record view and click events; idempotent by event id, durable before the answer."""
     if len(batch.events) > settings.max_events:
         raise ServiceError(413, f"{len(batch.events)} events in one batch; the limit is {settings.max_events}")
