@@ -175,14 +175,22 @@ def info(index_dir: Path, as_json: bool) -> None:
 @_one_line_errors
 def serve(index_dir: Path, host: str, port: int, workers: int, events_db: Path | None) -> None:
     """Serve related lists over HTTP (writes need RECSYS_API_TOKEN in the environment)."""
+    RelatedIndex.load(index_dir)  # refuse a bad index before listening
+    _serve(index_dir, host, port, workers=workers, events_db=events_db)
+
+
+def _serve(index_dir: Path, host: str, port: int, *, workers: int, events_db: Path | None,
+           demo_page: bool = False) -> None:
+    """Run uvicorn on the app factory; settings reach every worker through RECSYS_* variables."""
     import os
 
     import uvicorn
 
-    RelatedIndex.load(index_dir)  # refuse a bad index before listening
     os.environ["RECSYS_INDEX"] = str(index_dir.resolve())
     if events_db is not None:
         os.environ["RECSYS_EVENTS_DB"] = str(events_db.resolve())
+    if demo_page:
+        os.environ["RECSYS_DEMO_PAGE"] = os.environ["RECSYS_WIDGET_VIEWS"] = "true"
     uvicorn.run("recsys.server.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level="warning")
 
@@ -195,15 +203,23 @@ def sample_corpus_path():
 @main.command()
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("indexes/demo"),
               show_default=True, help="Where to write the demo index.")
-@click.option("-n", "count", type=int, default=4, show_default=True, help="How many articles to show.")
-@click.option("-k", "k", type=int, default=5, show_default=True, help="Related articles per article.")
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="Serve the demo page and API, or only print related lists.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("-n", "count", type=int, default=4, show_default=True, help="With --no-serve: articles to show.")
+@click.option("-k", "k", type=int, default=5, show_default=True, help="With --no-serve: related per article.")
 @_one_line_errors
-def demo(output: Path, count: int, k: int) -> None:
-    """Build an index of the bundled sample corpus and print related lists."""
+def demo(output: Path, serve: bool, host: str, port: int, count: int, k: int) -> None:
+    """Index the bundled sample corpus, then serve a demo page of related lists (or print them)."""
     with resources.as_file(sample_corpus_path()) as corpus:
         index = RelatedIndex.build(corpus)
     index.save(output)
     click.echo(f"indexed {len(index)} sample articles into {output}\n")
+    if serve:
+        click.echo(f"demo page: http://{host}:{port}/  (API docs at /docs; Ctrl+C stops)")
+        _serve(output, host, port, workers=1, events_db=None, demo_page=True)
+        return
     for article_id in index.ids[:: max(1, len(index) // max(1, count))][:count]:
         article = index.article(article_id)
         click.echo(f"{article_id}: {article.title}")

@@ -106,7 +106,7 @@ def test_info(runner, built):
 
 
 def test_demo_builds_and_prints_related_lists(runner, tmp_path):
-    result = runner.invoke(main, ["demo", "-o", str(tmp_path / "demo"), "-n", "2", "-k", "3"])
+    result = runner.invoke(main, ["demo", "--no-serve", "-o", str(tmp_path / "demo"), "-n", "2", "-k", "3"])
     assert result.exit_code == 0 and "indexed 60 sample articles" in result.output
     assert result.output.count("  1  ") == 2
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from ..events import Event
 from .deps import IndexDep, ReadyDep, SettingsDep, StateDep, WriteAccess, check_k
 from .errors import ServiceError
-from .schemas import ArticleResponse, DraftQuery, EventBatch, EventsResponse, RelatedResponse, Status
+from .schemas import (ArticleResponse, DraftQuery, EventBatch, EventsResponse, RelatedResponse, Status,
+                      WidgetView)
 
 router = APIRouter()
 
@@ -76,6 +77,19 @@ def popular(index: IndexDep, state: StateDep, settings: SettingsDep, k: Annotate
 def article(article_id: str, index: IndexDep) -> dict:
     """An article's stored fields and its current view count."""
     return {"ok": True, "article": index.article(article_id).to_dict()}
+
+
+@router.post("/v1/widget/views", response_model=EventsResponse, tags=["events"])
+def widget_view(view: WidgetView, request: Request, _ready: ReadyDep, state: StateDep, settings: SettingsDep) -> dict:
+    """A page view from the widget: no token, but only when enabled and only from allowed origins."""
+    if not settings.widget_views:
+        raise ServiceError(403, "widget view reports are off: set RECSYS_WIDGET_VIEWS=true to accept them")
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    if origin is not None and origin != own and origin not in settings.cors_origins:
+        raise ServiceError(403, f"origin {origin!r} may not report views; allow it in RECSYS_CORS_ORIGINS")
+    accepted, duplicates = state.add_events([Event(view.id, view.article_id, "view", time.time())])
+    return {"ok": True, "accepted": accepted, "duplicates": duplicates}
 
 
 @router.post("/v1/events", response_model=EventsResponse, tags=["events"], dependencies=[WriteAccess])

@@ -74,6 +74,15 @@ class EventIn(BaseModel):
     ts: datetime | None = Field(None, description="When it happened (default: when received).")
 
 
+class WidgetView(BaseModel):
+    """POST /v1/widget/views: one page view reported by the widget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(..., min_length=1, max_length=200)
+    article_id: str = Field(..., min_length=1, max_length=500)
+
+
 class EventBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

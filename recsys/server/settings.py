@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     max_events: int = Field(1000, ge=1, description="Most events in one POST /v1/events.")
     max_body_bytes: int = Field(1_000_000, ge=1, description="Largest request body.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins the widget may call from.")
+    widget_views: bool = Field(False, description="Accept token-free view reports from the widget, from the "
+                                                  "service's own origin and the CORS origins only.")
+    demo_page: bool = Field(False, description="Serve a page at / that lists the articles with their widgets.")
 
     def events_path(self) -> Path:
         return self.events_db or self.index.with_name(self.index.name + ".events.sqlite3")
