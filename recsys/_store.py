@@ -29,13 +29,33 @@ class _Codes:
         return code
 
 
+class _SpilledBlob:
+    """Byte strings appended to a temporary file, then memory-mapped: big texts need not stay in memory."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(buffering=1 << 20)
+        self.offsets = [0]
+
+    def append(self, data: bytes) -> None:
+        self._file.write(data)
+        self.offsets.append(self.offsets[-1] + len(data))
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the bytes, memory-mapped read-only, the mapping outliving the closed file; the offsets)."""
+        self._file.flush()
+        size = self.offsets[-1]
+        data = (np.memmap(self._file, dtype=np.uint8, mode="r", shape=(size,)).view(np.ndarray) if size
+                else np.zeros(0, dtype=np.uint8))
+        self._file.close()
+        return data, np.asarray(self.offsets, dtype=np.int64)
+
+
 class StoreBuilder:
     """Collects articles one at a time into the columns of an ArticleStore."""
 
     def __init__(self) -> None:
         self.ids: list[str] = []
-        self._records = tempfile.TemporaryFile(buffering=1 << 20)  # spilled to disk: bodies need not stay in memory
-        self._offsets = [0]
+        self._records, self._bodies = _SpilledBlob(), _SpilledBlob()
         self._sections, self._authors, self._tags = _Codes(), _Codes(), _Codes()
         self._section_codes: list[int] = []
         self._author_codes: list[int] = []
@@ -46,9 +66,9 @@ class StoreBuilder:
 
     def add(self, article: Article) -> None:
         self.ids.append(article.id)
-        record = json.dumps(article.to_dict(), ensure_ascii=False).encode("utf-8")
-        self._records.write(record)
-        self._offsets.append(self._offsets[-1] + len(record))
+        fields = article.to_dict()
+        self._bodies.append(fields.pop("body").encode("utf-8"))
+        self._records.append(json.dumps(fields, ensure_ascii=False).encode("utf-8"))
         self._section_codes.append(self._sections.code(article.section))
         self._author_codes.append(self._authors.code(article.author))
         self._tag_codes.extend(self._tags.code(t) for t in article.tags)
@@ -56,20 +76,11 @@ class StoreBuilder:
         self._published.append(article.published_at.timestamp() if article.published_at else np.nan)
         self._views.append(article.views)
 
-    def _mapped_records(self) -> np.ndarray:
-        """The records file, memory-mapped read-only (the mapping outlives the closed file)."""
-        self._records.flush()
-        if self._offsets[-1] == 0:
-            return np.zeros(0, dtype=np.uint8)
-        records = np.memmap(self._records, dtype=np.uint8, mode="r", shape=(self._offsets[-1],))
-        self._records.close()
-        return records
-
     def finish(self) -> "ArticleStore":
+        records, offsets = self._records.finish()
+        bodies, body_offsets = self._bodies.finish()
         return ArticleStore(
-            ids=self.ids,
-            records=self._mapped_records(),
-            offsets=np.asarray(self._offsets, dtype=np.int64),
+            ids=self.ids, records=records, offsets=offsets, bodies=bodies, body_offsets=body_offsets,
             section=np.asarray(self._section_codes, dtype=np.int32), sections=self._sections.names,
             author=np.asarray(self._author_codes, dtype=np.int32), authors=self._authors.names,
             tag_codes=np.asarray(self._tag_codes, dtype=np.int32),
@@ -84,8 +95,10 @@ class ArticleStore:
     """Article fields by row. Arrays may be memory-mapped; ``views`` is the only mutable column."""
 
     ids: list[str]
-    records: np.ndarray
+    records: np.ndarray       # every article's fields but its body, as UTF-8 JSON, concatenated
     offsets: np.ndarray
+    bodies: np.ndarray        # the bodies, UTF-8, concatenated (kept apart: most reads skip them)
+    body_offsets: np.ndarray
     section: np.ndarray
     sections: list[str]
     author: np.ndarray
@@ -96,7 +109,7 @@ class ArticleStore:
     published: np.ndarray
     views: np.ndarray
 
-    ARRAYS = ("records", "offsets", "section", "author", "tag_codes", "tag_indptr", "published", "views")
+    ARRAYS = ("records", "offsets", "bodies", "body_offsets", "section", "author", "tag_codes", "tag_indptr", "published", "views")
     NAMES = ("ids", "sections", "authors", "tags")
 
     def __post_init__(self) -> None:
@@ -126,8 +139,9 @@ class ArticleStore:
         """The stored fields of the article at ``row``, as a JSON-ready dict."""
         if row in self._appended:
             return dict(self._appended[row])
-        start, end = int(self.offsets[row]), int(self.offsets[row + 1])
-        return json.loads(bytes(self.records[start:end]).decode("utf-8"))
+        record = json.loads(self.records[self.offsets[row]:self.offsets[row + 1]].tobytes())
+        record["body"] = self.bodies[self.body_offsets[row]:self.body_offsets[row + 1]].tobytes().decode("utf-8")
+        return record
 
     def article(self, row: int) -> Article:
         return Article.from_dict(self.record(row))

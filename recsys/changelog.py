@@ -55,6 +55,12 @@ class ChangeLog:
         for seq, op, article_id, record in rows:
             yield seq, op, article_id, json.loads(record) if record else None
 
+    def data_version(self) -> int:
+        """A number that changes whenever another connection (another worker, or this process's
+        event store) commits to the file: a cheap "anything new?" test."""
+        with self._lock:
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def last_seq(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM article_changes").fetchone()[0])

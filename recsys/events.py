@@ -70,6 +70,11 @@ class EventStore:
         with self._lock:
             return dict(self._db.execute(query + " GROUP BY article_id", params).fetchall())
 
+    def last_rowid(self) -> int:
+        """The row id of the newest event (0: none); it grows with every stored event."""
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0])
+
     def views_after(self, rowid: int) -> tuple[dict[str, int], int]:
         """Views per article stored after row ``rowid`` (0: all), and the last row id seen."""
         with self._lock:

@@ -66,7 +66,8 @@ def load_index(path: Path, *, mmap: bool = True, verify: bool = True):
 
     def array(name: str) -> np.ndarray:
         try:
-            return np.load(path / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
+            loaded = np.load(path / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
+            return loaded.view(np.ndarray)  # still backed by the mapping, without memmap's per-slice cost
         except (OSError, ValueError) as exc:
             raise IndexFormatError(f"{path / (name + '.npy')}: unreadable array: {exc}") from None
 
@@ -82,7 +83,6 @@ def load_index(path: Path, *, mmap: bool = True, verify: bool = True):
         raise IndexFormatError(f"{path / MANIFEST}: invalid config: {exc}") from None
     store = ArticleStore(**{name: parts(f"articles_{name}") for name in ArticleStore.NAMES},
                          **{name: array(f"articles_{name}") for name in ArticleStore.ARRAYS})
-    store.views = np.array(store.views)  # the one mutable column lives in memory
     return IndexData(
         config=config, vocabulary=parts("vocabulary"), df=array("df"), idf=array("idf"),
         avgdl=float(manifest["avgdl"]),

@@ -28,7 +28,8 @@ def test_round_trip_gives_the_same_lists(sample_index, tmp_path):
 def test_arrays_are_memory_mapped_and_there_is_no_pickle(sample_index, tmp_path):
     path = sample_index.save(tmp_path / "news")
     loaded = recsys.RelatedIndex.load(path)
-    assert isinstance(loaded._data.rows.data, np.memmap) and isinstance(loaded._data.neighbor_rows, np.memmap)
+    for array in (loaded._data.rows.data, loaded._data.neighbor_rows, loaded._data.store.bodies):
+        assert isinstance(array.base, np.memmap) and not array.flags.writeable
     assert {p.suffix for p in path.iterdir()} == {".npy", ".json"}
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["format"] == "recsys-index" and manifest["version"] == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -14,11 +13,11 @@ from .settings import Settings
 from .state import ServingState
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:  # async: no thread hop for a lookup
     return request.app.state.settings
 
 
-def get_state(request: Request) -> ServingState:
+async def get_state(request: Request) -> ServingState:
     return request.app.state.serving
 
 
@@ -27,16 +26,7 @@ def get_ready_index(request: Request) -> RelatedIndex:
     return request.app.state.serving.sync()
 
 
-def read_index(request: Request) -> Iterator[RelatedIndex]:
-    """The current index, held for the whole request: a write waits until the read is done, so no
-    read sees half of an upsert."""
-    serving = request.app.state.serving
-    index = serving.sync()
-    with serving.lock:
-        yield serving.index or index
-
-
-def require_token(settings: Annotated[Settings, Depends(get_settings)],
+async def require_token(settings: Annotated[Settings, Depends(get_settings)],
                   authorization: Annotated[str | None, Header()] = None) -> None:
     """Write routes need ``Authorization: Bearer <RECSYS_API_TOKEN>``; without a configured token they are off."""
     if settings.api_token is None:
@@ -53,7 +43,6 @@ def check_k(k: int, offset: int, settings: Settings) -> None:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-IndexDep = Annotated[RelatedIndex, Depends(read_index)]
 ReadyDep = Annotated[RelatedIndex, Depends(get_ready_index)]
 StateDep = Annotated[ServingState, Depends(get_state)]
 WriteAccess = Depends(require_token)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import html
 from importlib import resources
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
 
-from .deps import IndexDep, SettingsDep
+from .deps import SettingsDep, StateDep
 from .errors import ServiceError
 
 router = APIRouter()
@@ -22,13 +22,15 @@ def widget() -> Response:
 
 
 @router.get("/", tags=["widget"], response_class=HTMLResponse)
-def demo_page(request: Request, index: IndexDep, settings: SettingsDep) -> HTMLResponse:
+def demo_page(state: StateDep, settings: SettingsDep) -> HTMLResponse:
     """A page listing every article with its related list, rendered by the widget (demo only)."""
     if not settings.demo_page:
         raise ServiceError(404, "Not Found")
+    with state.reading() as index:
+        articles = [index.article(article_id) for article_id in index.ids]
     items = []
-    for article_id in index.ids:
-        article = index.article(article_id)
+    for article in articles:
+        article_id = article.id
         date = article.published_at.date().isoformat() if article.published_at else ""
         items.append(f"""<article class="story" id="{html.escape(article_id)}">
   <h2>{html.escape(article.title or article_id)}</h2>
@@ -44,7 +46,7 @@ body {{ font: 16px/1.45 system-ui, sans-serif; max-width: 52rem; margin: 2rem au
 .recsys-related {{ background: #f6f7f9; padding: .5rem 1rem; margin-top: .5rem; }}
 .recsys-related__title {{ font-size: 1rem; margin: .25rem 0; }} .recsys-related__date {{ color: #777; }}
 </style></head>
-<body><h1>recsys demo: {len(index)} articles and their related lists</h1>
+<body><h1>recsys demo: {len(articles)} articles and their related lists</h1>
 {"".join(items)}
 <script src="/widget.js" data-k="4"{events}></script>
 </body></html>"""

@@ -6,9 +6,10 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 
 from ..events import Event
-from .deps import IndexDep, ReadyDep, SettingsDep, StateDep, WriteAccess, check_k
+from .deps import ReadyDep, SettingsDep, StateDep, WriteAccess, check_k
 from .errors import ServiceError
 from .schemas import (ArticleResponse, DraftQuery, EventBatch, EventsResponse, RelatedResponse, Status,
                       WidgetView)
@@ -32,51 +33,60 @@ def health() -> dict:
 
 
 @router.get("/ready", response_model=Status, tags=["service"], responses={503: {"description": "no index yet"}})
-def ready(index: IndexDep) -> dict:
+def ready(index: ReadyDep) -> dict:
     """Readiness: 200 once an index is loaded."""
     return {"ok": True, "status": "ready", "articles": len(index)}
 
 
 @router.get("/v1/articles/{article_id}/related", response_model=RelatedResponse, tags=["related"])
-def related(article_id: str, index: IndexDep, settings: SettingsDep,
-            k: Annotated[int, Query(ge=1)] = 10, offset: Annotated[int, Query(ge=0)] = 0,
-            section: str | None = None, tag: Annotated[list[str], Query()] = [],  # noqa: B006
-            author: str | None = None, published_after: str | None = None, published_before: str | None = None,
-            exclude: Annotated[list[str], Query()] = []) -> dict:  # noqa: B006
+async def related(article_id: str, state: StateDep, settings: SettingsDep,
+                  k: Annotated[int, Query(ge=1)] = 10, offset: Annotated[int, Query(ge=0)] = 0,
+                  section: str | None = None, tag: Annotated[list[str], Query()] = [],  # noqa: B006
+                  author: str | None = None, published_after: str | None = None,
+                  published_before: str | None = None,
+                  exclude: Annotated[list[str], Query()] = []) -> JSONResponse:  # noqa: B006
     """The articles related to one article, best first (never the article itself)."""
     check_k(k, offset, settings)
-    hits = index.related(article_id, k=k + offset, section=section, tags=_split(tag), author=author,
-                         published_after=published_after, published_before=published_before,
-                         exclude=_split(exclude))
-    return {"ok": True, "article_id": article_id, "results": _results(hits[offset:])}
+
+    def query(index):
+        return index.related(article_id, k=k + offset, section=section, tags=_split(tag), author=author,
+                             published_after=published_after, published_before=published_before,
+                             exclude=_split(exclude))
+
+    hits = await state.read(query)  # the hot path: served without a thread hop when it can be
+    return JSONResponse({"ok": True, "article_id": article_id, "results": _results(hits[offset:])})
 
 
 @router.post("/v1/related", response_model=RelatedResponse, tags=["related"])
-def related_to_draft(query: DraftQuery, index: IndexDep, settings: SettingsDep) -> dict:
+def related_to_draft(query: DraftQuery, state: StateDep, settings: SettingsDep) -> dict:
     """More like this, for a draft that is not indexed."""
     check_k(query.k, query.offset, settings)
     size = len(query.text.encode("utf-8")) + len((query.title or "").encode("utf-8"))
     if size > settings.max_text_bytes:
         raise ServiceError(413, f"the draft is {size} bytes; the limit is {settings.max_text_bytes}")
-    hits = index.more_like_this(query.text, k=query.k + query.offset, title=query.title, section=query.section,
-                                tags=query.tags, author=query.author, published_after=query.published_after,
-                                published_before=query.published_before, exclude=query.exclude)
-    return {"ok": True, "results": _results(hits[query.offset:])}
+    with state.reading() as index:
+        hits = index.more_like_this(query.text, k=query.k + query.offset, title=query.title,
+                                    section=query.section, tags=query.tags, author=query.author,
+                                    published_after=query.published_after,
+                                    published_before=query.published_before, exclude=query.exclude)
+        return {"ok": True, "results": _results(hits[query.offset:])}
 
 
 @router.get("/v1/popular", response_model=RelatedResponse, tags=["related"])
-def popular(index: IndexDep, state: StateDep, settings: SettingsDep, k: Annotated[int, Query(ge=1)] = 10,
+def popular(state: StateDep, settings: SettingsDep, k: Annotated[int, Query(ge=1)] = 10,
             section: str | None = None, window_hours: Annotated[float | None, Query(gt=0)] = None) -> dict:
     """The most viewed articles, decayed by age; with ``window_hours``, views of that window only."""
     check_k(k, 0, settings)
     views = state.events.view_counts(since=time.time() - window_hours * 3600) if window_hours else None
-    return {"ok": True, "results": _results(index.popular(k, section=section, views=views))}
+    with state.reading() as index:
+        return {"ok": True, "results": _results(index.popular(k, section=section, views=views))}
 
 
 @router.get("/v1/articles/{article_id}", response_model=ArticleResponse, tags=["articles"])
-def article(article_id: str, index: IndexDep) -> dict:
+def article(article_id: str, state: StateDep) -> dict:
     """An article's stored fields and its current view count."""
-    return {"ok": True, "article": index.article(article_id).to_dict()}
+    with state.reading() as index:
+        return {"ok": True, "article": index.article(article_id).to_dict()}
 
 
 @router.post("/v1/widget/views", response_model=EventsResponse, tags=["events"])

@@ -9,7 +9,12 @@ worker reopen the index directory.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
+
+from starlette.concurrency import run_in_threadpool
 
 from ..article import Article
 from ..changelog import ChangeLog
@@ -17,6 +22,9 @@ from ..errors import IndexFormatError, RecsysError, UnknownArticleError
 from ..events import Event, EventStore
 from ..index import RelatedIndex
 from .errors import ServiceError
+
+
+T = TypeVar("T")
 
 
 class ServingState:
@@ -31,16 +39,25 @@ class ServingState:
         self._generation = -1
         self._applied_seq = 0
         self._events_seen = 0
+        self._seen_version: int | None = None  # the file's data_version when we last caught up
 
     def close(self) -> None:
         self.events.close()
         self.changes.close()
 
     # ------------------------------------------------------------ keeping in step
+    def up_to_date(self) -> bool:
+        """True if nothing was written to the shared file since we last caught up (one cheap query)."""
+        return self.index is not None and self.changes.data_version() == self._seen_version
+
     def sync(self) -> RelatedIndex | None:
         """Catch up with changes, events and generations written by any worker; the current index."""
+        version = self.changes.data_version()
+        if self.index is not None and version == self._seen_version:
+            return self.index
         generation, path = self.changes.generation()
         with self.lock:
+            self._seen_version = version
             if generation == self._generation:
                 if self.index is not None:
                     self._catch_up()
@@ -53,6 +70,28 @@ class ServingState:
                 self._generation = generation  # keep serving the index we have
         return self.index
 
+    async def read(self, query: Callable[[RelatedIndex], T]) -> T:
+        """Run a quick read-only ``query`` on the current index. On the event loop when nothing is to
+        catch up and no write holds the index (no thread hop); otherwise in the thread pool."""
+        if self.up_to_date() and self.lock.acquire(blocking=False):
+            try:
+                return query(self.index)
+            finally:
+                self.lock.release()
+        return await run_in_threadpool(self._read_in_thread, query)
+
+    def _read_in_thread(self, query: Callable[[RelatedIndex], T]) -> T:
+        with self.reading() as index:
+            return query(index)
+
+    @contextmanager
+    def reading(self) -> Iterator[RelatedIndex]:
+        """The current index, held while the block runs: a write waits until the read is done, so no
+        read sees half of an upsert."""
+        self.sync()
+        with self.lock:
+            yield self._ready()
+
     def _open(self, path: Path, generation: int) -> None:
         """Serve the index at ``path`` with every view and logged change applied (refuse a bad one)."""
         index = RelatedIndex.load(path)
@@ -62,9 +101,11 @@ class ServingState:
         self.index, self.index_path, self._generation, self._events_seen = index, path, generation, events_seen
 
     def _catch_up(self) -> None:
-        self._applied_seq = self.changes.replay(self.index, after=self._applied_seq)
-        views, self._events_seen = self.events.views_after(self._events_seen)
-        self.index.add_views(views)
+        if self.changes.last_seq() > self._applied_seq:
+            self._applied_seq = self.changes.replay(self.index, after=self._applied_seq)
+        if self.events.last_rowid() > self._events_seen:
+            views, self._events_seen = self.events.views_after(self._events_seen)
+            self.index.add_views(views)
 
 
     # ------------------------------------------------------------ writes
