@@ -25,15 +25,16 @@ class Hit:
     published_at: str | None = None
     views: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    explanation: dict[str, Any] | None = None  # with explain=True: the score's parts and the shared terms
 
     @classmethod
     def from_record(cls, record: dict[str, Any], *, score: float, similarity: float, popularity: float,
-                    freshness: float, views: int) -> "Hit":
+                    freshness: float, views: int, explanation: dict[str, Any] | None = None) -> "Hit":
         known = {name: record.get(name) for name in ("title", "body", "url", "section", "author", "published_at")}
         meta = {k: v for k, v in record.items() if k not in known and k not in ("id", "tags", "views")}
         return cls(id=record["id"], score=score, similarity=similarity, popularity=popularity,
-                   freshness=freshness, tags=tuple(record.get("tags") or ()), views=views,
-                   meta=meta, **{k: v for k, v in known.items() if v is not None})
+                   freshness=freshness, tags=tuple(record.get("tags") or ()), views=views, meta=meta,
+                   explanation=explanation, **{k: v for k, v in known.items() if v is not None})
 
     def to_dict(self, *, body: bool = True) -> dict[str, Any]:
         """JSON-ready dict: id, score, the breakdown, then the article's fields and metadata."""
@@ -45,4 +46,6 @@ class Hit:
         }
         if body:
             data["body"] = self.body
+        if self.explanation is not None:
+            data["explanation"] = self.explanation
         return data

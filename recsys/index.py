@@ -21,7 +21,7 @@ from .config import BlendConfig, IndexConfig
 from .corpus import iter_input, read_articles, validate_rows
 from .errors import InputError, ParameterError, UnknownArticleError
 from .hits import Hit
-from .ranking import Filters, freshness, now_timestamp, popularity, top_k
+from .ranking import Filters, freshness, mmr_order, now_timestamp, popularity, shared_terms, top_k
 from .text import Analyzer
 from .weighting import bm25_term_weights, bm25_weights, document_frequencies, tfidf_query, tfidf_weights
 
@@ -143,21 +143,24 @@ class RelatedIndex:
     def related(self, article_id: str, k: int = 10, *, section: str | None = None,
                 tags: Iterable[str] | str | None = None, author: str | None = None,
                 published_after=None, published_before=None, exclude: Iterable[str] | str | None = None,
-                now=None, **blend: Any) -> list[Hit]:
+                now=None, diversity: float = 0.0, explain: bool = False, **blend: Any) -> list[Hit]:
         """The k articles most related to ``article_id`` (never itself), best first.
 
         Filters restrict what may be listed; ``blend`` overrides BlendConfig fields for this call
         (e.g. ``popularity_weight=0``). ``now`` fixes the clock freshness is measured from.
+        ``diversity`` in [0, 1] re-ranks by maximal marginal relevance (0: off); ``explain`` adds to
+        each hit its score's parts and the terms it shares with the article.
         """
         row = self._row(article_id)
         k = _check_k(k)
+        options = _ListOptions.of(diversity, explain)
         filters = Filters.of(section=section, tags=tags, author=author, published_after=published_after,
                              published_before=published_before, exclude=exclude)
         blend_config = self._blend(blend)
         if row >= self._n_built:  # added since the build: no precomputed list
             rows, sims = self._candidates(self._appended[row], filters, k, row, self._text_terms)
             keep = sims > blend_config.min_similarity
-            return self._rank(rows[keep], sims[keep], k, blend_config, now)
+            return self._rank(rows[keep], sims[keep], k, blend_config, now, options, row)
         data = self._data
         rows = data.neighbor_rows[row]
         rows = rows[rows >= 0]
@@ -172,16 +175,19 @@ class RelatedIndex:
         if keep.sum() < k and not list_is_complete:
             rows, sims = self._candidates(self._row_vector(row), filters, k, row, self._article_terms)
             keep = sims > blend_config.min_similarity
-        return self._rank(rows[keep], sims[keep], k, blend_config, now)
+        return self._rank(rows[keep], sims[keep], k, blend_config, now, options, row)
 
     def more_like_this(self, text: str, k: int = 10, *, title: str | None = None, section: str | None = None,
                        tags: Iterable[str] | str | None = None, author: str | None = None,
                        published_after=None, published_before=None,
-                       exclude: Iterable[str] | str | None = None, now=None, **blend: Any) -> list[Hit]:
-        """The k articles most similar to a text that is not in the index (a draft), best first."""
+                       exclude: Iterable[str] | str | None = None, now=None, diversity: float = 0.0,
+                       explain: bool = False, **blend: Any) -> list[Hit]:
+        """The k articles most similar to a text that is not in the index (a draft), best first;
+        the options are those of ``related``."""
         if not isinstance(text, str):
             raise ParameterError(f"text must be a string, got {type(text).__name__}")
         k = _check_k(k)
+        options = _ListOptions.of(diversity, explain)
         filters = Filters.of(section=section, tags=tags, author=author, published_after=published_after,
                              published_before=published_before, exclude=exclude)
         blend_config = self._blend(blend)
@@ -191,7 +197,7 @@ class RelatedIndex:
             return []
         rows, sims = self._candidates(vector, filters, k, -1, self._text_terms)
         keep = sims > blend_config.min_similarity
-        return self._rank(rows[keep], sims[keep], k, blend_config, now)
+        return self._rank(rows[keep], sims[keep], k, blend_config, now, options, vector)
 
     def popular(self, k: int = 10, *, section: str | None = None, views: Mapping[str, int] | None = None,
                 now=None, **blend: Any) -> list[Hit]:
@@ -439,16 +445,62 @@ class RelatedIndex:
         if self._appended.pop(row, None) is not None:
             self._appended_matrix = None
 
-    def _rank(self, rows: np.ndarray, sims: np.ndarray, k: int, blend: BlendConfig, now) -> list[Hit]:
+    def _rank(self, rows: np.ndarray, sims: np.ndarray, k: int, blend: BlendConfig, now,
+              options: "_ListOptions", query: "int | _Vector") -> list[Hit]:
+        """Blend, pick the best k (by MMR when diversity is on), and make hits. ``query`` is the
+        queried article's row or the draft's vector (for explanations)."""
         store = self._data.store
         pop = popularity(self._views(rows), self._max_views) if blend.popularity_weight else np.zeros(len(rows))
         fresh = (freshness(store.published[rows], now_timestamp(now), blend) if blend.freshness_weight
                  else np.zeros(len(rows)))
         scores = sims * (1.0 + blend.popularity_weight * pop + blend.freshness_weight * fresh)
-        best = top_k(scores, rows, k)
-        return [Hit.from_record(store.record(int(rows[p])), score=float(scores[p]), similarity=float(sims[p]),
-                                popularity=float(pop[p]), freshness=float(fresh[p]),
-                                views=int(self._views(rows[p]))) for p in best]
+        if options.diversity > 0 and len(rows) > 1:
+            pool = top_k(scores, rows, max(3 * k, k + 10))
+            picked, penalties = mmr_order(scores[pool], self._cosines(rows[pool]), k, options.diversity)
+            best = pool[picked]
+        else:
+            best = top_k(scores, rows, k)
+            penalties = np.zeros(len(best))
+        vector = (self._row_vector(query) if isinstance(query, (int, np.integer)) else query) if options.explain else None
+        hits = []
+        for p, penalty in zip(best, penalties):
+            row = int(rows[p])
+            explanation = None
+            if vector is not None:
+                target = self._row_vector(row)
+                explanation = {
+                    "similarity": {"lexical": float(sims[p])}, "popularity": float(pop[p]),
+                    "freshness": float(fresh[p]), "penalty": float(penalty),
+                    "terms": shared_terms(vector.terms, vector.weights, target.terms, target.own,
+                                          vector.self_score, self._data.vocabulary)}
+            hits.append(Hit.from_record(store.record(row), score=float(scores[p]), similarity=float(sims[p]),
+                                        popularity=float(pop[p]), freshness=float(fresh[p]),
+                                        views=int(self._views(row)), explanation=explanation))
+        return hits
+
+    def _cosines(self, rows: np.ndarray) -> np.ndarray:
+        """Pairwise cosine similarity of the articles at ``rows`` (their weight vectors)."""
+        vectors = [self._row_vector(int(r)) for r in rows]
+        matrix = sp.csr_matrix((np.concatenate([v.own for v in vectors]), np.concatenate([v.terms for v in vectors]),
+                                np.concatenate([[0], np.cumsum([len(v.terms) for v in vectors])])),
+                               shape=(len(rows), len(self._data.vocabulary)))
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+        matrix = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ matrix
+        return (matrix @ matrix.T).toarray()
+
+
+@dataclass(frozen=True)
+class _ListOptions:
+    """How a list is finished: MMR diversity (0 = off) and explanations."""
+
+    diversity: float = 0.0
+    explain: bool = False
+
+    @classmethod
+    def of(cls, diversity: Any, explain: Any) -> "_ListOptions":
+        if isinstance(diversity, bool) or not isinstance(diversity, (int, float)) or not 0.0 <= diversity <= 1.0:
+            raise ParameterError(f"diversity must be a number between 0 and 1, got {diversity!r}")
+        return cls(float(diversity), bool(explain))
 
 
 def _query_weights(config: IndexConfig, weights: np.ndarray, tf: np.ndarray, terms: np.ndarray,

@@ -98,6 +98,36 @@ def top_k(scores: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
     return candidates[order[:k]]
 
 
+def mmr_order(scores: np.ndarray, similarity: np.ndarray, k: int, diversity: float) -> tuple[np.ndarray, np.ndarray]:
+    """Maximal marginal relevance: pick k items one by one, each maximising
+    (1 - diversity) * score - diversity * (its largest similarity to an item already picked).
+
+    ``similarity`` is the items' pairwise similarity matrix. Returns (positions in pick order, the
+    penalty each paid). Ties go to the earlier position (callers pass items best first).
+    """
+    chosen: list[int] = []
+    penalties: list[float] = []
+    closest = np.zeros(len(scores))
+    available = np.ones(len(scores), dtype=bool)
+    for _ in range(min(k, len(scores))):
+        value = np.where(available, (1.0 - diversity) * scores - diversity * closest, -np.inf)
+        pick = int(np.argmax(value))
+        chosen.append(pick)
+        penalties.append(float(diversity * closest[pick]))
+        available[pick] = False
+        closest = np.maximum(closest, similarity[pick])
+    return np.array(chosen, dtype=np.int64), np.array(penalties)
+
+
+def shared_terms(query_terms: np.ndarray, query_weights: np.ndarray, terms: np.ndarray, weights: np.ndarray,
+                 self_score: float, vocabulary: list[str], n: int = 5) -> list[dict]:
+    """The terms an article shares with a query, with each one's share of the similarity, largest first."""
+    common, in_query, in_article = np.intersect1d(query_terms, terms, assume_unique=True, return_indices=True)
+    contributions = query_weights[in_query] * weights[in_article] / (self_score or 1.0)
+    order = np.argsort(-contributions, kind="stable")[:n]
+    return [{"term": vocabulary[int(common[i])], "contribution": float(contributions[i])} for i in order]
+
+
 def now_timestamp(now: datetime | str | float | None) -> float:
     """Epoch seconds of ``now`` (default: the current time)."""
     if now is None:

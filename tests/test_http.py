@@ -216,3 +216,16 @@ def test_metrics(client):
     assert 'recsys_http_requests_total{method="GET",route="/v1/articles/{article_id}/related",status="200"} 1.0' in text
     assert "recsys_http_request_seconds_bucket" in text
     assert 'recsys_index_size{what="articles"} 60.0' in text and 'recsys_events{type="click"} 1.0' in text
+
+
+def test_explain_and_diversity_over_http(client):
+    body = client.get("/v1/articles/a-028/related", params={"k": 3, "explain": "true"}).json()
+    assert all({"similarity", "popularity", "freshness", "penalty", "terms"} <= set(r["explanation"])
+               for r in body["results"])
+    plain = client.get("/v1/articles/a-028/related", params={"k": 3}).json()["results"]
+    assert "explanation" not in plain[0]
+    diverse = client.get("/v1/articles/a-028/related", params={"k": 3, "diversity": 0.9}).json()["results"]
+    assert diverse[0]["id"] == plain[0]["id"] and len(diverse) == 3
+    assert_error(client.get("/v1/articles/a-028/related", params={"diversity": 2}), 422, "diversity")
+    draft = client.post("/v1/related", json={"text": "Calder Mutual breach", "k": 2, "explain": True}).json()
+    assert draft["results"][0]["explanation"]["terms"]

@@ -26,6 +26,8 @@ class DraftQuery(Filters):
     title: str | None = None
     k: int = Field(10, ge=1)
     offset: int = Field(0, ge=0)
+    diversity: float = Field(0.0, ge=0, le=1, description="MMR re-ranking strength (0: off).")
+    explain: bool = Field(False, description="Add each hit's score parts and shared terms.")
 
 
 class ArticleIn(BaseModel):
