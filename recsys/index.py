@@ -59,6 +59,7 @@ class IndexData:
     self_scores: np.ndarray   # q_i . W[i] for every article i
     neighbor_rows: np.ndarray  # (n, n_neighbors) precomputed related rows, -1 padded
     neighbor_sims: np.ndarray  # their normalised similarities
+    duplicate_group: np.ndarray  # articles whose similarity reaches near_duplicate_threshold share a group
     store: ArticleStore
 
 
@@ -100,6 +101,7 @@ class RelatedIndex:
         self._changes = 0
         self._appended: dict[int, _Vector] = {}
         self._appended_matrix: tuple[np.ndarray, sp.csr_matrix] | None = None
+        self._groups = np.asarray(data.duplicate_group, dtype=np.int32)
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -261,6 +263,7 @@ class RelatedIndex:
         if old is not None:
             article = replace(article, views=max(article.views, int(store.views[old])))
         vector = self._text_vector(article_texts(article, self.config.field_weights))
+        self._groups = np.append(self._groups, self._group_of(vector))
         self._deleted = np.append(self._deleted, False)
         self._event_views = np.append(self._event_views, self._event_views[old] if old is not None else 0)
         row = store.append(article)
@@ -439,6 +442,13 @@ class RelatedIndex:
         """Total views (the articles' own plus those added by add_views) of a row or rows."""
         return self._data.store.views[rows] + self._event_views[rows]
 
+    def _group_of(self, vector: "_Vector") -> int:
+        """The near-duplicate group of a new article: its closest article's, if close enough."""
+        rows, sims = self._candidates(vector, Filters(), 1, -1, self._text_terms)
+        if len(rows) and sims.max() >= self.config.near_duplicate_threshold:
+            return int(self._groups[rows[np.argmax(sims)]])
+        return int(self._groups.max(initial=-1)) + 1
+
     def _mark_deleted(self, row: int) -> None:
         self._deleted[row] = True
         self._n_deleted += 1
@@ -454,6 +464,8 @@ class RelatedIndex:
         fresh = (freshness(store.published[rows], now_timestamp(now), blend) if blend.freshness_weight
                  else np.zeros(len(rows)))
         scores = sims * (1.0 + blend.popularity_weight * pop + blend.freshness_weight * fresh)
+        keep = self._one_per_story(rows, scores, query)
+        rows, sims, scores, pop, fresh = rows[keep], sims[keep], scores[keep], pop[keep], fresh[keep]
         if options.diversity > 0 and len(rows) > 1:
             pool = top_k(scores, rows, max(3 * k, k + 10))
             picked, penalties = mmr_order(scores[pool], self._cosines(rows[pool]), k, options.diversity)
@@ -477,6 +489,18 @@ class RelatedIndex:
                                         popularity=float(pop[p]), freshness=float(fresh[p]),
                                         views=int(self._views(row)), explanation=explanation))
         return hits
+
+    def _one_per_story(self, rows: np.ndarray, scores: np.ndarray, query: "int | _Vector") -> np.ndarray:
+        """Positions to keep: the best-scored article of each near-duplicate group, and none from the
+        queried article's own group (a twin is never listed under its original)."""
+        groups = self._groups[rows]
+        order = np.lexsort((rows, -scores))
+        first = order[np.unique(groups[order], return_index=True)[1]]
+        keep = np.zeros(len(rows), dtype=bool)
+        keep[first] = True
+        if isinstance(query, (int, np.integer)):
+            keep &= groups != self._groups[query]
+        return np.flatnonzero(keep)
 
     def _cosines(self, rows: np.ndarray) -> np.ndarray:
         """Pairwise cosine similarity of the articles at ``rows`` (their weight vectors)."""
@@ -547,7 +571,21 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
         rows.indptr, rows.indices, rows.data, config.n_candidates, config.n_neighbors, n_chunks)
     return IndexData(config=config, vocabulary=vocabulary, df=df, idf=idf, avgdl=avgdl, rows=rows,
                      query_tf=query_tf, columns=columns, term_max=term_max, self_scores=self_scores, neighbor_rows=neighbor_rows,
-                     neighbor_sims=neighbor_sims, store=store), linking
+                     neighbor_sims=neighbor_sims, store=store,
+                     duplicate_group=_duplicate_groups(neighbor_rows, neighbor_sims,
+                                                       config.near_duplicate_threshold)), linking
+
+
+def _duplicate_groups(neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, threshold: float) -> np.ndarray:
+    """Group label per article: connected components of the pairs at least ``threshold`` similar
+    (either way round), so an original and its updated copies, however many, share one label."""
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(neighbor_rows)
+    close = (neighbor_sims >= threshold) & (neighbor_rows >= 0)
+    sources = np.repeat(np.arange(n), close.sum(axis=1))
+    graph = sp.csr_matrix((np.ones(len(sources), dtype=np.int8), (sources, neighbor_rows[close])), shape=(n, n))
+    return connected_components(graph, directed=True, connection="weak")[1].astype(np.int32)
 
 
 def _column_max(columns: Postings) -> np.ndarray:

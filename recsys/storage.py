@@ -91,7 +91,7 @@ def load_index(path: Path, *, mmap: bool = True, verify: bool = True):
         columns=Postings(array("columns_indptr"), array("columns_indices"), array("columns_data")),
         term_max=array("term_max"),
         self_scores=array("self_scores"), neighbor_rows=array("neighbor_rows"),
-        neighbor_sims=array("neighbor_sims"), store=store)
+        neighbor_sims=array("neighbor_sims"), duplicate_group=array("duplicate_group"), store=store)
 
 
 def read_manifest(path: Path) -> dict:
@@ -118,7 +118,8 @@ def read_manifest(path: Path) -> dict:
 def _arrays(data) -> dict[str, np.ndarray]:
     arrays = {"df": data.df, "idf": data.idf, "term_max": data.term_max, "query_tf": data.query_tf,
               "self_scores": data.self_scores,
-              "neighbor_rows": data.neighbor_rows, "neighbor_sims": data.neighbor_sims}
+              "neighbor_rows": data.neighbor_rows, "neighbor_sims": data.neighbor_sims,
+              "duplicate_group": data.duplicate_group}
     for prefix, postings in (("rows", data.rows), ("columns", data.columns)):
         arrays.update({f"{prefix}_indptr": postings.indptr, f"{prefix}_indices": postings.indices,
                        f"{prefix}_data": postings.data})

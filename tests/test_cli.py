@@ -70,10 +70,11 @@ def test_build_takes_a_config_file_and_settings(runner, sample_path, tmp_path):
 
 def test_related_table_and_json(runner, built):
     table = runner.invoke(main, ["related", str(built), "a-012", "-k", "3"])
-    assert table.exit_code == 0 and len(table.output.splitlines()) == 3 and "a-012-u" in table.output
+    assert table.exit_code == 0 and len(table.output.splitlines()) == 3 and "a-003" in table.output
     data = json.loads(runner.invoke(main, ["related", str(built), "a-012", "-k", "3", "--json"]).output)
     assert data["article_id"] == "a-012" and len(data["results"]) == 3
-    assert data["results"][0]["id"] == "a-012-u" and "body" not in data["results"][0]
+    assert data["results"][0]["id"] == "a-003" and "body" not in data["results"][0]
+    assert "a-012-u" not in [r["id"] for r in data["results"]]  # its own updated copy is never listed
 
 
 def test_related_filters(runner, built):
@@ -116,7 +117,7 @@ def test_console_script_and_python_dash_m(tmp_path, sample_path):
     subprocess.run([sys.executable, "-m", "recsys", "build", str(sample_path), "-o", str(out)], check=True,
                    capture_output=True)
     result = subprocess.run(["recsys", "related", str(out), "a-028", "-k", "2"], capture_output=True, text=True)
-    assert result.returncode == 0 and "a-028-u" in result.stdout
+    assert result.returncode == 0 and "a-030" in result.stdout
 
 
 def test_build_of_an_empty_file_is_a_clear_error(runner, tmp_path):

@@ -45,7 +45,7 @@ def test_explain_for_a_draft(sample_index):
 
 
 def test_diversity_trades_a_near_copy_for_another_story():
-    index = recsys.RelatedIndex.build(ARTICLES, stemmer=None, **PURE)
+    index = recsys.RelatedIndex.build(ARTICLES, stemmer=None, near_duplicate_threshold=1.1, **PURE)
     plain = [h.id for h in index.related("q", k=2)]
     assert plain == ["a1", "a2"]
     diverse = index.related("q", k=3, diversity=0.5, explain=True)

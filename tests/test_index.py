@@ -40,7 +40,7 @@ def test_unknown_id_raises_a_recsys_error_naming_it(sample_index):
 def test_ties_are_broken_by_index_order():
     body = "harbour ferry timetable changes announced"
     index = recsys.RelatedIndex.build([{"id": f"t{i}", "body": body} for i in (3, 1, 2, 0)],
-                                      popularity_weight=0, freshness_weight=0)
+                                      popularity_weight=0, freshness_weight=0, near_duplicate_threshold=1.1)
     assert [h.id for h in index.related("t2", k=3)] == ["t3", "t1", "t0"]
     assert [h.id for h in index.related("t2", k=3)] == [h.id for h in index.related("t2", k=3)]
 
@@ -54,7 +54,7 @@ def test_popularity_reorders_similar_articles():
     articles = [{"id": "q", "body": "vaccination drive measles clinic"},
                 {"id": "quiet", "body": "vaccination drive measles clinic", "views": 1},
                 {"id": "popular", "body": "vaccination drive measles clinic", "views": 90_000}]
-    index = recsys.RelatedIndex.build(articles, freshness_weight=0)
+    index = recsys.RelatedIndex.build(articles, freshness_weight=0, near_duplicate_threshold=1.1)
     assert [h.id for h in index.related("q", k=2, popularity_weight=0)] == ["quiet", "popular"]
     hits = index.related("q", k=2, popularity_weight=0.5)
     assert [h.id for h in hits] == ["popular", "quiet"]
@@ -66,7 +66,7 @@ def test_freshness_decay_follows_elasticsearch_semantics(function):
     articles = [{"id": "q", "body": "budget vote", "published_at": "2026-11-01"},
                 {"id": "in-offset", "body": "budget vote", "published_at": "2026-11-23"},
                 {"id": "at-scale", "body": "budget vote", "published_at": "2026-11-05"}]
-    index = recsys.RelatedIndex.build(articles, popularity_weight=0, freshness_weight=1.0,
+    index = recsys.RelatedIndex.build(articles, popularity_weight=0, freshness_weight=1.0, near_duplicate_threshold=1.1,
                                       freshness_function=function, freshness_offset="2d", freshness_scale="18d",
                                       freshness_decay=0.5)
     hits = {h.id: h for h in index.related("q", k=2, now="2026-11-25")}
