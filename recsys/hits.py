@@ -26,15 +26,17 @@ class Hit:
     views: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
     explanation: dict[str, Any] | None = None  # with explain=True: the score's parts and the shared terms
+    reason: str = "related"  # or "fallback": padding from the same section when too few are related
 
     @classmethod
     def from_record(cls, record: dict[str, Any], *, score: float, similarity: float, popularity: float,
-                    freshness: float, views: int, explanation: dict[str, Any] | None = None) -> "Hit":
+                    freshness: float, views: int, explanation: dict[str, Any] | None = None,
+                    reason: str = "related") -> "Hit":
         known = {name: record.get(name) for name in ("title", "body", "url", "section", "author", "published_at")}
         meta = {k: v for k, v in record.items() if k not in known and k not in ("id", "tags", "views")}
         return cls(id=record["id"], score=score, similarity=similarity, popularity=popularity,
                    freshness=freshness, tags=tuple(record.get("tags") or ()), views=views, meta=meta,
-                   explanation=explanation, **{k: v for k, v in known.items() if v is not None})
+                   explanation=explanation, reason=reason, **{k: v for k, v in known.items() if v is not None})
 
     def to_dict(self, *, body: bool = True) -> dict[str, Any]:
         """JSON-ready dict: id, score, the breakdown, then the article's fields and metadata."""
@@ -42,7 +44,7 @@ class Hit:
             "id": self.id, "score": self.score, "similarity": self.similarity,
             "popularity": self.popularity, "freshness": self.freshness, "title": self.title,
             "url": self.url, "section": self.section, "tags": list(self.tags), "author": self.author,
-            "published_at": self.published_at, "views": self.views, **self.meta,
+            "published_at": self.published_at, "views": self.views, "reason": self.reason, **self.meta,
         }
         if body:
             data["body"] = self.body

@@ -145,24 +145,27 @@ class RelatedIndex:
     def related(self, article_id: str, k: int = 10, *, section: str | None = None,
                 tags: Iterable[str] | str | None = None, author: str | None = None,
                 published_after=None, published_before=None, exclude: Iterable[str] | str | None = None,
-                now=None, diversity: float = 0.0, explain: bool = False, **blend: Any) -> list[Hit]:
+                now=None, diversity: float = 0.0, explain: bool = False, fallback: bool = False,
+                **blend: Any) -> list[Hit]:
         """The k articles most related to ``article_id`` (never itself), best first.
 
         Filters restrict what may be listed; ``blend`` overrides BlendConfig fields for this call
         (e.g. ``popularity_weight=0``). ``now`` fixes the clock freshness is measured from.
         ``diversity`` in [0, 1] re-ranks by maximal marginal relevance (0: off); ``explain`` adds to
-        each hit its score's parts and the terms it shares with the article.
+        each hit its score's parts and the terms it shares with the article. With ``fallback``, a list
+        shorter than k is padded with popular, recent articles of the article's section that the
+        filters allow, marked ``reason="fallback"``.
         """
         row = self._row(article_id)
         k = _check_k(k)
-        options = _ListOptions.of(diversity, explain)
+        options = _ListOptions.of(diversity, explain, fallback)
         filters = Filters.of(section=section, tags=tags, author=author, published_after=published_after,
                              published_before=published_before, exclude=exclude)
         blend_config = self._blend(blend)
         if row >= self._n_built:  # added since the build: no precomputed list
             rows, sims = self._candidates(self._appended[row], filters, k, row, self._text_terms)
             keep = sims > blend_config.min_similarity
-            return self._rank(rows[keep], sims[keep], k, blend_config, now, options, row)
+            return self._rank(rows[keep], sims[keep], k, blend_config, now, options, row, filters)
         data = self._data
         rows = data.neighbor_rows[row]
         rows = rows[rows >= 0]
@@ -177,29 +180,27 @@ class RelatedIndex:
         if keep.sum() < k and not list_is_complete:
             rows, sims = self._candidates(self._row_vector(row), filters, k, row, self._article_terms)
             keep = sims > blend_config.min_similarity
-        return self._rank(rows[keep], sims[keep], k, blend_config, now, options, row)
+        return self._rank(rows[keep], sims[keep], k, blend_config, now, options, row, filters)
 
     def more_like_this(self, text: str, k: int = 10, *, title: str | None = None, section: str | None = None,
                        tags: Iterable[str] | str | None = None, author: str | None = None,
                        published_after=None, published_before=None,
                        exclude: Iterable[str] | str | None = None, now=None, diversity: float = 0.0,
-                       explain: bool = False, **blend: Any) -> list[Hit]:
+                       explain: bool = False, fallback: bool = False, **blend: Any) -> list[Hit]:
         """The k articles most similar to a text that is not in the index (a draft), best first;
         the options are those of ``related``."""
         if not isinstance(text, str):
             raise ParameterError(f"text must be a string, got {type(text).__name__}")
         k = _check_k(k)
-        options = _ListOptions.of(diversity, explain)
+        options = _ListOptions.of(diversity, explain, fallback)
         filters = Filters.of(section=section, tags=tags, author=author, published_after=published_after,
                              published_before=published_before, exclude=exclude)
         blend_config = self._blend(blend)
         weights = self.config.field_weights
         vector = self._text_vector([(text, weights.get("body", 1.0) or 1.0), (title or "", weights.get("title", 0.0))])
-        if vector.self_score <= 0:
-            return []
         rows, sims = self._candidates(vector, filters, k, -1, self._text_terms)
         keep = sims > blend_config.min_similarity
-        return self._rank(rows[keep], sims[keep], k, blend_config, now, options, vector)
+        return self._rank(rows[keep], sims[keep], k, blend_config, now, options, vector, filters)
 
     def popular(self, k: int = 10, *, section: str | None = None, views: Mapping[str, int] | None = None,
                 now=None, **blend: Any) -> list[Hit]:
@@ -456,9 +457,9 @@ class RelatedIndex:
             self._appended_matrix = None
 
     def _rank(self, rows: np.ndarray, sims: np.ndarray, k: int, blend: BlendConfig, now,
-              options: "_ListOptions", query: "int | _Vector") -> list[Hit]:
-        """Blend, pick the best k (by MMR when diversity is on), and make hits. ``query`` is the
-        queried article's row or the draft's vector (for explanations)."""
+              options: "_ListOptions", query: "int | _Vector", filters: Filters) -> list[Hit]:
+        """Blend, pick the best k (by MMR when diversity is on), make hits, and pad them if asked.
+        ``query`` is the queried article's row or the draft's vector."""
         store = self._data.store
         pop = popularity(self._views(rows), self._max_views) if blend.popularity_weight else np.zeros(len(rows))
         fresh = (freshness(store.published[rows], now_timestamp(now), blend) if blend.freshness_weight
@@ -488,7 +489,31 @@ class RelatedIndex:
             hits.append(Hit.from_record(store.record(row), score=float(scores[p]), similarity=float(sims[p]),
                                         popularity=float(pop[p]), freshness=float(fresh[p]),
                                         views=int(self._views(row)), explanation=explanation))
+        if options.fallback and len(hits) < k:
+            hits += self._fallback(k - len(hits), rows[best], query, filters, blend, now)
         return hits
+
+    def _fallback(self, n: int, listed: np.ndarray, query: "int | _Vector", filters: Filters,
+                  blend: BlendConfig, now) -> list[Hit]:
+        """Up to n popular, recent articles of the query's section (or the section filter) that the
+        filters allow, none listed already, none of the query's own story."""
+        store = self._data.store
+        section = filters.section
+        if section is None and isinstance(query, (int, np.integer)):
+            section = self.article(store.ids[query]).section
+        allowed = replace(filters, section=section).mask(store)
+        if self._n_deleted:
+            allowed &= ~self._deleted[: len(allowed)]
+        allowed[listed] = False
+        if isinstance(query, (int, np.integer)):
+            allowed &= self._groups[: len(allowed)] != self._groups[query]
+        rows = np.flatnonzero(allowed)
+        views = self._views(rows)
+        fresh = freshness(store.published[rows], now_timestamp(now), blend)
+        order = top_k((np.log1p(views) + 1.0) * (fresh + 1e-6), rows, n)  # views, decayed by age
+        pop = popularity(views, self._max_views)
+        return [Hit.from_record(store.record(int(rows[p])), score=0.0, similarity=0.0, popularity=float(pop[p]),
+                                freshness=float(fresh[p]), views=int(views[p]), reason="fallback") for p in order]
 
     def _one_per_story(self, rows: np.ndarray, scores: np.ndarray, query: "int | _Vector") -> np.ndarray:
         """Positions to keep: the best-scored article of each near-duplicate group, and none from the
@@ -515,16 +540,17 @@ class RelatedIndex:
 
 @dataclass(frozen=True)
 class _ListOptions:
-    """How a list is finished: MMR diversity (0 = off) and explanations."""
+    """How a list is finished: MMR diversity (0 = off), explanations, fallback padding."""
 
     diversity: float = 0.0
     explain: bool = False
+    fallback: bool = False
 
     @classmethod
-    def of(cls, diversity: Any, explain: Any) -> "_ListOptions":
+    def of(cls, diversity: Any, explain: Any, fallback: Any = False) -> "_ListOptions":
         if isinstance(diversity, bool) or not isinstance(diversity, (int, float)) or not 0.0 <= diversity <= 1.0:
             raise ParameterError(f"diversity must be a number between 0 and 1, got {diversity!r}")
-        return cls(float(diversity), bool(explain))
+        return cls(float(diversity), bool(explain), bool(fallback))
 
 
 def _query_weights(config: IndexConfig, weights: np.ndarray, tf: np.ndarray, terms: np.ndarray,

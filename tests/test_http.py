@@ -229,3 +229,10 @@ def test_explain_and_diversity_over_http(client):
     assert_error(client.get("/v1/articles/a-028/related", params={"diversity": 2}), 422, "diversity")
     draft = client.post("/v1/related", json={"text": "Calder Mutual breach", "k": 2, "explain": True}).json()
     assert draft["results"][0]["explanation"]["terms"]
+
+
+def test_fallback_over_http(client):
+    params = {"k": 6, "fallback": "true", "published_before": "2026-09-20"}
+    results = client.get("/v1/articles/a-036/related", params=params).json()["results"]
+    assert results and {r["reason"] for r in results} <= {"related", "fallback"}
+    assert all(r["published_at"] <= "2026-09-20" for r in results)

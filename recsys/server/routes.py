@@ -45,15 +45,17 @@ async def related(article_id: str, state: StateDep, settings: SettingsDep,
                   author: str | None = None, published_after: str | None = None,
                   published_before: str | None = None,
                   exclude: Annotated[list[str], Query()] = [],  # noqa: B006
-                  diversity: Annotated[float, Query(ge=0, le=1)] = 0.0, explain: bool = False) -> JSONResponse:
+                  diversity: Annotated[float, Query(ge=0, le=1)] = 0.0, explain: bool = False,
+                  fallback: bool = False) -> JSONResponse:
     """The articles related to one article, best first (never the article itself). ``diversity``
-    re-ranks by maximal marginal relevance; ``explain`` adds each hit's score parts and shared terms."""
+    re-ranks by maximal marginal relevance; ``explain`` adds each hit's score parts and shared terms;
+    ``fallback`` pads a short list with popular, recent articles of the same section."""
     check_k(k, offset, settings)
 
     def query(index):
         return index.related(article_id, k=k + offset, section=section, tags=_split(tag), author=author,
                              published_after=published_after, published_before=published_before,
-                             exclude=_split(exclude), diversity=diversity, explain=explain)
+                             exclude=_split(exclude), diversity=diversity, explain=explain, fallback=fallback)
 
     hits = await state.read(query)  # the hot path: served without a thread hop when it can be
     return JSONResponse({"ok": True, "article_id": article_id, "results": _results(hits[offset:])})
@@ -71,7 +73,7 @@ def related_to_draft(query: DraftQuery, state: StateDep, settings: SettingsDep) 
                                     section=query.section, tags=query.tags, author=query.author,
                                     published_after=query.published_after,
                                     published_before=query.published_before, exclude=query.exclude,
-                                    diversity=query.diversity, explain=query.explain)
+                                    diversity=query.diversity, explain=query.explain, fallback=query.fallback)
         return {"ok": True, "results": _results(hits[query.offset:])}
 
 

@@ -28,6 +28,7 @@ class DraftQuery(Filters):
     offset: int = Field(0, ge=0)
     diversity: float = Field(0.0, ge=0, le=1, description="MMR re-ranking strength (0: off).")
     explain: bool = Field(False, description="Add each hit's score parts and shared terms.")
+    fallback: bool = Field(False, description="Pad a short list with popular, recent articles.")
 
 
 class ArticleIn(BaseModel):

@@ -70,7 +70,7 @@
     var articleId = block.getAttribute("data-recsys-related");
     block.hidden = true;
     if (!articleId || !window.fetch) return;
-    fetch(api + "/v1/articles/" + encodeURIComponent(articleId) + "/related?k=" + k)
+    fetch(api + "/v1/articles/" + encodeURIComponent(articleId) + "/related?fallback=true&k=" + k)
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (data) { if (data && data.ok && data.results.length) render(block, data.results); })
       .catch(function () { /* API down: the block stays hidden */ });
