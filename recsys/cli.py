@@ -195,6 +195,25 @@ def _serve(index_dir: Path, host: str, port: int, *, workers: int, events_db: Pa
                 log_level="warning")
 
 
+@main.command()
+@click.argument("index_dir", metavar="DIR", type=click.Path(path_type=Path))
+@click.argument("article_id", metavar="ID")
+@click.option("--pin", "pins", multiple=True, help="Always list this article first (repeatable, in order).")
+@click.option("--block", "blocks", multiple=True, help="Never list this article (repeatable).")
+@click.option("--clear", is_flag=True, help="Remove the article's pins and blocks first.")
+@_one_line_errors
+def editorial(index_dir: Path, article_id: str, pins: tuple[str, ...], blocks: tuple[str, ...], clear: bool) -> None:
+    """Show or change the pins and blocks of one article's related list, without a rebuild.
+    A running service picks them up on POST /v1/admin/reload."""
+    index = RelatedIndex.load(index_dir)
+    if clear:
+        index.set_editorial(article_id, pins=[], blocks=[])
+    rules = index.set_editorial(article_id, pins=pins or None, blocks=blocks or None)
+    if clear or pins or blocks:
+        index.save_editorial(index_dir)
+    click.echo(json.dumps(rules, ensure_ascii=False))
+
+
 def sample_corpus_path():
     """The bundled sample corpus (60 original short news articles)."""
     return resources.files("recsys") / "data" / "sample_articles.jsonl"

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ class IndexData:
     neighbor_sims: np.ndarray  # their normalised similarities
     duplicate_group: np.ndarray  # articles whose similarity reaches near_duplicate_threshold share a group
     store: ArticleStore
+    editorial: dict = field(default_factory=dict)  # article id -> {"pins": [...], "blocks": [...]}
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,8 @@ class RelatedIndex:
         ``diversity`` in [0, 1] re-ranks by maximal marginal relevance (0: off); ``explain`` adds to
         each hit its score's parts and the terms it shares with the article. With ``fallback``, a list
         shorter than k is padded with popular, recent articles of the article's section that the
-        filters allow, marked ``reason="fallback"``.
+        filters allow, marked ``reason="fallback"``. Editorial pins of the article come first
+        (``reason="pinned"``) and its blocks never show (see ``set_editorial``).
         """
         row = self._row(article_id)
         k = _check_k(k)
@@ -162,6 +164,18 @@ class RelatedIndex:
         filters = Filters.of(section=section, tags=tags, author=author, published_after=published_after,
                              published_before=published_before, exclude=exclude)
         blend_config = self._blend(blend)
+        rules = self._data.editorial.get(article_id, {})
+        blocked = set(rules.get("blocks", ())) | set(filters.exclude)
+        pins = [p for p in dict.fromkeys(rules.get("pins", ())) if p in self and p != article_id and p not in blocked]
+        if blocked or pins:
+            filters = replace(filters, exclude=tuple(blocked | set(pins)))
+        pinned = [self._pinned_hit(p) for p in pins[:k]]
+        if len(pinned) == k:
+            return pinned
+        return pinned + self._related_hits(row, k - len(pinned), filters, blend_config, now, options)
+
+    def _related_hits(self, row: int, k: int, filters: Filters, blend_config: BlendConfig, now,
+                      options: "_ListOptions") -> list[Hit]:
         if row >= self._n_built:  # added since the build: no precomputed list
             rows, sims = self._candidates(self._appended[row], filters, k, row, self._text_terms)
             keep = sims > blend_config.min_similarity
@@ -282,6 +296,33 @@ class RelatedIndex:
         self._mark_deleted(row)
         self._changes += 1
 
+    def set_editorial(self, article_id: str, *, pins: Iterable[str] | None = None,
+                      blocks: Iterable[str] | None = None) -> dict:
+        """Editorial control of one article's related list: ``pins`` always show first, in this order;
+        ``blocks`` never show. None keeps the current value; an empty list clears it. Kept with the
+        index (``save_editorial`` writes just that, no rebuild); returns the article's rules."""
+        self._row(article_id)
+        rules = dict(self._data.editorial.get(article_id, {}))
+        for name, ids in (("pins", pins), ("blocks", blocks)):
+            if ids is not None:
+                if isinstance(ids, str):
+                    raise ParameterError(f"{name} must be a list of article ids, not a string")
+                rules[name] = list(dict.fromkeys(str(i) for i in ids))
+        rules = {name: ids for name, ids in rules.items() if ids}
+        editorial = {**self._data.editorial, article_id: rules}
+        self._data.editorial = {a: r for a, r in editorial.items() if r}
+        return rules
+
+    def editorial(self, article_id: str) -> dict:
+        """The editorial rules of one article: {"pins": [...], "blocks": [...]} (empty if none)."""
+        return dict(self._data.editorial.get(article_id, {}))
+
+    def save_editorial(self, path: str | os.PathLike) -> None:
+        """Write only the editorial rules into the index directory at ``path`` (atomically)."""
+        from .storage import save_editorial
+
+        save_editorial(self._data.editorial, Path(path))
+
     @property
     def pending_changes(self) -> int:
         """Upserts and deletes since the build (``compacted()`` folds them in)."""
@@ -292,7 +333,9 @@ class RelatedIndex:
         Views added by ``add_views`` are not carried over (see there)."""
         store = self._data.store
         live = (store.article(store.row_of[i]) for i in self.ids)
-        return RelatedIndex.build(live, **build_options, **self.config.flat())
+        index = RelatedIndex.build(live, **build_options, **self.config.flat())
+        index._data.editorial = {a: r for a, r in self._data.editorial.items() if a in index}
+        return index
 
     # ----------------------------------------------------------------- inspection
     def __len__(self) -> int:
@@ -514,6 +557,11 @@ class RelatedIndex:
         pop = popularity(views, self._max_views)
         return [Hit.from_record(store.record(int(rows[p])), score=0.0, similarity=0.0, popularity=float(pop[p]),
                                 freshness=float(fresh[p]), views=int(views[p]), reason="fallback") for p in order]
+
+    def _pinned_hit(self, article_id: str) -> Hit:
+        row = self._data.store.row_of[article_id]
+        return Hit.from_record(self._data.store.record(row), score=0.0, similarity=0.0, popularity=0.0,
+                               freshness=0.0, views=int(self._views(row)), reason="pinned")
 
     def _one_per_story(self, rows: np.ndarray, scores: np.ndarray, query: "int | _Vector") -> np.ndarray:
         """Positions to keep: the best-scored article of each near-duplicate group, and none from the

@@ -18,6 +18,7 @@ from .errors import IndexFormatError, ParameterError
 FORMAT_NAME = "recsys-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+EDITORIAL = "editorial.json"  # pins and blocks: changed in place, so not among the checksummed files
 
 
 def save_index(data, path: Path) -> Path:
@@ -43,6 +44,7 @@ def save_index(data, path: Path) -> Path:
             "files": {name: _sha256(tmp / name) for name in sorted(files)},
         }
         _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+        _write_synced(tmp / EDITORIAL, json.dumps(data.editorial, ensure_ascii=False))
         _swap_into_place(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -91,7 +93,39 @@ def load_index(path: Path, *, mmap: bool = True, verify: bool = True):
         columns=Postings(array("columns_indptr"), array("columns_indices"), array("columns_data")),
         term_max=array("term_max"),
         self_scores=array("self_scores"), neighbor_rows=array("neighbor_rows"),
-        neighbor_sims=array("neighbor_sims"), duplicate_group=array("duplicate_group"), store=store)
+        neighbor_sims=array("neighbor_sims"), duplicate_group=array("duplicate_group"), store=store,
+        editorial=read_editorial(path))
+
+
+def read_editorial(path: Path) -> dict:
+    """The pins and blocks kept in an index directory ({} if it has none)."""
+    file = Path(path) / EDITORIAL
+    if not file.exists():
+        return {}
+    try:
+        rules = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexFormatError(f"{file}: not valid JSON: {exc}") from None
+    valid = isinstance(rules, dict) and all(
+        isinstance(r, dict) and set(r) <= {"pins", "blocks"} and all(isinstance(v, list) for v in r.values())
+        for r in rules.values())
+    if not valid:
+        raise IndexFormatError(f"{file}: expected {{article id: {{\"pins\": [...], \"blocks\": [...]}}}}")
+    return rules
+
+
+def save_editorial(rules: dict, path: Path) -> None:
+    """Replace the pins and blocks of an existing index directory, atomically."""
+    read_manifest(path)
+    handle, name = tempfile.mkstemp(prefix=".editorial.", suffix=".tmp", dir=path)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        _write_synced(tmp, json.dumps(rules, ensure_ascii=False))
+        os.replace(tmp, path / EDITORIAL)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_manifest(path: Path) -> dict:

@@ -34,7 +34,7 @@ def test_arrays_are_memory_mapped_and_there_is_no_pickle(sample_index, tmp_path)
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["format"] == "recsys-index" and manifest["version"] == 1
     assert manifest["counts"]["articles"] == 60
-    assert set(manifest["files"]) == {p.name for p in path.iterdir()} - {"manifest.json"}
+    assert set(manifest["files"]) == {p.name for p in path.iterdir()} - {"manifest.json", "editorial.json"}
 
 
 def test_saving_over_an_index_replaces_it_and_leaves_no_temporary_files(sample_articles, tmp_path):
