@@ -3,6 +3,7 @@
 from .article import Article
 from .config import BlendConfig, IndexConfig
 from .corpus import read_articles
+from .evaluation import evaluate
 from .errors import (DuplicateIdError, EmptyCorpusError, IndexFormatError, InputError, ParameterError,
                      RecsysError, UnknownArticleError)
 from .hits import Hit
@@ -14,5 +15,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Analyzer", "AnalyzerConfig", "Article", "BlendConfig", "DuplicateIdError", "EmptyCorpusError", "Hit",
     "IndexConfig", "IndexFormatError", "InputError", "ParameterError", "RecsysError", "RelatedIndex",
-    "UnknownArticleError", "read_articles", "__version__",
+    "UnknownArticleError", "evaluate", "read_articles", "__version__",
 ]

@@ -195,6 +195,27 @@ def _serve(index_dir: Path, host: str, port: int, *, workers: int, events_db: Pa
                 log_level="warning")
 
 
+@main.command(name="eval")
+@click.argument("index_dir", metavar="DIR", type=click.Path(path_type=Path))
+@click.argument("judgments", metavar="JUDGMENTS", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "judgment_format", type=click.Choice(["pairwise", "qrels", "clicks"]),
+              help="pairwise JSON ratings, qrels JSONL, or a click log (default: from the file).")
+@click.option("-k", "k", type=int, default=10, show_default=True, help="List length the metrics look at.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_one_line_errors
+def evaluate_command(index_dir: Path, judgments: Path, judgment_format: str | None, k: int, as_json: bool) -> None:
+    """Score an index against judgments: nDCG@k, recall@k, MRR, P@k, coverage (and Pearson and
+    Spearman for pairwise ratings)."""
+    from .evaluation import evaluate
+
+    metrics = evaluate(RelatedIndex.load(index_dir), judgments, k=k, format=judgment_format)
+    if as_json:
+        click.echo(json.dumps(metrics, indent=2))
+        return
+    for name, value in metrics.items():
+        click.echo(f"{name:<12} {value:.4f}" if isinstance(value, float) else f"{name:<12} {value}")
+
+
 @main.command()
 @click.argument("index_dir", metavar="DIR", type=click.Path(path_type=Path))
 @click.argument("article_id", metavar="ID")

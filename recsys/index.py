@@ -216,6 +216,15 @@ class RelatedIndex:
         keep = sims > blend_config.min_similarity
         return self._rank(rows[keep], sims[keep], k, blend_config, now, options, vector, filters)
 
+    def similarity(self, article_id: str, other_id: str) -> float:
+        """How similar ``other_id`` is to ``article_id``, as ``related(article_id)`` scores it before
+        the blend (cosine for TF-IDF; BM25 over the first article's self score)."""
+        query, target = self._row_vector(self._row(article_id)), self._row_vector(self._row(other_id))
+        if query.self_score <= 0:
+            return 0.0
+        _, in_query, in_target = np.intersect1d(query.terms, target.terms, assume_unique=True, return_indices=True)
+        return float(np.dot(query.weights[in_query], target.own[in_target]) / query.self_score)
+
     def popular(self, k: int = 10, *, section: str | None = None, views: Mapping[str, int] | None = None,
                 now=None, **blend: Any) -> list[Hit]:
         """The k most viewed articles, each article's views decayed by its age (the freshness decay;
