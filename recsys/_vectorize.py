@@ -14,7 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .article import Article
-from .text import Analyzer
+from .errors import ParameterError
+from .text import LANGUAGE_CODES, Analyzer
 
 
 def field_text(article: Article, name: str) -> str:
@@ -47,6 +48,48 @@ def article_texts(article: Article, field_weights: Mapping[str, float]) -> list[
     return [(field_text(article, name), weight) for name, weight in field_weights.items()]
 
 
+class Languages:
+    """Per-article languages: an article whose ``language_field`` names another supported language
+    than the corpus's is analysed with that language's stop words and stemmer."""
+
+    def __init__(self, analyzer: Analyzer, language_field: str | None) -> None:
+        self.analyzer, self.field = analyzer, language_field
+        self._analyzers: dict[str, Analyzer] = {}
+
+    def language_of(self, article: Article) -> str | None:
+        """The article's language name if it differs from the corpus's and is supported, else None
+        (an unknown language is analysed as the corpus's)."""
+        value = article.meta.get(self.field) if self.field else None
+        return self.normalize(value) if isinstance(value, str) else None
+
+    def normalize(self, language: str | None, *, strict: bool = False) -> str | None:
+        """A language code or name as the name the analyzers use; None for the corpus's own language
+        (and, unless ``strict``, for an unsupported one)."""
+        if not language or not language.strip():
+            return None
+        name = LANGUAGE_CODES.get(language.strip().lower(), language.strip().lower())
+        config = self.analyzer.config
+        if name not in LANGUAGE_CODES.values():
+            if strict:
+                raise ParameterError(f"language: unknown {language!r}; known: {sorted(LANGUAGE_CODES.items())}")
+            return None
+        if config.char_ngrams is not None or name in (config.stop_words, config.stemmer):
+            return None
+        return name
+
+    def analyzer_for(self, language: str | None) -> Analyzer:
+        if not language:
+            return self.analyzer
+        if language not in self._analyzers:
+            self._analyzers[language] = Analyzer(self.analyzer.config.for_language(language))
+        return self._analyzers[language]
+
+    def term_of(self, token: str) -> str | None:
+        """The term of a counted token ("german:strasse" for an article in another language)."""
+        language, _, raw = token.rpartition(":")
+        return self.analyzer_for(language).term_of(raw)
+
+
 class _Numbering(dict):
     """token -> column number, numbering new tokens as they come; ``new`` lists them in order."""
 
@@ -69,11 +112,13 @@ class _RawCounts:
         self.data = array("f")
         self.indptr = array("q", [0])
 
-    def add(self, texts: Iterable[tuple[str, float]], analyzer: Analyzer) -> None:
+    def add(self, texts: Iterable[tuple[str, float]], analyzer: Analyzer, prefix: str = "") -> None:
+        """Count one document; ``prefix`` (a language, "de:") keeps its tokens apart from the same
+        spellings in the corpus's main language."""
         number = self.tokens.__getitem__
         for text, weight in texts:
             tokens = Counter(analyzer.raw_tokens(text))
-            self.indices.extend(map(number, tokens))
+            self.indices.extend(map(number, [prefix + t for t in tokens] if prefix else tokens))
             self.data.extend(tokens.values() if weight == 1.0 else [n * weight for n in tokens.values()])
         self.indptr.append(len(self.indices))
 
@@ -104,13 +149,13 @@ def _start_worker(config) -> None:
     _worker = (Analyzer(config), _Numbering())
 
 
-def _count_batch(batch: list[list[tuple[str, float]]]) -> _Batch:
+def _count_batch(batch: list[tuple[list[tuple[str, float]], str]]) -> _Batch:
     """Count a batch in a worker. Its token numbers persist across the worker's batches, so only
     tokens it has not seen before are sent back (a worker takes its batches in submission order)."""
     analyzer, tokens = _worker
     counts = _RawCounts(tokens)
-    for texts in batch:
-        counts.add(texts, analyzer)
+    for texts, prefix in batch:
+        counts.add(texts, analyzer, prefix)
     new, tokens.new = tokens.new, []
     return _Batch(os.getpid(), new, counts.indices, counts.data, counts.indptr)
 
@@ -127,8 +172,10 @@ class CountBuilder:
 
     BATCH = 1000
 
-    def __init__(self, analyzer: Analyzer, field_weights: Mapping[str, float], n_jobs: int = 1) -> None:
+    def __init__(self, analyzer: Analyzer, field_weights: Mapping[str, float], n_jobs: int = 1,
+                 language_field: str | None = None) -> None:
         self.analyzer = analyzer
+        self.languages = Languages(analyzer, language_field)
         self.field_weights = {name: float(w) for name, w in field_weights.items() if w}
         self.n_jobs = n_jobs
         self._counts = _RawCounts()
@@ -150,10 +197,12 @@ class CountBuilder:
 
     def add(self, article: Article) -> None:
         texts = article_texts(article, self.field_weights)
+        language = self.languages.language_of(article)
+        prefix = f"{language}:" if language else ""
         if self.n_jobs <= 1:
-            self._counts.add(texts, self.analyzer)
+            self._counts.add(texts, self.analyzer, prefix)
             return
-        self._batch.append(texts)
+        self._batch.append((texts, prefix))
         if len(self._batch) == self.BATCH:
             self._submit()
 
@@ -173,8 +222,8 @@ class CountBuilder:
 
     def _drain(self) -> None:
         if self._pool is None:
-            for texts in self._batch:
-                self._counts.add(texts, self.analyzer)
+            for texts, prefix in self._batch:
+                self._counts.add(texts, self.analyzer, prefix)
         else:
             if self._batch:
                 self._submit()
@@ -190,7 +239,7 @@ class CountBuilder:
         self._drain()
         raw_counts, self._counts = self._counts, None
         tokens = list(raw_counts.tokens)
-        terms = [self.analyzer.term_of(t) for t in tokens]
+        terms = [self.languages.term_of(t) for t in tokens]
         vocabulary = sorted({t for t in terms if t is not None})
         column = {term: i for i, term in enumerate(vocabulary)}
         kept = [i for i, term in enumerate(terms) if term is not None]

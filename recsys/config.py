@@ -84,6 +84,7 @@ class IndexConfig:
     n_neighbors: int = 50
     n_candidates: int = 200
     near_duplicate_threshold: float = 0.8
+    language_field: str | None = "language"
     blend: BlendConfig = field(default_factory=BlendConfig)
 
     @classmethod

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from . import _kernels
 from ._store import ArticleStore, StoreBuilder
-from ._vectorize import CountBuilder, article_texts, weighted_terms
+from ._vectorize import CountBuilder, Languages, article_texts, weighted_terms
 from .article import Article
 from .config import BlendConfig, IndexConfig
 from .corpus import iter_input, read_articles, validate_rows
@@ -86,6 +86,7 @@ class RelatedIndex:
         self._data = data
         self.config = data.config
         self._analyzer = Analyzer(data.config.analyzer)
+        self._languages = Languages(self._analyzer, data.config.language_field)
         self._term_of = {term: i for i, term in enumerate(data.vocabulary)}
         self._event_views = np.zeros(len(data.store), dtype=np.int64)  # added by add_views, never saved
         self._max_views = float(data.store.views.max()) if len(data.store) else 0.0
@@ -127,7 +128,8 @@ class RelatedIndex:
             valid = validate_rows(iter_input(articles), source=None, on_error=on_error, on_skip=on_skip)
         started = time.perf_counter()
         stores = StoreBuilder()
-        with CountBuilder(Analyzer(config.analyzer), config.field_weights, _jobs(n_jobs)) as counts:
+        with CountBuilder(Analyzer(config.analyzer), config.field_weights, _jobs(n_jobs),
+                          config.language_field) as counts:
             for article in _progress(valid, progress, "reading"):
                 counts.add(article)
                 stores.add(article)
@@ -200,9 +202,11 @@ class RelatedIndex:
                        tags: Iterable[str] | str | None = None, author: str | None = None,
                        published_after=None, published_before=None,
                        exclude: Iterable[str] | str | None = None, now=None, diversity: float = 0.0,
-                       explain: bool = False, fallback: bool = False, **blend: Any) -> list[Hit]:
+                       explain: bool = False, fallback: bool = False, language: str | None = None,
+                       **blend: Any) -> list[Hit]:
         """The k articles most similar to a text that is not in the index (a draft), best first;
-        the options are those of ``related``."""
+        the options are those of ``related``. ``language`` ("de", "french", ...) analyses a draft
+        that is not in the corpus's main language."""
         if not isinstance(text, str):
             raise ParameterError(f"text must be a string, got {type(text).__name__}")
         k = _check_k(k)
@@ -211,7 +215,9 @@ class RelatedIndex:
                              published_before=published_before, exclude=exclude)
         blend_config = self._blend(blend)
         weights = self.config.field_weights
-        vector = self._text_vector([(text, weights.get("body", 1.0) or 1.0), (title or "", weights.get("title", 0.0))])
+        language = self._languages.normalize(language, strict=True)
+        vector = self._text_vector([(text, weights.get("body", 1.0) or 1.0), (title or "", weights.get("title", 0.0))],
+                                   language)
         rows, sims = self._candidates(vector, filters, k, -1, self._text_terms)
         keep = sims > blend_config.min_similarity
         return self._rank(rows[keep], sims[keep], k, blend_config, now, options, vector, filters)
@@ -286,7 +292,8 @@ class RelatedIndex:
         old = store.row_of.get(article.id)
         if old is not None:
             article = replace(article, views=max(article.views, int(store.views[old])))
-        vector = self._text_vector(article_texts(article, self.config.field_weights))
+        vector = self._text_vector(article_texts(article, self.config.field_weights),
+                                   self._languages.language_of(article))
         self._groups = np.append(self._groups, self._group_of(vector))
         self._deleted = np.append(self._deleted, False)
         self._event_views = np.append(self._event_views, self._event_views[old] if old is not None else 0)
@@ -422,9 +429,9 @@ class RelatedIndex:
                                 avgdl=self._data.avgdl)
         return tf, own
 
-    def _text_vector(self, texts: list[tuple[str, float]]) -> "_Vector":
+    def _text_vector(self, texts: list[tuple[str, float]], language: str | None = None) -> "_Vector":
         """The vector of (text, field weight) pairs over the build's vocabulary."""
-        counts, length = weighted_terms(texts, self._analyzer)
+        counts, length = weighted_terms(texts, self._languages.analyzer_for(language))
         terms = np.array(sorted(self._term_of[t] for t in counts if t in self._term_of), dtype=np.int32)
         vocabulary = self._data.vocabulary
         tf = np.array([counts[vocabulary[t]] for t in terms], dtype=np.float64)

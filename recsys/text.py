@@ -6,15 +6,17 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from ._stopwords import FRENCH, GERMAN, SPANISH
 from .errors import ParameterError
 
 _TOKEN = re.compile(r"\w\w+")
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-_STOP_WORD_LISTS = {"english": ENGLISH_STOP_WORDS}
+_STOP_WORD_LISTS = {"english": ENGLISH_STOP_WORDS, "german": GERMAN, "french": FRENCH, "spanish": SPANISH}
+LANGUAGE_CODES = {"en": "english", "de": "german", "fr": "french", "es": "spanish"}
 
 
 def fold_accents(text: str) -> str:
@@ -28,27 +30,42 @@ def fold_accents(text: str) -> str:
 class AnalyzerConfig:
     """How text becomes terms.
 
-    ``stop_words`` is a language name ("english"), a list of words, or None; ``stemmer`` is a
-    Snowball language name ("english", "german", ...) or None.
+    ``stop_words`` is a language name ("english", "german", "french", "spanish"), a list of words,
+    or None; ``stemmer`` is a Snowball language name ("english", "german", ...) or None.
+    ``char_ngrams`` = (low, high) makes the terms character n-grams of each word instead (for
+    languages written without spaces); stop words and stemming then do not apply.
     """
 
     stop_words: str | tuple[str, ...] | None = "english"
     stemmer: str | None = None
     fold_accents: bool = True
     min_token_length: int = 2
+    char_ngrams: tuple[int, int] | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        if isinstance(self.stop_words, tuple):
-            data["stop_words"] = list(self.stop_words)
+        for name in ("stop_words", "char_ngrams"):
+            if isinstance(data[name], tuple):
+                data[name] = list(data[name])
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "AnalyzerConfig":
         data = dict(data)
-        if isinstance(data.get("stop_words"), list):
-            data["stop_words"] = tuple(data["stop_words"])
+        for name in ("stop_words", "char_ngrams"):
+            if isinstance(data.get(name), list):
+                data[name] = tuple(data[name])
         return cls(**data)
+
+    def for_language(self, language: str) -> "AnalyzerConfig":
+        """This configuration for another language: its stop words and stemmer, where this one has
+        a stop word list or a stemmer."""
+        name = LANGUAGE_CODES.get(language.lower(), language.lower())
+        if name not in _STOP_WORD_LISTS:
+            raise ParameterError(f"language: unknown {language!r}; known: {sorted(LANGUAGE_CODES)} "
+                                 f"or {sorted(_STOP_WORD_LISTS)}")
+        return replace(self, stop_words=name if self.stop_words is not None else None,
+                       stemmer=name if self.stemmer is not None else None)
 
 
 class Analyzer:
@@ -62,6 +79,12 @@ class Analyzer:
             raise ParameterError("min_token_length must be >= 1")
         self._pattern = (_TOKEN if self.config.min_token_length == 2
                          else re.compile(r"\w{%d,}" % self.config.min_token_length))
+        ngrams = self.config.char_ngrams
+        if ngrams is not None:
+            if len(ngrams) != 2 or not 1 <= ngrams[0] <= ngrams[1]:
+                raise ParameterError(f"char_ngrams must be (low, high) with 1 <= low <= high, got {ngrams!r}")
+            self._pattern = re.compile(r"\w+")
+            self._stop, self._stem = frozenset(), str
 
     def __call__(self, text: str) -> list[str]:
         """The terms of ``text``, in order."""
@@ -95,7 +118,16 @@ class Analyzer:
         text = text.casefold()
         if self.config.fold_accents:
             text = fold_accents(text)
-        return self._pattern.findall(text)
+        words = self._pattern.findall(text)
+        if self.config.char_ngrams is None:
+            return words
+        low, high = self.config.char_ngrams
+        grams = []
+        for word in words:
+            padded = f" {word} "
+            for n in range(low, high + 1):
+                grams.extend(padded[i:i + n] for i in range(max(1, len(padded) - n + 1)))
+        return grams
 
 
 def _stop_word_set(stop_words: str | Iterable[str] | None) -> frozenset[str]:
