@@ -187,3 +187,18 @@ def test_min_term_freq_and_min_doc_freq_rule_query_terms_out():
     common = recsys.RelatedIndex.build(articles + [{"id": "x", "body": "lighthouse"}], stemmer=None,
                                        min_doc_freq=4, popularity_weight=0, freshness_weight=0)
     assert common.related("q") == []
+
+
+def test_field_roles_signal_and_filter_are_independent(sample_articles):
+    # "ignore the category as a signal but don't exclude its posts"
+    no_signal = recsys.RelatedIndex.build(sample_articles, field_weights={"title": 2, "body": 1, "tags": 1},
+                                          popularity_weight=0, freshness_weight=0)
+    assert not any(t in no_signal._data.vocabulary for t in ("polit", "busi"))
+    mixed = {h.section for h in no_signal.related("a-001", k=8)}
+    assert len(mixed) > 1  # other sections still listed
+    only = no_signal.related("a-001", k=8, section="business")
+    assert only and {h.section for h in only} == {"business"}  # and the field still filters
+    # a metadata field can be a signal without being a filter
+    tagged = [{**a, "desk": "night desk " + a["section"]} for a in sample_articles]
+    with_desk = recsys.RelatedIndex.build(tagged, field_weights={"title": 2, "body": 1, "desk": 1})
+    assert "desk" in with_desk._data.vocabulary
