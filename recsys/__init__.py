@@ -9,11 +9,12 @@ from .errors import (DuplicateIdError, EmptyCorpusError, IndexFormatError, Input
 from .hits import Hit
 from .index import RelatedIndex
 from .text import Analyzer, AnalyzerConfig
+from .tuning import tune
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Analyzer", "AnalyzerConfig", "Article", "BlendConfig", "DuplicateIdError", "EmptyCorpusError", "Hit",
     "IndexConfig", "IndexFormatError", "InputError", "ParameterError", "RecsysError", "RelatedIndex",
-    "UnknownArticleError", "evaluate", "read_articles", "__version__",
+    "UnknownArticleError", "evaluate", "read_articles", "tune", "__version__",
 ]

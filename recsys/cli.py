@@ -217,6 +217,35 @@ def evaluate_command(index_dir: Path, judgments: Path, judgment_format: str | No
 
 
 @main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("judgments", metavar="JUDGMENTS", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("best.json"),
+              show_default=True, help="Where to write the best parameters (for `recsys build --config`).")
+@click.option("--grid", "grid_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON object of parameter -> list of values (default: method, tf, stemming, k1, b, "
+                   "field weights, blend weights).")
+@click.option("--search", type=click.Choice(["grid", "random"]), default="grid", show_default=True)
+@click.option("--n-iter", type=int, default=20, show_default=True, help="Parameter sets tried by random search.")
+@click.option("--folds", type=int, default=3, show_default=True, help="Cross-validation folds over the queries.")
+@click.option("-k", "k", type=int, default=10, show_default=True, help="List length nDCG looks at.")
+@click.option("--format", "judgment_format", type=click.Choice(["pairwise", "qrels", "clicks"]))
+@_one_line_errors
+def tune(input_path: Path, judgments: Path, output: Path, grid_path: Path | None, search: str, n_iter: int,
+         folds: int, k: int, judgment_format: str | None) -> None:
+    """Search parameters for the best nDCG@k on judgments, cross-validated; write the best as a config."""
+    from .tuning import tune as run_tuning
+
+    grid = load_config_file(grid_path) if grid_path else None
+    result = run_tuning(input_path, judgments, grid=grid, search=search, n_iter=n_iter, folds=folds, k=k,
+                        format=judgment_format)
+    output.write_text(json.dumps(result["best"], indent=2) + "\n", encoding="utf-8")
+    click.echo(f"{result['candidates']} parameter sets; best nDCG@{k} {result[f'ndcg@{k}']:.4f}, "
+               f"cross-validated {result[f'cv_ndcg@{k}']:.4f} ({folds} folds); wrote {output}")
+    for row in result["results"][:5]:
+        click.echo(f"  {row[f'ndcg@{k}']:.4f}  {json.dumps(row['params'], sort_keys=True)}")
+
+
+@main.command()
 @click.argument("index_dir", metavar="DIR", type=click.Path(path_type=Path))
 @click.argument("article_id", metavar="ID")
 @click.option("--pin", "pins", multiple=True, help="Always list this article first (repeatable, in order).")

@@ -31,20 +31,9 @@ def evaluate(index, judgments: str | Path | Mapping[str, Mapping[str, float]], *
     ``{query id: {article id: gain}}``. ``query`` passes options to ``index.related``.
     """
     ratings = None
-    if isinstance(judgments, Mapping):
-        gains = {q: dict(g) for q, g in judgments.items()}
-    else:
-        path = Path(judgments)
-        format = format or _guess_format(path)
-        if format == "pairwise":
-            ids, ratings = read_pairwise(path)
-            gains = pairwise_gains(ids, ratings)
-        elif format == "qrels":
-            gains = read_qrels(path)
-        elif format == "clicks":
-            gains = click_gains(path)
-        else:
-            raise ParameterError(f"format must be one of {FORMATS}, got {format!r}")
+    if not isinstance(judgments, Mapping) and (format or _guess_format(Path(judgments))) == "pairwise":
+        ids, ratings = read_pairwise(Path(judgments))
+    gains = load_gains(judgments, format)
     gains = {q: g for q, g in gains.items() if q in index}
     if not gains:
         raise InputError("no judged article is in the index", source=str(judgments) if not isinstance(judgments, Mapping) else None)
@@ -60,6 +49,22 @@ def evaluate(index, judgments: str | Path | Mapping[str, Mapping[str, float]], *
     return result
 
 
+def load_gains(judgments: str | Path | Mapping[str, Mapping[str, float]],
+               format: str | None = None) -> dict[str, dict[str, float]]:
+    """{query id: {article id: gain}} from a judgments file of any of the three formats, or a mapping."""
+    if isinstance(judgments, Mapping):
+        return {str(q): {str(i): float(g) for i, g in graded.items()} for q, graded in judgments.items()}
+    path = Path(judgments)
+    format = format or _guess_format(path)
+    if format == "pairwise":
+        return pairwise_gains(*read_pairwise(path))
+    if format == "qrels":
+        return read_qrels(path)
+    if format == "clicks":
+        return click_gains(path)
+    raise ParameterError(f"format must be one of {FORMATS}, got {format!r}")
+
+
 def ranking_metrics(lists: Mapping[str, list[str]], gains: Mapping[str, Mapping[str, float]], k: int) -> dict:
     """Mean nDCG@k (graded), recall@k, MRR and P@k over the queries (an item is relevant if its gain > 0)."""
     ndcg, recall, rr, precision = [], [], [], []
@@ -67,11 +72,8 @@ def ranking_metrics(lists: Mapping[str, list[str]], gains: Mapping[str, Mapping[
         judged = gains[query]
         relevant = {i for i, g in judged.items() if g > 0 and i != query}
         ranked = ranked[:k]
-        dcg = sum(judged.get(i, 0.0) / math.log2(rank + 2) for rank, i in enumerate(ranked))
-        ideal = sorted((g for i, g in judged.items() if i != query and g > 0), reverse=True)[:k]
-        idcg = sum(g / math.log2(rank + 2) for rank, g in enumerate(ideal))
-        if idcg > 0:
-            ndcg.append(dcg / idcg)
+        if relevant:
+            ndcg.append(ndcg_at_k(ranked, judged, query, k))
         hits = [rank for rank, i in enumerate(ranked) if i in relevant]
         if relevant:
             recall.append(len(hits) / min(len(relevant), k))
@@ -79,6 +81,14 @@ def ranking_metrics(lists: Mapping[str, list[str]], gains: Mapping[str, Mapping[
             precision.append(len(hits) / k)
     mean = lambda values: float(np.mean(values)) if values else float("nan")  # noqa: E731
     return {f"ndcg@{k}": mean(ndcg), f"recall@{k}": mean(recall), "mrr": mean(rr), f"p@{k}": mean(precision)}
+
+
+def ndcg_at_k(ranked: list[str], judged: Mapping[str, float], query: str, k: int) -> float:
+    """nDCG@k of one list with graded gains (log2 discount; the ideal from the judged gains)."""
+    dcg = sum(judged.get(i, 0.0) / math.log2(rank + 2) for rank, i in enumerate(ranked[:k]))
+    ideal = sorted((g for i, g in judged.items() if i != query and g > 0), reverse=True)[:k]
+    idcg = sum(g / math.log2(rank + 2) for rank, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
 
 
 def coverage(index, k: int, sample: int = 5000, **query: Any) -> float:

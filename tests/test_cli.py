@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from recsys.cli import main
 from conftest import write_jsonl
 
-COMMANDS = ["build", "related", "similar", "info", "demo", "serve", "editorial", "eval"]
+COMMANDS = ["build", "related", "similar", "info", "demo", "serve", "editorial", "eval", "tune"]
 
 
 @pytest.fixture()
