@@ -187,15 +187,19 @@ class RelatedIndex:
         rows = rows[rows >= 0]
         sims = np.asarray(data.neighbor_sims[row][: len(rows)], dtype=np.float64)
         list_is_complete = len(rows) < data.neighbor_rows.shape[1]
-        if self._appended:
-            more_rows, more_sims = self._appended_candidates(self._row_vector(row), row)
-            rows, sims = np.concatenate([rows, more_rows]), np.concatenate([sims, more_sims])
         keep = filters.mask(data.store, rows) & (sims > blend_config.min_similarity)
         if self._n_deleted:
             keep &= ~self._deleted[rows]
-        if keep.sum() < k and not list_is_complete:
+        rows, sims = rows[keep], sims[keep]
+        stories = set(self._groups[rows].tolist()) - {int(self._groups[row])}  # what the list can show
+        if len(stories) < k and not list_is_complete:  # the stored list runs out: score live
             rows, sims = self._candidates(self._row_vector(row), filters, k, row, self._article_terms)
-            keep = sims > blend_config.min_similarity
+        elif self._appended:
+            more_rows, more_sims = self._appended_candidates(self._row_vector(row), row)
+            allowed = filters.mask(data.store, more_rows)
+            rows = np.concatenate([rows, more_rows[allowed]])
+            sims = np.concatenate([sims, more_sims[allowed]])
+        keep = sims > blend_config.min_similarity
         return self._rank(rows[keep], sims[keep], k, blend_config, now, options, row, filters)
 
     def more_like_this(self, text: str, k: int = 10, *, title: str | None = None, section: str | None = None,
@@ -417,17 +421,20 @@ class RelatedIndex:
                                  f"{sorted(BlendConfig.__dataclass_fields__)}") from None
 
     def _weights_of(self, terms: np.ndarray, tf: np.ndarray, length: float) -> tuple[np.ndarray, np.ndarray]:
-        """(query weights, document-side weights) of a text with these term counts and length."""
+        """(query weights, document-side weights) of a text with these term counts and length. The
+        document side is the text's full vector; the query side leaves out terms min_term_freq rules
+        out, as for built articles."""
         config = self.config
-        if config.min_term_freq > 1:  # every present term occurs at least once
-            tf = np.where(tf >= config.min_term_freq, tf, 0.0)
         if config.method == "tfidf":
-            weights = tfidf_query(terms, np.maximum(tf, 1e-300), self._data.idf, sublinear_tf=config.sublinear_tf)
-            weights = np.where(tf > 0, weights, 0.0)
-            return weights, weights
-        own = bm25_term_weights(tf, np.full(len(tf), length), self._data.idf[terms], k1=config.k1, b=config.b,
-                                avgdl=self._data.avgdl)
-        return tf, own
+            own = tfidf_query(terms, tf, self._data.idf, sublinear_tf=config.sublinear_tf)
+            query = own
+        else:
+            own = bm25_term_weights(tf, np.full(len(tf), length), self._data.idf[terms], k1=config.k1, b=config.b,
+                                    avgdl=self._data.avgdl)
+            query = tf
+        if config.min_term_freq > 1:  # every present term occurs at least once
+            query = np.where(tf >= config.min_term_freq, query, 0.0)
+        return query, own
 
     def _text_vector(self, texts: list[tuple[str, float]], language: str | None = None) -> "_Vector":
         """The vector of (text, field weight) pairs over the build's vocabulary."""
