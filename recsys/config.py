@@ -83,7 +83,7 @@ class IndexConfig:
     max_doc_freq: float | None = None
     n_neighbors: int = 50
     n_candidates: int = 200
-    near_duplicate_threshold: float = 0.8
+    near_duplicate_threshold: float | None = 0.8
     language_field: str | None = "language"
     blend: BlendConfig = field(default_factory=BlendConfig)
 
@@ -121,7 +121,8 @@ class IndexConfig:
         _check_int("min_doc_freq", self.min_doc_freq, low=1)
         if self.max_doc_freq is not None:
             _check_number("max_doc_freq", self.max_doc_freq, low=0.0)
-        _check_number("near_duplicate_threshold", self.near_duplicate_threshold, low=0.0)
+        if self.near_duplicate_threshold is not None:
+            _check_number("near_duplicate_threshold", self.near_duplicate_threshold, low=0.0)
         if self.n_candidates < self.n_neighbors:
             raise ParameterError("n_candidates must be >= n_neighbors")
         self.blend.validate()

@@ -41,6 +41,8 @@ def evaluate(index, judgments: str | Path | Mapping[str, Mapping[str, float]], *
     result: dict[str, Any] = {"queries": len(gains), "k": k, **ranking_metrics(lists, gains, k),
                               "coverage": coverage(index, k, coverage_sample, **query)}
     if ratings is not None:
+        known = [i for i, a in enumerate(ids) if a in index]
+        ids, ratings = [ids[i] for i in known], ratings[np.ix_(known, known)]
         predicted = np.array([[index.similarity(a, b) if a != b else 1.0 for b in ids] for a in ids])
         predicted = (predicted + predicted.T) / 2
         upper = np.triu_indices(len(ids), 1)
@@ -107,7 +109,12 @@ def read_pairwise(path: Path) -> tuple[list[str], np.ndarray]:
     ids, ratings = data.get("ids"), data.get("ratings")
     if not isinstance(ids, list) or not isinstance(ratings, list):
         raise InputError('expected {"ids": [...], "ratings": [[...]]}', source=path.name)
-    matrix = np.asarray(ratings, dtype=float)
+    if len(ids) < 2:
+        raise InputError("pairwise ratings need at least 2 ids", source=path.name, field="ids")
+    try:
+        matrix = np.asarray(ratings, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError("ratings must be a square matrix of numbers", source=path.name, field="ratings") from None
     if matrix.shape != (len(ids), len(ids)):
         raise InputError(f"ratings must be {len(ids)}x{len(ids)}, got {matrix.shape}", source=path.name,
                          field="ratings")

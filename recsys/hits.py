@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+_OWN_FIELDS = frozenset(("id", "score", "similarity", "popularity", "freshness", "title", "body", "url", "section",
+                         "tags", "author", "published_at", "views", "reason", "explanation"))
+
+
 @dataclass(frozen=True)
 class Hit:
     """A recommended article. ``score`` ranks the list; ``similarity``, ``popularity`` and ``freshness``
@@ -26,7 +30,7 @@ class Hit:
     views: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
     explanation: dict[str, Any] | None = None  # with explain=True: the score's parts and the shared terms
-    reason: str = "related"  # or "fallback": padding from the same section when too few are related
+    reason: str = "related"  # "fallback" (padding from the same section) or "pinned" (editorial)
 
     @classmethod
     def from_record(cls, record: dict[str, Any], *, score: float, similarity: float, popularity: float,
@@ -41,10 +45,11 @@ class Hit:
     def to_dict(self, *, body: bool = True) -> dict[str, Any]:
         """JSON-ready dict: id, score, the breakdown, then the article's fields and metadata."""
         data = {
+            **{name: value for name, value in self.meta.items() if name not in _OWN_FIELDS},
             "id": self.id, "score": self.score, "similarity": self.similarity,
             "popularity": self.popularity, "freshness": self.freshness, "title": self.title,
             "url": self.url, "section": self.section, "tags": list(self.tags), "author": self.author,
-            "published_at": self.published_at, "views": self.views, "reason": self.reason, **self.meta,
+            "published_at": self.published_at, "views": self.views, "reason": self.reason,
         }
         if body:
             data["body"] = self.body

@@ -273,6 +273,8 @@ class RelatedIndex:
         views were added."""
         store = self._data.store
         added = 0
+        if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0 for n in counts.values()):
+            raise ParameterError("view counts must be integers >= 0")
         for article_id, n in counts.items():
             row = store.row_of.get(article_id)
             if row is not None and n:
@@ -288,8 +290,8 @@ class RelatedIndex:
         IDF drift: an added article is weighted with the vocabulary and idf of the build (terms the
         build never saw are left out), and built articles keep their weights, so scores stay
         comparable; ``compacted()`` rebuilds with fresh statistics. A replaced article keeps the
-        larger of its old and new view counts. Not safe to call from two threads at once; queries
-        may run meanwhile.
+        larger of its old and new view counts. Not safe to run alongside other calls on this index
+        from other threads (queries included): the service holds a lock around both.
         """
         article = article if isinstance(article, Article) else Article.from_dict(article)
         store = self._data.store
@@ -511,8 +513,9 @@ class RelatedIndex:
 
     def _group_of(self, vector: "_Vector") -> int:
         """The near-duplicate group of a new article: its closest article's, if close enough."""
-        rows, sims = self._candidates(vector, Filters(), 1, -1, self._text_terms)
-        if len(rows) and sims.max() >= self.config.near_duplicate_threshold:
+        threshold = self.config.near_duplicate_threshold
+        rows, sims = self._candidates(vector, Filters(), 1, -1, self._text_terms) if threshold is not None else ([], [])
+        if len(rows) and sims.max() >= threshold:
             return int(self._groups[rows[np.argmax(sims)]])
         return int(self._groups.max(initial=-1)) + 1
 
@@ -673,12 +676,15 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
                                                        config.near_duplicate_threshold)), linking
 
 
-def _duplicate_groups(neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, threshold: float) -> np.ndarray:
+def _duplicate_groups(neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, threshold: float | None) -> np.ndarray:
     """Group label per article: connected components of the pairs at least ``threshold`` similar
-    (either way round), so an original and its updated copies, however many, share one label."""
+    (either way round), so an original and its updated copies, however many, share one label.
+    None: every article is its own group."""
     from scipy.sparse.csgraph import connected_components
 
     n = len(neighbor_rows)
+    if threshold is None:
+        return np.arange(n, dtype=np.int32)
     close = (neighbor_sims >= threshold) & (neighbor_rows >= 0)
     sources = np.repeat(np.arange(n), close.sum(axis=1))
     graph = sp.csr_matrix((np.ones(len(sources), dtype=np.int8), (sources, neighbor_rows[close])), shape=(n, n))

@@ -130,7 +130,7 @@ def shared_terms(query_terms: np.ndarray, query_weights: np.ndarray, terms: np.n
 
 def now_timestamp(now: datetime | str | float | None) -> float:
     """Epoch seconds of ``now`` (default: the current time)."""
-    if now is None:
+    if now is None or now == "":
         return datetime.now(timezone.utc).timestamp()
     if isinstance(now, (int, float)) and not isinstance(now, bool):
         return float(now)
@@ -142,7 +142,7 @@ def _as_tuple(value: Iterable[str] | str | None) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         value = value.split(",")
-    return tuple(v.strip() for v in value if v and v.strip())
+    return tuple(str(v).strip() for v in value if v is not None and str(v).strip())
 
 
 def _time_or_none(value, name: str) -> float | None:

@@ -26,15 +26,20 @@ def save_index(data, path: Path) -> Path:
     path = Path(path)
     if path.exists() and not (path / MANIFEST).exists() and any(path.iterdir()):
         raise ParameterError(f"{path}: exists and is not a recsys index; refusing to overwrite it")
+    if path.exists() and not path.is_dir():
+        raise ParameterError(f"{path}: exists and is not a directory")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; an index is read by the service's user too
         files = {}
         for name, array in _arrays(data).items():
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+            with open(tmp / f"{name}.npy", "wb") as handle:
+                np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+                _sync(handle)
             files[f"{name}.npy"] = None
         for name, value in _json_parts(data).items():
-            (tmp / f"{name}.json").write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+            _write_synced(tmp / f"{name}.json", json.dumps(value, ensure_ascii=False))
             files[f"{name}.json"] = None
         manifest = {
             "format": FORMAT_NAME, "version": FORMAT_VERSION,
@@ -177,14 +182,34 @@ def _sha256(file: Path) -> str:
 def _write_synced(file: Path, text: str) -> None:
     with open(file, "w", encoding="utf-8") as handle:
         handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+        _sync(handle)
+
+
+def _sync(handle) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _sync_directory(path: Path) -> None:
+    """Make renames in a directory durable (a no-op where directories cannot be opened)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _swap_into_place(tmp: Path, path: Path) -> None:
-    """Rename the finished ``tmp`` directory to ``path``; an existing index there is replaced."""
+    """Rename the finished (and synced) ``tmp`` directory to ``path``; an existing index there is
+    replaced. Between the two renames there is a moment with no directory at ``path``: a crash
+    right then leaves the complete new index in ``tmp`` (a hidden sibling) to rename by hand."""
+    _sync_directory(tmp)
     if not path.exists():
         os.rename(tmp, path)
+        _sync_directory(path.parent)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
     os.rmdir(old)
@@ -194,4 +219,5 @@ def _swap_into_place(tmp: Path, path: Path) -> None:
     except BaseException:
         os.rename(old, path)
         raise
+    _sync_directory(path.parent)
     shutil.rmtree(old, ignore_errors=True)

@@ -42,6 +42,8 @@ def tune(articles: Iterable[Mapping[str, Any] | Article] | str | Path, judgments
 
     if search not in ("grid", "random"):
         raise ParameterError(f"search must be 'grid' or 'random', got {search!r}")
+    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
+        raise ParameterError(f"n_iter must be an integer >= 1, got {n_iter!r}")
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise ParameterError(f"folds must be an integer >= 2, got {folds!r}")
     corpus = list(read_articles(articles) if isinstance(articles, (str, Path))

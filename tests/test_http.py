@@ -236,3 +236,37 @@ def test_fallback_over_http(client):
     results = client.get("/v1/articles/a-036/related", params=params).json()["results"]
     assert results and {r["reason"] for r in results} <= {"related", "fallback"}
     assert all(r["published_at"] <= "2026-09-20" for r in results)
+
+
+def test_a_chunked_body_over_the_limit_is_413(make_client):
+    client = make_client(max_body_bytes=2000)
+
+    def chunks():
+        yield b'{"text": "'
+        for _ in range(40):
+            yield b"x" * 100
+        yield b'"}'
+
+    reply = client.post("/v1/related", content=chunks(), headers={"Content-Type": "application/json"})
+    assert_error(reply, 413, "over the limit")
+    small = client.post("/v1/related", content=iter([b'{"text": "rail', b' strike"}']),
+                        headers={"Content-Type": "application/json"})
+    assert small.status_code == 200 and small.json()["ok"] is True
+
+
+def test_metadata_cannot_overwrite_result_fields(make_client, sample_articles, tmp_path):
+    import recsys
+
+    rows = [{**a, "score": 99, "reason": "sneaky"} for a in sample_articles]
+    path = recsys.RelatedIndex.build(rows).save(tmp_path / "meta-index")
+    client = make_client()
+    client.post("/v1/admin/reload", json={"path": str(path)}, headers=AUTH)
+    result = client.get("/v1/articles/a-012/related", params={"k": 1}).json()["results"][0]
+    assert result["score"] != 99 and result["reason"] == "related"
+
+
+def test_naive_event_times_count_as_utc(client, tmp_path):
+    batch = {"events": [{"id": "t1", "article_id": "a-001", "type": "view", "ts": "2026-11-20T10:00:00"}]}
+    client.post("/v1/events", json=batch, headers=AUTH)
+    row = sqlite3.connect(tmp_path / "events.sqlite3").execute("SELECT ts FROM events WHERE id = 't1'").fetchone()
+    assert row[0] == 1795168800.0  # 2026-11-20T10:00:00Z

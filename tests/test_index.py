@@ -207,3 +207,15 @@ def test_field_roles_signal_and_filter_are_independent(sample_articles):
     tagged = [{**a, "desk": "night desk " + a["section"]} for a in sample_articles]
     with_desk = recsys.RelatedIndex.build(tagged, field_weights={"title": 2, "body": 1, "desk": 1})
     assert "desk" in with_desk._data.vocabulary
+
+
+def test_odd_arguments_get_recsys_errors_or_sensible_answers(sample_index, sample_articles, tmp_path):
+    assert sample_index.related("a-001", now="")  # empty means now
+    assert sample_index.related("a-001", tags=[1]) == []  # no article has the tag "1"
+    with pytest.raises(ParameterError, match="view counts"):
+        sample_index.add_views({"a-001": -5})
+    with pytest.raises(ParameterError, match="n_iter"):
+        recsys.tune(sample_articles, {"a-001": {"a-002": 1}}, search="random", n_iter=0)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ParameterError, match="not a directory"):
+        sample_index.save(tmp_path / "file")

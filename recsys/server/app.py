@@ -65,30 +65,41 @@ class BodySizeLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or ()).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._too_large(scope, receive, send)
-        received = 0
-
-        async def limited_receive():
-            nonlocal received
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                return await self._too_large(scope, receive, send)
+            return await self.app(scope, receive, send)
+        # No declared length (chunked): read the body first, up to the limit, then hand it on.
+        chunks, size, more = [], 0, True
+        while more:
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise _BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await self._too_large(scope, receive, send)
+            if message["type"] != "http.request":
+                return await self.app(scope, _replay([message]), send)
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                return await self._too_large(scope, receive, send)
+            more = message.get("more_body", False)
+        await self.app(scope, _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}],
+                                      receive), send)
 
     async def _too_large(self, scope, receive, send):
         response = error_response(413, f"the request body is over the limit of {self.max_bytes} bytes")
         await response(scope, receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+def _replay(messages: list[dict], then=None):
+    """An ASGI receive that gives ``messages`` first, then defers to ``then`` (or waits for nothing)."""
+    pending = list(messages)
+
+    async def receive():
+        if pending:
+            return pending.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 def _version() -> str:

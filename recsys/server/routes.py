@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from ..article import parse_time
 from ..events import Event
 from .deps import ReadyDep, SettingsDep, StateDep, WriteAccess, check_k
 from .errors import ServiceError
@@ -114,5 +115,5 @@ def post_events(batch: EventBatch, _ready: ReadyDep, state: StateDep, settings: 
         raise ServiceError(413, f"{len(batch.events)} events in one batch; the limit is {settings.max_events}")
     now = time.time()
     accepted, duplicates = state.add_events(
-        [Event(e.id, e.article_id, e.type, e.ts.timestamp() if e.ts else now) for e in batch.events])
+        [Event(e.id, e.article_id, e.type, parse_time(e.ts).timestamp() if e.ts else now) for e in batch.events])
     return {"ok": True, "accepted": accepted, "duplicates": duplicates}
