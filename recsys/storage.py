@@ -24,10 +24,10 @@ EDITORIAL = "editorial.json"  # pins and blocks: changed in place, so not among 
 def save_index(data, path: Path) -> Path:
     """Write ``data`` (an IndexData) to directory ``path``, replacing what was there only once complete."""
     path = Path(path)
-    if path.exists() and not (path / MANIFEST).exists() and any(path.iterdir()):
-        raise ParameterError(f"{path}: exists and is not a recsys index; refusing to overwrite it")
     if path.exists() and not path.is_dir():
         raise ParameterError(f"{path}: exists and is not a directory")
+    if path.exists() and not (path / MANIFEST).exists() and any(path.iterdir()):
+        raise ParameterError(f"{path}: exists and is not a recsys index; refusing to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
