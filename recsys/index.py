@@ -104,6 +104,7 @@ class RelatedIndex:
         self._appended: dict[int, _Vector] = {}
         self._appended_matrix: tuple[np.ndarray, sp.csr_matrix] | None = None
         self._groups = np.asarray(data.duplicate_group, dtype=np.int32)
+        self._twinned = self._twins_of(self._groups)
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -191,8 +192,11 @@ class RelatedIndex:
         if self._n_deleted:
             keep &= ~self._deleted[rows]
         rows, sims = rows[keep], sims[keep]
-        stories = set(self._groups[rows].tolist()) - {int(self._groups[row])}  # what the list can show
-        if len(stories) < k and not list_is_complete:  # the stored list runs out: score live
+        if self._twinned[rows].any() or self._twinned[row]:  # count what the list can show: stories
+            shown = len(set(self._groups[rows].tolist()) - {int(self._groups[row])})
+        else:
+            shown = len(rows)
+        if shown < k and not list_is_complete:  # the stored list runs out: score live
             rows, sims = self._candidates(self._row_vector(row), filters, k, row, self._article_terms)
         elif self._appended:
             more_rows, more_sims = self._appended_candidates(self._row_vector(row), row)
@@ -301,6 +305,7 @@ class RelatedIndex:
         vector = self._text_vector(article_texts(article, self.config.field_weights),
                                    self._languages.language_of(article))
         self._groups = np.append(self._groups, self._group_of(vector))
+        self._twinned = self._twins_of(self._groups)
         self._deleted = np.append(self._deleted, False)
         self._event_views = np.append(self._event_views, self._event_views[old] if old is not None else 0)
         row = store.append(article)
@@ -592,14 +597,22 @@ class RelatedIndex:
     def _one_per_story(self, rows: np.ndarray, scores: np.ndarray, query: "int | _Vector") -> np.ndarray:
         """Positions to keep: the best-scored article of each near-duplicate group, and none from the
         queried article's own group (a twin is never listed under its original)."""
+        is_row = isinstance(query, (int, np.integer))
+        if not self._twinned[rows].any() and not (is_row and self._twinned[query]):
+            return np.arange(len(rows))  # no article here has a twin: nothing to collapse
         groups = self._groups[rows]
         order = np.lexsort((rows, -scores))
         first = order[np.unique(groups[order], return_index=True)[1]]
         keep = np.zeros(len(rows), dtype=bool)
         keep[first] = True
-        if isinstance(query, (int, np.integer)):
+        if is_row:
             keep &= groups != self._groups[query]
         return np.flatnonzero(keep)
+
+    @staticmethod
+    def _twins_of(groups: np.ndarray) -> np.ndarray:
+        """True for articles whose near-duplicate group has other members."""
+        return np.bincount(groups, minlength=1)[groups] > 1 if len(groups) else np.zeros(0, dtype=bool)
 
     def _cosines(self, rows: np.ndarray) -> np.ndarray:
         """Pairwise cosine similarity of the articles at ``rows`` (their weight vectors)."""

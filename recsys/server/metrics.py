@@ -20,6 +20,16 @@ class Metrics:
         self.latency = Histogram("recsys_http_request_seconds", "HTTP request latency", ["method", "route"],
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(_StateCollector(app_state))
+        self._children: dict[tuple, tuple] = {}  # label values -> (counter, histogram): no lookup per request
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(method, route, str(status)),
+                                              self.latency.labels(method, route))
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class _StateCollector:
@@ -66,5 +76,4 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_and_remember)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
+            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
