@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
     n = len(json.loads((args.index_dir / "articles_ids.json").read_text()))
-    print(f"| articles | workers | connections | client | requests/s | p50 ms | p99 ms | errors |")
+    print("| articles | workers | connections | client | requests/s | p50 ms | p99 ms | errors |")
     print("|---|---|---|---|---|---|---|---|")
     print(f"| {n:,} | {args.workers} | {args.connections} | {result['client']} | {result['rps']:,.0f} | "
           f"{result['p50_ms']:.2f} | {result['p99_ms']:.2f} | {result['errors']} |")

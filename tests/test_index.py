@@ -1,6 +1,5 @@
 """The library face: related lists, filters, blending, more_like_this and parameter errors."""
 
-import math
 from datetime import datetime, timezone
 
 import numpy as np
