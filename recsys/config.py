@@ -84,6 +84,8 @@ class IndexConfig:
     n_neighbors: int = 50
     n_candidates: int = 200
     near_duplicate_threshold: float | None = 0.8
+    semantic_weight: float = 0.0
+    lsa_components: int = 128
     language_field: str | None = "language"
     blend: BlendConfig = field(default_factory=BlendConfig)
 
@@ -121,6 +123,8 @@ class IndexConfig:
         _check_int("min_doc_freq", self.min_doc_freq, low=1)
         if self.max_doc_freq is not None:
             _check_number("max_doc_freq", self.max_doc_freq, low=0.0)
+        _check_number("semantic_weight", self.semantic_weight, low=0.0, high=1.0)
+        _check_int("lsa_components", self.lsa_components, low=1)
         if self.near_duplicate_threshold is not None:
             _check_number("near_duplicate_threshold", self.near_duplicate_threshold, low=0.0)
         if self.n_candidates < self.n_neighbors:

@@ -62,6 +62,8 @@ class IndexData:
     duplicate_group: np.ndarray  # articles whose similarity reaches near_duplicate_threshold share a group
     store: ArticleStore
     editorial: dict = field(default_factory=dict)  # article id -> {"pins": [...], "blocks": [...]}
+    lsa_embeddings: np.ndarray | None = None  # (n, d) unit rows, when semantic_weight > 0
+    lsa_components: np.ndarray | None = None  # (d, n_terms): projects a weight vector into LSA space
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,8 @@ class RelatedIndex:
         if query.self_score <= 0:
             return 0.0
         _, in_query, in_target = np.intersect1d(query.terms, target.terms, assume_unique=True, return_indices=True)
-        return float(np.dot(query.weights[in_query], target.own[in_target]) / query.self_score)
+        lexical = np.dot(query.weights[in_query], target.own[in_target]) / query.self_score
+        return float(self._mixed(np.array([self._row(other_id)]), np.array([lexical]), query)[0])
 
     def popular(self, k: int = 10, *, section: str | None = None, views: Mapping[str, int] | None = None,
                 now=None, **blend: Any) -> list[Hit]:
@@ -486,7 +489,7 @@ class RelatedIndex:
         n_candidates = max(self.config.n_candidates, 2 * k)
         rows, scores = self._search(vector.terms, vector.weights, usable, built_mask,
                                     skip_row if skip_row < self._n_built else -1, n_candidates)
-        rows, sims = rows.astype(np.int64), scores / vector.self_score
+        rows, sims = rows.astype(np.int64), self._mixed(rows, scores / vector.self_score, vector)
         if self._appended:
             more_rows, more_sims = self._appended_candidates(vector, skip_row)
             if allowed is not None:
@@ -510,7 +513,28 @@ class RelatedIndex:
         query[vector.terms] = vector.weights
         sims = matrix @ query / vector.self_score if vector.self_score > 0 else np.zeros(len(rows))
         keep = rows != skip_row
-        return rows[keep], np.asarray(sims)[keep]
+        return rows[keep], self._mixed(rows[keep], np.asarray(sims)[keep], vector)
+
+    def _mixed(self, rows: np.ndarray, lexical: np.ndarray, vector: "_Vector") -> np.ndarray:
+        """Similarity with the semantic channel blended in: (1 - w) * lexical + w * LSA cosine."""
+        weight = self.config.semantic_weight
+        if not weight or self._data.lsa_components is None or not len(rows):
+            return lexical
+        semantic = np.maximum(self._embeddings(rows) @ self._embed(vector), 0.0)
+        return (1.0 - weight) * lexical + weight * semantic
+
+    def _embed(self, vector: "_Vector") -> np.ndarray:
+        """A vector's unit LSA embedding."""
+        components = self._data.lsa_components
+        embedding = np.asarray(components[:, vector.terms], dtype=np.float64) @ np.asarray(vector.own, np.float64)
+        norm = np.linalg.norm(embedding)
+        return embedding / norm if norm > 0 else embedding
+
+    def _embeddings(self, rows: np.ndarray) -> np.ndarray:
+        """LSA embeddings of rows, built or added since the build."""
+        built = self._data.lsa_embeddings
+        return np.array([built[r] if r < self._n_built else self._embed(self._appended[r]) for r in rows],
+                        dtype=np.float64).reshape(len(rows), built.shape[1])
 
     def _views(self, rows):
         """Total views (the articles' own plus those added by add_views) of a row or rows."""
@@ -682,11 +706,46 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     neighbor_rows, neighbor_sims, self_scores = _kernels.all_neighbours(
         q_data, usable, term_max, config.max_query_terms, columns.indptr, columns.indices, columns.data,
         rows.indptr, rows.indices, rows.data, config.n_candidates, config.n_neighbors, n_chunks)
+    embeddings = components = None
+    if config.semantic_weight > 0:
+        embeddings, components = _lsa(rows, len(vocabulary), config.lsa_components)
+        neighbor_rows, neighbor_sims = _mix_neighbours(neighbor_rows, neighbor_sims, embeddings,
+                                                       config.semantic_weight)
     return IndexData(config=config, vocabulary=vocabulary, df=df, idf=idf, avgdl=avgdl, rows=rows,
+                     lsa_embeddings=embeddings, lsa_components=components,
                      query_tf=query_tf, columns=columns, term_max=term_max, self_scores=self_scores, neighbor_rows=neighbor_rows,
                      neighbor_sims=neighbor_sims, store=store,
                      duplicate_group=_duplicate_groups(neighbor_rows, neighbor_sims,
                                                        config.near_duplicate_threshold)), linking
+
+
+def _lsa(rows: Postings, n_terms: int, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit LSA embeddings of the articles and the projection (TruncatedSVD of the weight matrix)."""
+    from sklearn.decomposition import TruncatedSVD
+
+    matrix = sp.csr_matrix((rows.data, rows.indices, rows.indptr), shape=(len(rows.indptr) - 1, n_terms))
+    d = max(1, min(n_components, min(matrix.shape) - 1))
+    svd = TruncatedSVD(n_components=d, random_state=0).fit(matrix)
+    embeddings = svd.transform(matrix)
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    embeddings = embeddings / np.where(norms > 0, norms, 1.0)
+    return embeddings.astype(FLOAT), svd.components_.astype(FLOAT)
+
+
+def _mix_neighbours(neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, embeddings: np.ndarray,
+                    weight: float, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Blend the LSA cosine into every stored neighbour's similarity and re-sort each list."""
+    rows, sims = neighbor_rows.copy(), neighbor_sims.copy()
+    for start in range(0, len(rows), block):
+        r = rows[start:start + block]
+        valid = r >= 0
+        own = embeddings[start:start + block][:, None, :]
+        cosine = np.einsum("ijk,ijk->ij", own, embeddings[np.where(valid, r, 0)])
+        mixed = np.where(valid, (1 - weight) * sims[start:start + block] + weight * np.maximum(cosine, 0), -np.inf)
+        order = np.lexsort((np.where(valid, r, np.iinfo(np.int32).max), -mixed), axis=1)
+        rows[start:start + block] = np.take_along_axis(np.where(valid, r, -1), order, axis=1)
+        sims[start:start + block] = np.take_along_axis(np.where(valid, mixed, 0), order, axis=1)
+    return rows, sims.astype(neighbor_sims.dtype)
 
 
 def _duplicate_groups(neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, threshold: float | None) -> np.ndarray:

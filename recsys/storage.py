@@ -99,7 +99,9 @@ def load_index(path: Path, *, mmap: bool = True, verify: bool = True):
         term_max=array("term_max"),
         self_scores=array("self_scores"), neighbor_rows=array("neighbor_rows"),
         neighbor_sims=array("neighbor_sims"), duplicate_group=array("duplicate_group"), store=store,
-        editorial=read_editorial(path))
+        editorial=read_editorial(path),
+        lsa_embeddings=array("lsa_embeddings") if "lsa_embeddings.npy" in manifest["files"] else None,
+        lsa_components=array("lsa_components") if "lsa_components.npy" in manifest["files"] else None)
 
 
 def read_editorial(path: Path) -> dict:
@@ -159,6 +161,8 @@ def _arrays(data) -> dict[str, np.ndarray]:
               "self_scores": data.self_scores,
               "neighbor_rows": data.neighbor_rows, "neighbor_sims": data.neighbor_sims,
               "duplicate_group": data.duplicate_group}
+    if data.lsa_embeddings is not None:
+        arrays.update({"lsa_embeddings": data.lsa_embeddings, "lsa_components": data.lsa_components})
     for prefix, postings in (("rows", data.rows), ("columns", data.columns)):
         arrays.update({f"{prefix}_indptr": postings.indptr, f"{prefix}_indices": postings.indices,
                        f"{prefix}_data": postings.data})

@@ -1,0 +1,58 @@
+"""The LSA semantic channel: similarity = (1 - w) * lexical + w * LSA cosine, off by default."""
+
+import numpy as np
+import pytest
+
+import recsys
+
+PURE = dict(popularity_weight=0, freshness_weight=0)
+
+
+@pytest.fixture(scope="module")
+def lexical(sample_articles):
+    return recsys.RelatedIndex.build(sample_articles, near_duplicate_threshold=None, **PURE)
+
+
+@pytest.fixture(scope="module")
+def mixed(sample_articles):
+    return recsys.RelatedIndex.build(sample_articles, semantic_weight=0.4, lsa_components=8,
+                                     near_duplicate_threshold=None, **PURE)
+
+
+def test_similarity_blends_the_lsa_cosine(lexical, mixed):
+    embeddings = mixed._data.lsa_embeddings
+    assert embeddings.shape == (60, 8)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+    row = mixed._data.store.row_of
+    for a, b in [("a-001", "a-006"), ("a-012", "a-003"), ("a-020", "a-040")]:
+        cosine = max(float(embeddings[row[a]] @ embeddings[row[b]]), 0.0)
+        assert mixed.similarity(a, b) == pytest.approx(0.6 * lexical.similarity(a, b) + 0.4 * cosine, abs=1e-5)
+
+
+def test_stored_lists_are_blended_and_sorted(lexical, mixed):
+    for article_id in ("a-001", "a-028", "a-044"):
+        hits = mixed.related(article_id, k=10)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        for hit in hits:
+            assert hit.similarity == pytest.approx(mixed.similarity(article_id, hit.id), abs=1e-5)
+
+
+def test_it_is_off_by_default_and_survives_save_and_load(lexical, mixed, tmp_path):
+    assert lexical._data.lsa_embeddings is None
+    assert not (lexical.save(tmp_path / "plain") / "lsa_embeddings.npy").exists()
+    loaded = recsys.RelatedIndex.load(mixed.save(tmp_path / "mixed"))
+    assert [(h.id, round(h.score, 6)) for h in loaded.related("a-001")] == \
+           [(h.id, round(h.score, 6)) for h in mixed.related("a-001")]
+
+
+def test_drafts_and_upserts_are_projected(sample_articles):
+    index = recsys.RelatedIndex.build(sample_articles, semantic_weight=0.4, lsa_components=8, **PURE)
+    draft = index.more_like_this("Kestrel Athletic striker injury before the title decider", k=3)
+    assert {h.id for h in draft} <= {"a-018", "a-026", "a-035", "a-051", "a-053"}
+    index.upsert({"id": "n-1", "title": "Kestrel Athletic title race", "body": "Kestrel Athletic striker news."})
+    assert index.related("n-1", k=1)[0].id in {"a-018", "a-026", "a-035", "a-051", "a-053"}
+
+
+def test_bad_weights_are_refused(sample_articles):
+    with pytest.raises(recsys.ParameterError, match="semantic_weight"):
+        recsys.RelatedIndex.build(sample_articles, semantic_weight=1.5)
