@@ -13,6 +13,7 @@ from .pages import router as pages_router
 from .errors import ServiceError, error_response, install_error_handlers
 from .metrics import Metrics, MetricsMiddleware
 from .routes import router
+from .schemas import ErrorResponse
 from .settings import Settings
 from .state import ServingState
 
@@ -39,8 +40,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings, app.state.serving = settings, None
     app.state.metrics = Metrics(app.state)
     install_error_handlers(app)
-    app.include_router(router)
-    app.include_router(admin_router)
+    errors = {status: {"model": ErrorResponse, "description": "the one error shape"}
+              for status in (401, 403, 404, 413, 422, 503)}
+    app.include_router(router, responses=errors)
+    app.include_router(admin_router, responses=errors)
     app.include_router(pages_router)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
