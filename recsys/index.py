@@ -174,7 +174,7 @@ class RelatedIndex:
         pins = [p for p in dict.fromkeys(rules.get("pins", ())) if p in self and p != article_id and p not in blocked]
         if blocked or pins:
             filters = replace(filters, exclude=tuple(blocked | set(pins)))
-        pinned = [self._pinned_hit(p) for p in pins[:k]]
+        pinned = [self._hit(self._data.store.row_of[p], reason="pinned") for p in pins[:k]]
         if len(pinned) == k:
             return pinned
         return pinned + self._related_hits(row, k - len(pinned), filters, blend_config, now, options)
@@ -235,12 +235,13 @@ class RelatedIndex:
     def similarity(self, article_id: str, other_id: str) -> float:
         """How similar ``other_id`` is to ``article_id``, as ``related(article_id)`` scores it before
         the blend (cosine for TF-IDF; BM25 over the first article's self score)."""
-        query, target = self._row_vector(self._row(article_id)), self._row_vector(self._row(other_id))
+        other = self._row(other_id)
+        query, target = self._row_vector(self._row(article_id)), self._row_vector(other)
         if query.self_score <= 0:
             return 0.0
         _, in_query, in_target = np.intersect1d(query.terms, target.terms, assume_unique=True, return_indices=True)
         lexical = np.dot(query.weights[in_query], target.own[in_target]) / query.self_score
-        return float(self._mixed(np.array([self._row(other_id)]), np.array([lexical]), query)[0])
+        return float(self._mixed(np.array([other]), np.array([lexical]), query)[0])
 
     def popular(self, k: int = 10, *, section: str | None = None, views: Mapping[str, int] | None = None,
                 now=None, **blend: Any) -> list[Hit]:
@@ -258,9 +259,7 @@ class RelatedIndex:
                 row = store.row_of.get(article_id)
                 if row is not None:
                     counts[row] = n
-        rows = np.arange(len(store))
-        if self._n_deleted:
-            rows = rows[~self._deleted[: len(rows)]]
+        rows = np.flatnonzero(self._live_rows())
         if section:
             rows = rows[Filters.of(section=section).mask(store, rows)]
         fresh = (freshness(store.published[rows], now_timestamp(now), blend_config) if blend_config.freshness_weight
@@ -269,9 +268,7 @@ class RelatedIndex:
         best = [p for p in top_k(scores, rows, k) if scores[p] > 0]
         max_views = counts.max() if len(counts) else 0.0
         pop = popularity(counts[rows[best]], max_views)
-        return [Hit.from_record(store.record(int(rows[p])), score=float(scores[p]), similarity=0.0,
-                                popularity=float(q), freshness=float(fresh[p]), views=int(self._views(rows[p])))
-                for p, q in zip(best, pop)]
+        return [self._hit(int(rows[p]), score=scores[p], popularity=q, freshness=fresh[p]) for p, q in zip(best, pop)]
 
     def add_views(self, counts: Mapping[str, int]) -> int:
         """Add view counts (article id -> views) on top of the articles' own, so popularity reflects them
@@ -483,8 +480,8 @@ class RelatedIndex:
         if filters.restricts_rows or filters.exclude:
             allowed = filters.mask(self._data.store)
         if self._n_deleted:
-            live = ~self._deleted[: len(self._data.store)]
-            allowed = live if allowed is None else allowed & live[: len(allowed)]
+            live = self._live_rows()
+            allowed = live if allowed is None else allowed & live
         built_mask = _EVERY_ROW if allowed is None else allowed[: self._n_built]
         n_candidates = max(self.config.n_candidates, 2 * k)
         rows, scores = self._search(vector.terms, vector.weights, usable, built_mask,
@@ -503,11 +500,7 @@ class RelatedIndex:
         if self._appended_matrix is None:
             appended = sorted(self._appended.items())
             rows = np.array([row for row, _ in appended], dtype=np.int64)
-            matrix = sp.csr_matrix(
-                (np.concatenate([v.own for _, v in appended]), np.concatenate([v.terms for _, v in appended]),
-                 np.concatenate([[0], np.cumsum([len(v.terms) for _, v in appended])])),
-                shape=(len(rows), len(self._data.vocabulary)))
-            self._appended_matrix = (rows, matrix)
+            self._appended_matrix = (rows, self._stacked([vector for _, vector in appended]))
         rows, matrix = self._appended_matrix
         query = np.zeros(matrix.shape[1])
         query[vector.terms] = vector.weights
@@ -535,6 +528,10 @@ class RelatedIndex:
         built = self._data.lsa_embeddings
         return np.array([built[r] if r < self._n_built else self._embed(self._appended[r]) for r in rows],
                         dtype=np.float64).reshape(len(rows), built.shape[1])
+
+    def _live_rows(self) -> np.ndarray:
+        """Boolean mask over every stored row: True unless the article was deleted or replaced."""
+        return ~self._deleted[: len(self._data.store)]
 
     def _views(self, rows):
         """Total views (the articles' own plus those added by add_views) of a row or rows."""
@@ -584,9 +581,8 @@ class RelatedIndex:
                     "freshness": float(fresh[p]), "penalty": float(penalty),
                     "terms": shared_terms(vector.terms, vector.weights, target.terms, target.own,
                                           vector.self_score, self._data.vocabulary)}
-            hits.append(Hit.from_record(store.record(row), score=float(scores[p]), similarity=float(sims[p]),
-                                        popularity=float(pop[p]), freshness=float(fresh[p]),
-                                        views=int(self._views(row)), explanation=explanation))
+            hits.append(self._hit(row, score=scores[p], similarity=sims[p], popularity=pop[p], freshness=fresh[p],
+                                  explanation=explanation))
         if options.fallback and len(hits) < k:
             hits += self._fallback(k - len(hits), rows[best], query, filters, blend, now)
         return hits
@@ -599,9 +595,7 @@ class RelatedIndex:
         section = filters.section
         if section is None and isinstance(query, (int, np.integer)):
             section = self.article(store.ids[query]).section
-        allowed = replace(filters, section=section).mask(store)
-        if self._n_deleted:
-            allowed &= ~self._deleted[: len(allowed)]
+        allowed = replace(filters, section=section).mask(store) & self._live_rows()
         allowed[listed] = False
         if isinstance(query, (int, np.integer)):
             allowed &= self._groups[: len(allowed)] != self._groups[query]
@@ -610,13 +604,14 @@ class RelatedIndex:
         fresh = freshness(store.published[rows], now_timestamp(now), blend)
         order = top_k((np.log1p(views) + 1.0) * (fresh + 1e-6), rows, n)  # views, decayed by age
         pop = popularity(views, self._max_views)
-        return [Hit.from_record(store.record(int(rows[p])), score=0.0, similarity=0.0, popularity=float(pop[p]),
-                                freshness=float(fresh[p]), views=int(views[p]), reason="fallback") for p in order]
+        return [self._hit(int(rows[p]), popularity=pop[p], freshness=fresh[p], reason="fallback") for p in order]
 
-    def _pinned_hit(self, article_id: str) -> Hit:
-        row = self._data.store.row_of[article_id]
-        return Hit.from_record(self._data.store.record(row), score=0.0, similarity=0.0, popularity=0.0,
-                               freshness=0.0, views=int(self._views(row)), reason="pinned")
+    def _hit(self, row: int, *, score: float = 0.0, similarity: float = 0.0, popularity: float = 0.0,
+             freshness: float = 0.0, reason: str = "related", explanation: dict | None = None) -> Hit:
+        """The hit for the article at ``row``: its stored fields, current views and these scores."""
+        return Hit.from_record(self._data.store.record(row), score=float(score), similarity=float(similarity),
+                               popularity=float(popularity), freshness=float(freshness),
+                               views=int(self._views(row)), explanation=explanation, reason=reason)
 
     def _one_per_story(self, rows: np.ndarray, scores: np.ndarray, query: "int | _Vector") -> np.ndarray:
         """Positions to keep: the best-scored article of each near-duplicate group, and none from the
@@ -633,6 +628,12 @@ class RelatedIndex:
             keep &= groups != self._groups[query]
         return np.flatnonzero(keep)
 
+    def _stacked(self, vectors: list["_Vector"]) -> sp.csr_matrix:
+        """The document-side weights of ``vectors`` as the rows of one sparse matrix."""
+        return sp.csr_matrix((np.concatenate([v.own for v in vectors]), np.concatenate([v.terms for v in vectors]),
+                              np.concatenate([[0], np.cumsum([len(v.terms) for v in vectors])])),
+                             shape=(len(vectors), len(self._data.vocabulary)))
+
     @staticmethod
     def _twins_of(groups: np.ndarray) -> np.ndarray:
         """True for articles whose near-duplicate group has other members."""
@@ -640,10 +641,7 @@ class RelatedIndex:
 
     def _cosines(self, rows: np.ndarray) -> np.ndarray:
         """Pairwise cosine similarity of the articles at ``rows`` (their weight vectors)."""
-        vectors = [self._row_vector(int(r)) for r in rows]
-        matrix = sp.csr_matrix((np.concatenate([v.own for v in vectors]), np.concatenate([v.terms for v in vectors]),
-                                np.concatenate([[0], np.cumsum([len(v.terms) for v in vectors])])),
-                               shape=(len(rows), len(self._data.vocabulary)))
+        matrix = self._stacked([self._row_vector(int(r)) for r in rows])
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
         matrix = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ matrix
         return (matrix @ matrix.T).toarray()
