@@ -12,9 +12,11 @@ from contextlib import contextmanager
 import numpy as np
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_rss_mb(children: bool = False) -> float:
+    """Peak resident set size of this process so far, in MB (Linux reports KiB); with
+    ``children``, the largest peak of its child processes that have ended and been waited for."""
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
 @contextmanager

@@ -1,9 +1,15 @@
-"""Compiled scoring kernels (numba): candidate search over term postings and exact re-scoring.
+"""Compiled scoring kernels (numba): candidate search over impact-ordered term postings, exact
+re-scoring, and the neighbour-of-neighbour refinement of the precomputed lists.
 
 Notation: the index is a document-term weight matrix W, held both as CSR (rows = articles) and
-as CSC (columns = term postings). A query is a sparse term vector q. The exact score of article j
-is the dot product q . W[j]. Candidates are found with the query's strongest terms only (summing
-their postings), then every candidate is re-scored exactly on all query terms.
+as CSC (columns = term postings, each column sorted by weight, largest first: impact order). A
+query is a sparse term vector q. The exact score of article j is the dot product q . W[j].
+
+Candidates are found by visiting, over the query's strongest terms, only the postings whose
+contribution q_t * W[j, t] is at least a cut-off chosen per query so that about ``budget`` postings
+are visited (the largest contributions first, whatever the corpus size), summing them per article;
+the best ``n_candidates`` sums are then re-scored exactly on all query terms. When the query's
+postings number no more than ``budget`` every one is visited, and the result is exact.
 """
 
 from __future__ import annotations
@@ -29,54 +35,42 @@ def _strongest_terms(q_terms, q_weights, usable, term_max, max_terms):
 
 
 @njit(cache=True, nogil=True)
-def _search(q_terms, q_weights, probe, colptr, rowidx, colval, indptr, indices, data,
-            row_mask, skip_row, n_candidates, acc, partial, touched, qdense):
-    """Top candidates of one query: (rows, exact scores), best first, ties by row.
+def _visited(w, colptr, colval, t, cutoff):
+    """How many of term t's postings (impact order) contribute at least ``cutoff`` with weight w."""
+    lo, hi = colptr[t], colptr[t + 1]
+    a, b = lo, hi
+    while a < b:
+        m = (a + b) // 2
+        if w * colval[m] >= cutoff:
+            a = m + 1
+        else:
+            b = m
+    return a - lo
 
-    ``probe`` lists the positions of the query terms used to find candidates; ``row_mask`` the rows
-    that may be returned (an empty mask: every row). ``acc`` (float32, zeroed), ``partial``, ``touched``
-    (int32; all three of size n_rows) and ``qdense`` (zeroed, size n_terms) are scratch buffers; the
-    zeroed ones are returned zeroed. A row is new to ``acc`` while its sum is 0, so zero weights are
-    skipped.
-    """
-    n_touched = 0
-    filtered = row_mask.shape[0] > 0
+
+@njit(cache=True, nogil=True)
+def _cutoff(q_terms, q_weights, probe, colptr, colval, term_max, budget):
+    """The smallest contribution worth visiting: 0 when the probe terms' postings number at most
+    ``budget``, else (bisection) a value at which about ``budget`` postings contribute that much."""
+    total = 0
+    top = 0.0
     for p in probe:
         t = q_terms[p]
-        w = np.float32(q_weights[p])
-        if w <= 0.0:
-            continue
-        for pp in range(colptr[t], colptr[t + 1]):
-            j = rowidx[pp]
-            v = colval[pp]
-            if v <= 0.0 or j == skip_row or (filtered and not row_mask[j]):
-                continue
-            if acc[j] == 0.0:
-                touched[n_touched] = j
-                n_touched += 1
-            acc[j] += w * v
-    for c in range(n_touched):
-        j = touched[c]
-        partial[c] = acc[j]
-        acc[j] = 0.0
-    if n_touched > n_candidates:
-        cand = _best(touched[:n_touched], partial[:n_touched], n_candidates)
-    else:
-        cand = touched[:n_touched].copy()
-    cand = np.sort(cand)  # ascending rows, so that the stable sort below breaks ties by row
-    for p in range(q_terms.shape[0]):
-        qdense[q_terms[p]] = q_weights[p]
-    exact = np.empty(cand.shape[0], np.float64)
-    for c in range(cand.shape[0]):
-        j = cand[c]
-        s = 0.0
-        for pp in range(indptr[j], indptr[j + 1]):
-            s += qdense[indices[pp]] * data[pp]
-        exact[c] = s
-    for p in range(q_terms.shape[0]):
-        qdense[q_terms[p]] = 0.0
-    order = np.argsort(-exact, kind="mergesort")
-    return cand[order], exact[order]
+        total += colptr[t + 1] - colptr[t]
+        top = max(top, q_weights[p] * term_max[t])
+    if total <= budget or top <= 0.0:
+        return 0.0
+    lo, hi = top * 1e-6, top
+    for _ in range(24):
+        mid = np.sqrt(lo * hi)
+        count = 0
+        for p in probe:
+            count += _visited(q_weights[p], colptr, colval, q_terms[p], mid)
+        if count > budget:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 @njit(cache=True, nogil=True)
@@ -99,55 +93,189 @@ def _best(items, scores, n):
 
 
 @njit(cache=True, nogil=True)
-def search_one(q_terms, q_weights, usable, term_max, max_query_terms, colptr, rowidx, colval,
+def _rescore(cand, q_terms, q_weights, indptr, indices, data, qdense):
+    """Exact scores q . W[j] of the candidate rows, best first, ties by row (cand: ascending rows).
+    ``qdense`` (zeroed, size n_terms) is returned zeroed."""
+    for p in range(q_terms.shape[0]):
+        qdense[q_terms[p]] = q_weights[p]
+    exact = np.empty(cand.shape[0], np.float64)
+    for c in range(cand.shape[0]):
+        j = cand[c]
+        s = 0.0
+        for pp in range(indptr[j], indptr[j + 1]):
+            s += qdense[indices[pp]] * data[pp]
+        exact[c] = s
+    for p in range(q_terms.shape[0]):
+        qdense[q_terms[p]] = 0.0
+    order = np.argsort(-exact, kind="mergesort")
+    return cand[order], exact[order]
+
+
+@njit(cache=True, nogil=True)
+def _search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, indices, data,
+            row_mask, skip_row, n_candidates, acc, partial, touched, qdense):
+    """Top candidates of one query: (rows, exact scores), best first, ties by row.
+
+    ``probe`` lists the positions of the query terms used to find candidates, and ``cutoff`` the
+    smallest contribution visited; ``row_mask`` the rows that may be returned (an empty mask: every
+    row). ``acc`` (float32, zeroed), ``partial``, ``touched`` (int32; all three of size n_rows) and
+    ``qdense`` (zeroed, size n_terms) are scratch buffers; the zeroed ones are returned zeroed. A row
+    is new to ``acc`` while its sum is 0, so zero weights are skipped.
+    """
+    n_touched = 0
+    filtered = row_mask.shape[0] > 0
+    for p in probe:
+        t = q_terms[p]
+        w = np.float32(q_weights[p])
+        if w <= 0.0:
+            continue
+        for pp in range(colptr[t], colptr[t + 1]):
+            v = w * colval[pp]
+            if v < cutoff or v <= 0.0:
+                break  # impact order: the rest of the column contributes less
+            j = rowidx[pp]
+            if j == skip_row or (filtered and not row_mask[j]):
+                continue
+            if acc[j] == 0.0:
+                touched[n_touched] = j
+                n_touched += 1
+            acc[j] += v
+    for c in range(n_touched):
+        j = touched[c]
+        partial[c] = acc[j]
+        acc[j] = 0.0
+    if n_touched > n_candidates:
+        cand = _best(touched[:n_touched], partial[:n_touched], n_candidates)
+    else:
+        cand = touched[:n_touched].copy()
+    return _rescore(np.sort(cand), q_terms, q_weights, indptr, indices, data, qdense)
+
+
+@njit(cache=True, nogil=True)
+def search_one(q_terms, q_weights, usable, term_max, max_query_terms, budget, colptr, rowidx, colval,
                indptr, indices, data, row_mask, skip_row, n_candidates):
     """Top ``n_candidates`` rows for one query vector, re-scored exactly (see _search)."""
     n_rows = indptr.shape[0] - 1
     n_terms = usable.shape[0]
     probe = _strongest_terms(q_terms, q_weights, usable, term_max, max_query_terms)
-    return _search(q_terms, q_weights, probe, colptr, rowidx, colval, indptr, indices, data,
+    cutoff = _cutoff(q_terms, q_weights, probe, colptr, colval, term_max, budget)
+    return _search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, indices, data,
                    row_mask, skip_row, n_candidates, np.zeros(n_rows, np.float32),
                    np.empty(n_rows, np.float64), np.empty(n_rows, np.int32), np.zeros(n_terms, np.float64))
 
 
+@njit(cache=True, nogil=True)
+def _keep(i, rows, scores, self_score, n_keep, out_rows, out_sims):
+    """Store row i's best ``n_keep`` (rows, scores / self_score), positive scores only."""
+    m = 0
+    for c in range(rows.shape[0]):
+        if m == n_keep or scores[c] <= 0.0:
+            break
+        out_rows[i, m] = rows[c]
+        out_sims[i, m] = scores[c] / self_score
+        m += 1
+    for c in range(m, n_keep):
+        out_rows[i, c] = -1
+        out_sims[i, c] = 0.0
+
+
 @njit(cache=True, parallel=True)
-def all_neighbours(q_data, usable, term_max, max_query_terms, colptr, rowidx, colval, indptr, indices, data,
-                   n_candidates, n_keep, n_chunks):
-    """For every row i, its ``n_keep`` best other rows by q_i . W[j] / q_i . W[i].
+def all_neighbours(q_data, usable, term_max, max_query_terms, budget, colptr, rowidx, colval, indptr,
+                   indices, data, n_candidates, n_keep, first, last, n_chunks):
+    """For every row i in [first, last), its ``n_keep`` best other rows by q_i . W[j] / q_i . W[i].
 
     ``q_data`` is aligned with ``data`` (the query vector of row i has the same terms as W[i]).
-    Returns (rows int32 (n, n_keep), padded with -1; normalised scores float32; self scores float64).
+    Returns (rows int32 (last - first, n_keep), padded with -1; normalised scores float32; self
+    scores float64).
     """
     n_rows = indptr.shape[0] - 1
     n_terms = usable.shape[0]
-    out_rows = np.full((n_rows, n_keep), -1, np.int32)
-    out_sims = np.zeros((n_rows, n_keep), np.float32)
-    self_scores = np.zeros(n_rows, np.float64)
+    n_out = last - first
+    out_rows = np.full((n_out, n_keep), -1, np.int32)
+    out_sims = np.zeros((n_out, n_keep), np.float32)
+    self_scores = np.zeros(n_out, np.float64)
     every_row = np.zeros(0, np.bool_)
-    chunk = (n_rows + n_chunks - 1) // n_chunks
+    chunk = (n_out + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
         acc = np.zeros(n_rows, np.float32)
         partial = np.empty(n_rows, np.float64)
         touched = np.empty(n_rows, np.int32)
         qdense = np.zeros(n_terms, np.float64)
-        for i in range(ch * chunk, min(n_rows, (ch + 1) * chunk)):
+        for o in range(ch * chunk, min(n_out, (ch + 1) * chunk)):
+            i = first + o
             a, b = indptr[i], indptr[i + 1]
             q_terms = indices[a:b]
             q_weights = q_data[a:b]
             self_score = 0.0
             for p in range(b - a):
                 self_score += q_weights[p] * data[a + p]
-            self_scores[i] = self_score
+            self_scores[o] = self_score
             if self_score <= 0.0:
                 continue
             probe = _strongest_terms(q_terms, q_weights, usable, term_max, max_query_terms)
-            rows, scores = _search(q_terms, q_weights, probe, colptr, rowidx, colval, indptr, indices,
-                                   data, every_row, i, n_candidates, acc, partial, touched, qdense)
-            m = 0
-            for c in range(rows.shape[0]):
-                if m == n_keep or scores[c] <= 0.0:
-                    break
-                out_rows[i, m] = rows[c]
-                out_sims[i, m] = scores[c] / self_score
-                m += 1
+            cutoff = _cutoff(q_terms, q_weights, probe, colptr, colval, term_max, budget)
+            rows, scores = _search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr,
+                                   indices, data, every_row, i, n_candidates, acc, partial, touched, qdense)
+            _keep(o, rows, scores, self_score, n_keep, out_rows, out_sims)
     return out_rows, out_sims, self_scores
+
+
+@njit(cache=True, parallel=True)
+def refine(q_data, indptr, indices, data, n_terms, self_scores, nb_rows, first, last, fan_out, n_keep, n_chunks):
+    """One round of neighbour-of-neighbour refinement for rows [first, last): each row's candidates
+    are its own list and the first ``fan_out`` entries of the lists of its first ``fan_out``
+    neighbours, all re-scored exactly. ``nb_rows`` holds every row's current list (n_rows, n_keep).
+    Returns new (rows, normalised scores) for rows [first, last)."""
+    n_rows = indptr.shape[0] - 1
+    n_out = last - first
+    out_rows = np.full((n_out, n_keep), -1, np.int32)
+    out_sims = np.zeros((n_out, n_keep), np.float32)
+    chunk = (n_out + n_chunks - 1) // n_chunks
+    width = nb_rows.shape[1]
+    for ch in prange(n_chunks):
+        seen = np.full(n_rows, -1, np.int64)
+        qdense = np.zeros(n_terms, np.float64)
+        cand = np.empty(width + fan_out * fan_out, np.int32)
+        for o in range(ch * chunk, min(n_out, (ch + 1) * chunk)):
+            i = first + o
+            if self_scores[i] <= 0.0:
+                continue
+            seen[i] = i
+            m = 0
+            for c in range(width):
+                j = nb_rows[i, c]
+                if j >= 0 and seen[j] != i:
+                    seen[j] = i
+                    cand[m] = j
+                    m += 1
+            for c in range(min(fan_out, width)):
+                j = nb_rows[i, c]
+                if j < 0:
+                    break
+                for c2 in range(min(fan_out, width)):
+                    j2 = nb_rows[j, c2]
+                    if j2 < 0:
+                        break
+                    if seen[j2] != i:
+                        seen[j2] = i
+                        cand[m] = j2
+                        m += 1
+            a, b = indptr[i], indptr[i + 1]
+            rows, scores = _rescore(np.sort(cand[:m]), indices[a:b], q_data[a:b], indptr, indices, data, qdense)
+            _keep(o, rows, scores, self_scores[i], n_keep, out_rows, out_sims)
+    return out_rows, out_sims
+
+
+@njit(cache=True, parallel=True)
+def impact_order(colptr, rowidx, colval):
+    """Sort every column of a CSC matrix in place by value, largest first (ties: lower row first)."""
+    n_cols = colptr.shape[0] - 1
+    for t in prange(n_cols):
+        a, b = colptr[t], colptr[t + 1]
+        if b - a < 2:
+            continue
+        order = np.argsort(-colval[a:b], kind="mergesort")
+        rows = rowidx[a:b][order]
+        vals = colval[a:b][order]
+        rowidx[a:b] = rows
+        colval[a:b] = vals

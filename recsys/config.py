@@ -83,6 +83,9 @@ class IndexConfig:
     max_doc_freq: float | None = None
     n_neighbors: int = 50
     n_candidates: int = 200
+    probe_budget: int | None = None
+    refine_rounds: int = 2
+    refine_fan_out: int = 20
     near_duplicate_threshold: float | None = 0.8
     semantic_weight: float = 0.0
     lsa_components: int = 128
@@ -121,6 +124,10 @@ class IndexConfig:
             _check_int(name, getattr(self, name), low=1)
         _check_number("min_term_freq", self.min_term_freq, low=0.0)
         _check_int("min_doc_freq", self.min_doc_freq, low=1)
+        if self.probe_budget is not None:
+            _check_int("probe_budget", self.probe_budget, low=1)
+        _check_int("refine_rounds", self.refine_rounds, low=0)
+        _check_int("refine_fan_out", self.refine_fan_out, low=1)
         if self.max_doc_freq is not None:
             _check_number("max_doc_freq", self.max_doc_freq, low=0.0)
         _check_number("semantic_weight", self.semantic_weight, low=0.0, high=1.0)

@@ -466,7 +466,7 @@ class RelatedIndex:
     def _search(self, terms, q_weights, usable, mask, skip_row, n_candidates):
         data = self._data
         return _kernels.search_one(terms, np.asarray(q_weights, np.float64), usable, data.term_max,
-                                   self.config.max_query_terms, data.columns.indptr, data.columns.indices,
+                                   self.config.max_query_terms, _budget(self.config), data.columns.indptr, data.columns.indices,
                                    data.columns.data, data.rows.indptr, data.rows.indices, data.rows.data,
                                    mask, skip_row, n_candidates)
 
@@ -696,14 +696,13 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     rows = Postings.of(weights)
     columns = Postings.of(weights.tocsc())
     del weights
+    _kernels.impact_order(columns.indptr, columns.indices, columns.data)
     q_data = _query_weights(config, rows.data, query_tf, rows.indices, df)
     usable = _usable_terms(df, len(store), config, max(2, config.min_doc_freq))
-    n_chunks = max(1, min(len(store), 64))
     linking = time.perf_counter()
     term_max = _column_max(columns)
-    neighbor_rows, neighbor_sims, self_scores = _kernels.all_neighbours(
-        q_data, usable, term_max, config.max_query_terms, columns.indptr, columns.indices, columns.data,
-        rows.indptr, rows.indices, rows.data, config.n_candidates, config.n_neighbors, n_chunks)
+    neighbor_rows, neighbor_sims, self_scores = _neighbour_lists(config, q_data, usable, term_max, rows, columns,
+                                                                 len(vocabulary))
     embeddings = components = None
     if config.semantic_weight > 0:
         embeddings, components = _lsa(rows, len(vocabulary), config.lsa_components)
@@ -715,6 +714,28 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
                      neighbor_sims=neighbor_sims, store=store,
                      duplicate_group=_duplicate_groups(neighbor_rows, neighbor_sims,
                                                        config.near_duplicate_threshold)), linking
+
+
+def _neighbour_lists(config: IndexConfig, q_data: np.ndarray, usable: np.ndarray, term_max: np.ndarray,
+                     rows: Postings, columns: Postings, n_terms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every article's n_neighbors best other articles (rows, similarities) and self scores: a
+    candidate search per article, then ``refine_rounds`` rounds of neighbour-of-neighbour
+    re-scoring. Every similarity is exact; the lists are exact when the budget covers the postings."""
+    n = len(rows.indptr) - 1
+    n_chunks = max(1, min(n, 64))
+    neighbor_rows, neighbor_sims, self_scores = _kernels.all_neighbours(
+        q_data, usable, term_max, config.max_query_terms, _budget(config), columns.indptr, columns.indices,
+        columns.data, rows.indptr, rows.indices, rows.data, config.n_candidates, config.n_neighbors, 0, n, n_chunks)
+    for _ in range(config.refine_rounds):
+        neighbor_rows, neighbor_sims = _kernels.refine(
+            q_data, rows.indptr, rows.indices, rows.data, n_terms, self_scores, neighbor_rows, 0, n,
+            config.refine_fan_out, config.n_neighbors, n_chunks)
+    return neighbor_rows, neighbor_sims, self_scores
+
+
+def _budget(config: IndexConfig) -> int:
+    """Postings a candidate search may visit (no limit: the largest int64)."""
+    return np.iinfo(np.int64).max if config.probe_budget is None else config.probe_budget
 
 
 def _lsa(rows: Postings, n_terms: int, n_components: int) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from .config import IndexConfig
 from .errors import IndexFormatError, ParameterError
 
 FORMAT_NAME = "recsys-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: term postings in impact order (largest weight first)
 MANIFEST = "manifest.json"
 EDITORIAL = "editorial.json"  # pins and blocks: changed in place, so not among the checksummed files
 

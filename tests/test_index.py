@@ -88,8 +88,9 @@ def test_filters_restrict_every_hit(sample_index, filters, check):
 
 
 def test_filters_fall_back_to_live_scoring_beyond_the_stored_list(sample_articles):
-    index = recsys.RelatedIndex.build(sample_articles, n_neighbors=2, n_candidates=60)
-    full = recsys.RelatedIndex.build(sample_articles, n_neighbors=59, n_candidates=60)
+    exhaustive = {"n_candidates": 60, "max_query_terms": 10_000}  # every posting of every query term
+    index = recsys.RelatedIndex.build(sample_articles, n_neighbors=2, **exhaustive)
+    full = recsys.RelatedIndex.build(sample_articles, n_neighbors=59, **exhaustive)
     for section in ("business", "health", "sports"):
         fast = index.related("a-001", k=5, section=section, now=NOW)
         exact = full.related("a-001", k=5, section=section, now=NOW)

@@ -32,7 +32,7 @@ def test_arrays_are_memory_mapped_and_there_is_no_pickle(sample_index, tmp_path)
         assert isinstance(array.base, np.memmap) and not array.flags.writeable
     assert {p.suffix for p in path.iterdir()} == {".npy", ".json"}
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["format"] == "recsys-index" and manifest["version"] == 1
+    assert manifest["format"] == "recsys-index" and manifest["version"] == 2
     assert manifest["counts"]["articles"] == 60
     assert set(manifest["files"]) == {p.name for p in path.iterdir()} - {"manifest.json", "editorial.json"}
 
