@@ -18,7 +18,7 @@ import numpy as np
 from ._measure import latencies_ms, peak_rss_mb, print_table, run_child, timer
 
 
-def measure(n: int, queries: int, method: str, seed: int) -> dict:
+def measure(n: int, queries: int, method: str, seed: int, params: dict | None = None) -> dict:
     import tempfile
     from pathlib import Path
 
@@ -29,7 +29,7 @@ def measure(n: int, queries: int, method: str, seed: int) -> dict:
         corpus = Path(tmp) / "corpus.jsonl"
         write_jsonl(n, str(corpus), seed=seed)
         with timer() as build_time:
-            index = recsys.RelatedIndex.build(corpus, method=method)
+            index = recsys.RelatedIndex.build(corpus, method=method, **(params or {}))
     build_rss = peak_rss_mb()
     rng = np.random.default_rng(seed)
     ids = [index.ids[i] for i in rng.choice(len(index), size=queries, replace=False)]
@@ -44,6 +44,7 @@ def measure(n: int, queries: int, method: str, seed: int) -> dict:
     recall = recall_at_10(index, ids[:200])
     return {"n": n, "method": method, "build_s": build_time(), "build_rss_mb": build_rss,
             **{f"{phase}_s": seconds for phase, seconds in index.build_seconds.items()},
+            **{f"{phase}_rss_mb": mb for phase, mb in index.build_peak_rss_mb.items()},
             "peak_rss_mb": peak_rss_mb(), "related_p50": related["p50"], "related_p99": related["p99"],
             "filtered_p50": filtered["p50"], "filtered_p99": filtered["p99"], "mlt_p50": mlt["p50"],
             "mlt_p99": mlt["p99"], "recall10": recall, "vocabulary": index.vocabulary_size}
@@ -75,7 +76,7 @@ def recall_at_10(index, ids) -> float:
 
 COLUMNS = [("n", "N", ","), ("method", "method", ""), ("build_s", "build s", ".1f"),
            ("reading_s", "read+analyse s", ".1f"), ("neighbours_s", "neighbours s", ".1f"),
-           ("build_rss_mb", "build peak RSS MB", ".0f"), ("related_p50", "related p50 ms", ".3f"),
+           ("reading_rss_mb", "peak RSS after reading MB", ".0f"), ("build_rss_mb", "build peak RSS MB", ".0f"), ("related_p50", "related p50 ms", ".3f"),
            ("related_p99", "related p99 ms", ".3f"), ("filtered_p50", "filtered p50 ms", ".3f"),
            ("filtered_p99", "filtered p99 ms", ".3f"), ("mlt_p50", "mlt p50 ms", ".3f"),
            ("mlt_p99", "mlt p99 ms", ".3f"), ("recall10", "recall@10 vs exact", ".3f")]
@@ -87,14 +88,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--method", default="tfidf", choices=["tfidf", "bm25"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=JSON",
+                        help="a build parameter, e.g. --param refine_rounds=3 (repeatable)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(measure(args.n[0], args.queries, args.method, args.seed)))
+        params = {name: json.loads(value) for name, _, value in (p.partition("=") for p in args.param)}
+        print(json.dumps(measure(args.n[0], args.queries, args.method, args.seed, params)))
         return
     rows = [run_child("benchmarks.query", ["--child", "--n", str(n), "--queries", str(args.queries),
-                                           "--method", args.method, "--seed", str(args.seed)]) for n in args.n]
+                                           "--method", args.method, "--seed", str(args.seed),
+                                           *(f"--param={p}" for p in args.param)]) for n in args.n]
     print_table(rows, COLUMNS)
     if args.json:
         with open(args.json, "w") as handle:

@@ -2,45 +2,57 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
-
 
 _OWN_FIELDS = frozenset(("id", "score", "similarity", "popularity", "freshness", "title", "body", "url", "section",
                          "tags", "author", "published_at", "views", "reason", "explanation"))
+_ARTICLE_FIELDS = ("title", "body", "url", "section", "tags", "author", "published_at")
 
 
-@dataclass(frozen=True)
 class Hit:
     """A recommended article. ``score`` ranks the list; ``similarity``, ``popularity`` and ``freshness``
-    are its parts. The article's stored fields follow; unknown input fields are in ``meta``."""
+    are its parts; ``reason`` is "related", "fallback" (padding from the same section) or "pinned"
+    (editorial); with explain=True, ``explanation`` holds the score's parts and the shared terms.
 
-    id: str
-    score: float
-    similarity: float
-    popularity: float
-    freshness: float
-    title: str = ""
-    body: str = ""
-    url: str | None = None
-    section: str | None = None
-    tags: tuple[str, ...] = ()
-    author: str | None = None
-    published_at: str | None = None
-    views: int = 0
-    meta: dict[str, Any] = field(default_factory=dict)
-    explanation: dict[str, Any] | None = None  # with explain=True: the score's parts and the shared terms
-    reason: str = "related"  # "fallback" (padding from the same section) or "pinned" (editorial)
+    The article's stored fields (``title``, ``body``, ``url``, ``section``, ``tags``, ``author``,
+    ``published_at``, and unknown input fields in ``meta``) are read from the index the first time
+    one of them is asked for, so a list whose ids and scores are all that is used costs no more.
+    """
+
+    __slots__ = ("id", "score", "similarity", "popularity", "freshness", "views", "explanation", "reason",
+                 "_record", "_load")
+
+    def __init__(self, id: str, score: float, similarity: float, popularity: float, freshness: float, *,
+                 views: int = 0, explanation: dict[str, Any] | None = None, reason: str = "related",
+                 record: dict[str, Any] | None = None, load: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.id, self.score, self.similarity = id, score, similarity
+        self.popularity, self.freshness, self.views = popularity, freshness, views
+        self.explanation, self.reason = explanation, reason
+        self._record, self._load = record, load
 
     @classmethod
-    def from_record(cls, record: dict[str, Any], *, score: float, similarity: float, popularity: float,
-                    freshness: float, views: int, explanation: dict[str, Any] | None = None,
-                    reason: str = "related") -> "Hit":
-        known = {name: record.get(name) for name in ("title", "body", "url", "section", "author", "published_at")}
-        meta = {k: v for k, v in record.items() if k not in known and k not in ("id", "tags", "views")}
-        return cls(id=record["id"], score=score, similarity=similarity, popularity=popularity,
-                   freshness=freshness, tags=tuple(record.get("tags") or ()), views=views, meta=meta,
-                   explanation=explanation, reason=reason, **{k: v for k, v in known.items() if v is not None})
+    def from_record(cls, record: dict[str, Any], **scores: Any) -> "Hit":
+        """A hit for an article given by its stored record (a dict with at least "id")."""
+        return cls(record["id"], record=record, **scores)
+
+    def _fields(self) -> dict[str, Any]:
+        if self._record is None:
+            self._record = self._load() if self._load is not None else {}
+        return self._record
+
+    title = property(lambda self: self._fields().get("title") or "", doc="The headline.")
+    body = property(lambda self: self._fields().get("body") or "", doc="The article text.")
+    url = property(lambda self: self._fields().get("url"))
+    section = property(lambda self: self._fields().get("section"))
+    tags = property(lambda self: tuple(self._fields().get("tags") or ()))
+    author = property(lambda self: self._fields().get("author"))
+    published_at = property(lambda self: self._fields().get("published_at"), doc="ISO 8601 UTC, or None.")
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The article's input fields beyond the known ones."""
+        return {k: v for k, v in self._fields().items() if k not in _ARTICLE_FIELDS and k not in ("id", "views")}
 
     def to_dict(self, *, body: bool = True) -> dict[str, Any]:
         """JSON-ready dict: id, score, the breakdown, then the article's fields and metadata."""
@@ -56,3 +68,12 @@ class Hit:
         if self.explanation is not None:
             data["explanation"] = self.explanation
         return data
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Hit) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # equal hits compare by value, like the dataclass it was
+
+    def __repr__(self) -> str:
+        return (f"Hit(id={self.id!r}, score={self.score:.6g}, similarity={self.similarity:.6g}, "
+                f"popularity={self.popularity:.6g}, freshness={self.freshness:.6g}, reason={self.reason!r})")

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,7 @@ class RelatedIndex:
         self._event_views = np.zeros(len(data.store), dtype=np.int64)  # added by add_views, never saved
         self._max_views = float(data.store.views.max()) if len(data.store) else 0.0
         self.build_seconds: dict[str, float] = {}  # phase -> seconds, for an index built in this process
+        self.build_peak_rss_mb: dict[str, float | None] = {}  # this process's peak RSS at the end of a phase
         # Terms a query may probe with: any indexed term for a text, and for an indexed article only
         # terms some other article has too.
         self._text_terms = _usable_terms(data.df, len(data.store), self.config, self.config.min_doc_freq)
@@ -141,10 +143,12 @@ class RelatedIndex:
         if progress:
             print(f"weighting {tf.shape[0]} articles, then finding each one's related articles ...",
                   file=sys.stderr, flush=True)
+        read_peak = _peak_rss_mb()
         data, linked = _weigh_and_link(config, tf, doc_len, vocabulary, stores.finish())
         index = cls(data)
         index.build_seconds = {"reading": read - started, "weighting": linked - read,
                                "neighbours": time.perf_counter() - linked}
+        index.build_peak_rss_mb = {"reading": read_peak, "total": _peak_rss_mb()}
         return index
 
     # ----------------------------------------------------------------- queries
@@ -609,9 +613,10 @@ class RelatedIndex:
     def _hit(self, row: int, *, score: float = 0.0, similarity: float = 0.0, popularity: float = 0.0,
              freshness: float = 0.0, reason: str = "related", explanation: dict | None = None) -> Hit:
         """The hit for the article at ``row``: its stored fields, current views and these scores."""
-        return Hit.from_record(self._data.store.record(row), score=float(score), similarity=float(similarity),
-                               popularity=float(popularity), freshness=float(freshness),
-                               views=int(self._views(row)), explanation=explanation, reason=reason)
+        store = self._data.store
+        return Hit(store.ids[row], float(score), float(similarity), float(popularity), float(freshness),
+                   views=int(self._views(row)), explanation=explanation, reason=reason,
+                   load=partial(store.record, row))
 
     def _one_per_story(self, rows: np.ndarray, scores: np.ndarray, query: "int | _Vector") -> np.ndarray:
         """Positions to keep: the best-scored article of each near-duplicate group, and none from the
@@ -800,6 +805,16 @@ def _usable_terms(df: np.ndarray, n_docs: int, config: IndexConfig, min_df: int)
         limit = max_df * n_docs if isinstance(max_df, float) and max_df <= 1.0 else max_df
         usable &= df <= limit
     return usable
+
+
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident set size so far, in MB (None where the platform cannot tell)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def _jobs(n_jobs: int | None) -> int:
