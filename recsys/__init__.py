@@ -4,8 +4,8 @@ from .article import Article
 from .config import BlendConfig, IndexConfig
 from .corpus import read_articles
 from .evaluation import evaluate
-from .errors import (DuplicateIdError, EmptyCorpusError, IndexFormatError, InputError, ParameterError,
-                     RecsysError, UnknownArticleError)
+from .errors import (DependencyError, DuplicateIdError, EmptyCorpusError, IndexFormatError, InputError,
+                     ParameterError, RecsysError, UnknownArticleError)
 from .hits import Hit
 from .index import RelatedIndex
 from .text import Analyzer, AnalyzerConfig
@@ -14,7 +14,7 @@ from .tuning import tune
 __version__ = "0.1.0"
 
 __all__ = [
-    "Analyzer", "AnalyzerConfig", "Article", "BlendConfig", "DuplicateIdError", "EmptyCorpusError", "Hit",
-    "IndexConfig", "IndexFormatError", "InputError", "ParameterError", "RecsysError", "RelatedIndex",
-    "UnknownArticleError", "evaluate", "read_articles", "tune", "__version__",
+    "Analyzer", "AnalyzerConfig", "Article", "BlendConfig", "DependencyError", "DuplicateIdError",
+    "EmptyCorpusError", "Hit", "IndexConfig", "IndexFormatError", "InputError", "ParameterError", "RecsysError",
+    "RelatedIndex", "UnknownArticleError", "evaluate", "read_articles", "tune", "__version__",
 ]
