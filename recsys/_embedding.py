@@ -3,9 +3,10 @@
 torch run them). The model is loaded once per process, on first use, from the package's own files and
 never from a model hub.
 
-A text longer than the model's window is cut into windows of ``WINDOW`` word pieces (at word
-boundaries); its embedding is the mean of the windows' embeddings weighted by their lengths, so the
-whole article counts, not only its beginning (up to ``MAX_WINDOWS`` windows).
+A text longer than the model's window is cut into windows of at most ``WINDOW`` word pieces, of
+about equal length, at word boundaries; its embedding is the mean of the windows' embeddings
+weighted by their lengths, so the whole article counts, not only its beginning (up to
+``MAX_WINDOWS`` windows).
 """
 
 from __future__ import annotations
@@ -89,11 +90,13 @@ def _windows(tokenizer, texts: list[str]) -> tuple[list[int], list[str], list[in
 
 
 def _spans(word_ids: list[int | None], size: int) -> list[tuple[int, int]]:
-    """Consecutive [start, end) token spans of at most ``size`` tokens covering all tokens, each ending
-    at a word boundary unless one word alone is longer than ``size``."""
+    """Consecutive [start, end) token spans covering all tokens: as few as spans of at most ``size``
+    tokens allow, of about equal length (no short last window), each ending at a word boundary unless
+    one word alone is longer than a span."""
     spans, start, n = [], 0, len(word_ids)
     while start < n:
-        end = min(start + size, n)
+        left = n - start
+        end = start + -(-left // -(-left // size))  # the rest split evenly: ceil(left / ceil(left / size))
         if end < n:
             boundary = end
             while boundary > start + 1 and word_ids[boundary] is not None and word_ids[boundary] == word_ids[boundary - 1]:

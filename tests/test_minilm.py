@@ -190,5 +190,7 @@ def test_windows_end_at_word_boundaries():
     spans = _embedding._spans([0, 0, 1, 2, 2, 2, 3, 4], 3)
     assert spans == [(0, 3), (3, 6), (6, 8)]
     assert _embedding._spans([0, 0, 0, 0, 0, 1], 3) == [(0, 3), (3, 6)]  # a word longer than a window is cut
+    assert _embedding._spans(list(range(130)), 126) == [(0, 65), (65, 130)]  # even windows, no short tail
+    assert _embedding._spans(list(range(126)), 126) == [(0, 126)]
     assert _embedding.article_text("Storm hits", "Rain fell.") == "Storm hits.\nRain fell."
     assert _embedding.article_text(None, "Rain fell.") == "Rain fell."
