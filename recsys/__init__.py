@@ -1,5 +1,13 @@
 """recsys: related-articles and more-like-this lists for news sites."""
 
+import os
+
+# numba's parallel kernels and torch (the semantic extra) each run an OpenMP thread pool. Threads
+# that spin while waiting make the two pools fight over the cores (seen: MiniLM encoding 8 to 20 times
+# slower after a build); waiting threads that sleep do not. Set before either pool starts; an
+# explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .article import Article
 from .config import BlendConfig, IndexConfig
 from .corpus import read_articles
