@@ -194,3 +194,26 @@ def test_windows_end_at_word_boundaries():
     assert _embedding._spans(list(range(126)), 126) == [(0, 126)]
     assert _embedding.article_text("Storm hits", "Rain fell.") == "Storm hits.\nRain fell."
     assert _embedding.article_text(None, "Rain fell.") == "Rain fell."
+
+
+@needs_model
+def test_the_service_embeds_drafts_and_upserts_and_compacts(minilm, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from recsys.server import Settings, create_app
+
+    auth = {"Authorization": "Bearer token-123"}
+    settings = Settings(index=minilm.save(tmp_path / "news"), events_db=tmp_path / "events.sqlite3",
+                        api_token="token-123")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        draft = client.post("/v1/related", json={"text": "Youngsters guzzling cola damage their molars", "k": 2})
+        assert {r["id"] for r in draft.json()["results"]} == {"p-1", "p-2"}
+        new = {"title": "Lender lifts borrowing costs",
+               "body": "Monetary policy makers tightened policy by 25 basis points to tame prices."}
+        assert client.put("/v1/articles/n-1", json=new, headers=auth).json()["created"] is True
+        related = client.get("/v1/articles/n-1/related", params={"k": 1}).json()["results"]
+        assert related[0]["id"] in {"f-1", "f-2"}
+        assert client.post("/v1/admin/compact", headers=auth).json()["ok"] is True
+    compacted = recsys.RelatedIndex.load(tmp_path / "news")
+    assert "n-1" in compacted and compacted.config.semantic_model == "minilm"
+    assert compacted.related("n-1", k=1)[0].id in {"f-1", "f-2"}
