@@ -29,6 +29,16 @@ Metrics
   rating ``h`` (so "unrelated" gains 0), discount ``1 / log2(rank + 1)``,
   ideal DCG from the true ratings; mean over the 50 articles.
 
+Semantic channel
+----------------
+With the optional extra ``recsys[semantic]`` installed, the run adds
+all-MiniLM-L6-v2 alone, the TF-IDF + MiniLM 50/50 reference, and recsys with
+``semantic_model="minilm"``: at the fixed weight w = 0.5, and with w chosen by
+cross-validation (``cross_validate``): 5 folds of 10 articles, w picked from
+0, 0.1, ..., 1 by Pearson + nDCG@10 on the pairs and rows of the 40 other
+articles only, then scored on the held-out articles' rows (their pairs with
+all 49 others); the mean over the folds, over 20 random splits.
+
 Usage::
 
     python -m benchmarks.lp50 [--cache-dir DIR] [--json OUT]
@@ -66,8 +76,13 @@ REFERENCE_ROWS = [
     ("random", 0.00, 0.33),
     ("sklearn TF-IDF defaults", 0.54, None),
     ("TF-IDF + stop words + sublinear tf + stemming", 0.60, 0.70),
+    ("all-MiniLM-L6-v2 alone", 0.66, 0.79),
+    ("TF-IDF-stem + MiniLM, 50/50", 0.70, 0.80),
 ]
 REPRO_TOLERANCE = 0.02
+SEMANTIC_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))  # the grid cross-validation picks from
+FIXED_WEIGHT = 0.5   # the a-priori choice: both channels count alike
+CV_FOLDS, CV_REPEATS = 5, 20
 
 
 # --------------------------------------------------------------------------
@@ -201,8 +216,8 @@ def pearson_pairs(sims_true, sims_pred) -> float:
     return float((x * y).sum() / denom)
 
 
-def ndcg_at_k(sims_true, sims_pred, k: int = 10) -> float:
-    """Mean nDCG@k over articles; each article ranks all the others.
+def ndcg_at_k(sims_true, sims_pred, k: int = 10, rows=None) -> float:
+    """Mean nDCG@k over articles (those in ``rows``, default all); each article ranks all the others.
 
     Ranking: predicted score descending, ties by lower index (deterministic);
     NaN predictions rank last.  Gain: (h - 0.2) / 0.8, clipped at 0.
@@ -217,7 +232,7 @@ def ndcg_at_k(sims_true, sims_pred, k: int = 10) -> float:
     p = np.where(np.isnan(p), -np.inf, p)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     scores = []
-    for i in range(n):
+    for i in (range(n) if rows is None else rows):
         others = np.array([j for j in range(n) if j != i])
         gains = np.clip((t[i, others] - 0.2) / 0.8, 0.0, None)
         # lexsort: last key is primary -> sort by -score, then by index.
@@ -228,6 +243,55 @@ def ndcg_at_k(sims_true, sims_pred, k: int = 10) -> float:
         if idcg > 0:
             scores.append(dcg / idcg)
     return float(np.mean(scores)) if scores else float("nan")
+
+
+def pearson_rows(sims_true, sims_pred, rows) -> float:
+    """Pearson r over the pairs that involve at least one article of ``rows``."""
+    t = _check_square(sims_true, "sims_true")
+    p = _check_square(sims_pred, "sims_pred")
+    touched = np.zeros(t.shape[0], dtype=bool)
+    touched[list(rows)] = True
+    iu = np.triu_indices(t.shape[0], 1)
+    keep = touched[iu[0]] | touched[iu[1]]
+    x, y = t[iu][keep], p[iu][keep]
+    x, y = x - x.mean(), y - y.mean()
+    denom = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / denom) if denom > 0 else float("nan")
+
+
+def cross_validate(sims_true, preds: dict, folds: int = CV_FOLDS, repeats: int = CV_REPEATS,
+                   seed: int = 0) -> dict:
+    """Held-out scores of the weight chosen on the other folds.
+
+    ``preds`` maps each candidate weight to its predicted matrix. For each of ``repeats`` random
+    splits of the articles into ``folds`` folds, the weight with the best Pearson + nDCG@10 on the
+    other folds' articles (their pairs and rows among themselves only) is scored on the held-out
+    articles' rows; returns the mean and standard deviation over the splits of the fold means, and
+    how often each weight was chosen.
+    """
+    t = _check_square(sims_true, "sims_true")
+    n = t.shape[0]
+    rng = np.random.default_rng(seed)
+    pearsons, ndcgs, chosen = [], [], {}
+    for _ in range(repeats):
+        split = np.array_split(rng.permutation(n), folds)
+        fold_r, fold_n = [], []
+        for held in split:
+            train = np.setdiff1d(np.arange(n), held)
+            sub = np.ix_(train, train)
+
+            def objective(w):
+                return pearson_pairs(t[sub], preds[w][sub]) + ndcg_at_k(t[sub], preds[w][sub], k=10)
+
+            best = max(sorted(preds), key=objective)
+            chosen[best] = chosen.get(best, 0) + 1
+            fold_r.append(pearson_rows(t, preds[best], held))
+            fold_n.append(ndcg_at_k(t, preds[best], k=10, rows=held))
+        pearsons.append(np.mean(fold_r))
+        ndcgs.append(np.mean(fold_n))
+    return {"pearson": float(np.mean(pearsons)), "pearson_sd": float(np.std(pearsons)),
+            "ndcg10": float(np.mean(ndcgs)), "ndcg10_sd": float(np.std(ndcgs)),
+            "chosen": {str(w): c for w, c in sorted(chosen.items())}, "folds": folds, "repeats": repeats}
 
 
 # --------------------------------------------------------------------------
@@ -319,20 +383,28 @@ def import_recsys():
     return None
 
 
-def recsys_matrix(docs, background, method: str, **params) -> np.ndarray:
-    """Predicted 50x50 matrix from ``recsys.RelatedIndex`` hits.
-
-    Pairs that are not returned score 0; s(a, b) and s(b, a) are averaged.
-    The diagonal is NaN (ignored by the metrics).
-    """
+def recsys_index(docs, background, method: str, **params):
+    """A ``recsys.RelatedIndex`` of the rated and background articles, blend off."""
     import recsys
     arts = ([{"id": f"lp-{i}", "body": text, "section": "lp50"}
              for i, text in enumerate(docs)]
             + [{"id": f"bg-{j}", "body": text, "section": "background"}
                for j, text in enumerate(background)])
-    index = recsys.RelatedIndex.build(arts, method=method, popularity_weight=0.0,
-                                      freshness_weight=0.0, **params)
-    n = len(docs)
+    return recsys.RelatedIndex.build(arts, method=method, popularity_weight=0.0,
+                                     freshness_weight=0.0, **params)
+
+
+def recsys_matrix(docs, background, method: str, **params) -> np.ndarray:
+    """Predicted 50x50 matrix from ``recsys.RelatedIndex`` hits (see index_matrix)."""
+    return index_matrix(recsys_index(docs, background, method, **params), len(docs))
+
+
+def index_matrix(index, n: int) -> np.ndarray:
+    """Predicted n x n matrix from an index's related lists of the rated articles.
+
+    Pairs that are not returned score 0; s(a, b) and s(b, a) are averaged.
+    The diagonal is NaN (ignored by the metrics).
+    """
     pred = np.zeros((n, n))
     for i in range(n):
         for hit in index.related(f"lp-{i}", k=n - 1, section="lp50"):
@@ -345,6 +417,34 @@ def recsys_matrix(docs, background, method: str, **params) -> np.ndarray:
     pred = (pred + pred.T) / 2.0
     np.fill_diagonal(pred, np.nan)
     return pred
+
+
+def minilm_missing() -> str | None:
+    """Why the MiniLM rows cannot run (the optional extra is not installed), or None."""
+    try:
+        from recsys import _embedding
+    except ImportError:
+        return "recsys is not importable"
+    missing = _embedding.missing_packages()
+    return f"needs recsys[semantic] ({', '.join(missing)} missing)" if missing else None
+
+
+def minilm_matrix(docs) -> np.ndarray:
+    """Cosine of the articles' all-MiniLM-L6-v2 embeddings, as recsys computes them."""
+    from recsys import _embedding
+    embeddings = _embedding.encode(docs).astype(float)
+    pred = embeddings @ embeddings.T
+    np.fill_diagonal(pred, np.nan)
+    return pred
+
+
+def semantic_matrices(docs, background, weights=SEMANTIC_WEIGHTS) -> dict:
+    """recsys (tfidf defaults) with semantic_model="minilm", a predicted matrix per semantic weight.
+    The articles are embedded once; each weight is a rebuild that reuses the embeddings."""
+    base = recsys_index(docs, background, "tfidf", semantic_model="minilm",
+                        semantic_weight=FIXED_WEIGHT)
+    return {w: index_matrix(base if w == FIXED_WEIGHT else base.compacted(semantic_weight=w), len(docs))
+            for w in weights}
 
 
 # --------------------------------------------------------------------------
@@ -373,6 +473,7 @@ def evaluate(cache_dir=None, log=print) -> dict:
 
     recsys = import_recsys()
     if recsys is None or not hasattr(recsys, "RelatedIndex"):
+        recsys = None
         log("recsys: not importable (or has no RelatedIndex) -- engine rows skipped")
     else:
         for method in ("tfidf", "bm25"):
@@ -382,6 +483,8 @@ def evaluate(cache_dir=None, log=print) -> dict:
             except Exception as exc:  # report, keep the other rows
                 rows.append({"model": name, "pearson": None, "ndcg10": None,
                              "reference": None, "note": f"error: {exc!r}"})
+    semantic = _semantic_rows(docs, background, sims, recsys, add, log)
+
 
     checks = []
     measured = {r["reference"]: r for r in rows if r["reference"]}
@@ -394,10 +497,33 @@ def evaluate(cache_dir=None, log=print) -> dict:
             ok = abs(row["ndcg10"] - ref_n) <= REPRO_TOLERANCE
         checks.append({"reference": ref_name, "pearson": ref_r, "ndcg10": ref_n,
                        "measured_by": row["model"] if row else None,
-                       "reproduced": bool(ok)})
+                       "reproduced": bool(ok) if row else None})
     return {"benchmark": "LP50 (Lee, Pincombe & Welsh 2005)", "n_docs": len(docs),
             "n_background": len(background), "n_pairs": N_PAIRS,
-            "tolerance": REPRO_TOLERANCE, "rows": rows, "checks": checks}
+            "tolerance": REPRO_TOLERANCE, "rows": rows, "checks": checks, "semantic": semantic}
+
+
+def _semantic_rows(docs, background, sims, recsys, add, log) -> dict | None:
+    """The MiniLM rows (alone, the 50/50 reference, recsys at the fixed and the cross-validated
+    weight) and the per-weight grid; None when the extra is not installed."""
+    why = minilm_missing() if recsys is not None else "recsys is not importable"
+    if why:
+        log(f"MiniLM rows skipped: {why}")
+        return None
+    minilm = minilm_matrix(docs)
+    add("all-MiniLM-L6-v2 cosine alone", minilm, reference="all-MiniLM-L6-v2 alone")
+    add("TF-IDF-stem (as above) + MiniLM cosine, 50/50",
+        0.5 * tfidf_stem_matrix(docs, background) + 0.5 * minilm,
+        reference="TF-IDF-stem + MiniLM, 50/50")
+    preds = semantic_matrices(docs, background)
+    add(f"recsys tfidf + semantic_model=minilm, w={FIXED_WEIGHT} (fixed)", preds[FIXED_WEIGHT])
+    cv = cross_validate(sims, preds)
+    add(f"recsys tfidf + semantic_model=minilm, w by {cv['folds']}-fold CV (held out)",
+        scores=(cv["pearson"], cv["ndcg10"]),
+        note=f"sd {cv['pearson_sd']:.3f} / {cv['ndcg10_sd']:.3f} over {cv['repeats']} splits")
+    grid = {str(w): {"pearson": pearson_pairs(sims, p), "ndcg10": ndcg_at_k(sims, p, k=10)}
+            for w, p in preds.items()}
+    return {"cv": cv, "grid_in_sample": grid}
 
 
 def _fmt(x) -> str:
@@ -418,9 +544,23 @@ def format_table(result: dict) -> str:
         lines.append(f"{m:<{w}} | {r:>7} | {n:>7}")
     lines.append("")
     for c in result["checks"]:
+        if c["reproduced"] is None:
+            lines.append(f"{c['reference']}: not measured in this run")
+            continue
         status = "reproduced" if c["reproduced"] else "NOT reproduced"
         lines.append(f"{c['reference']}: {status} (±{result['tolerance']}) by "
                      f"{c['measured_by']!r}")
+    semantic = result.get("semantic")
+    if semantic:
+        cv = semantic["cv"]
+        chosen = ", ".join(f"w={w}: {n}" for w, n in cv["chosen"].items())
+        lines += ["", f"Cross-validation ({cv['folds']} folds x {cv['repeats']} splits): held-out "
+                      f"Pearson {cv['pearson']:.3f} (sd {cv['pearson_sd']:.3f}), nDCG@10 "
+                      f"{cv['ndcg10']:.3f} (sd {cv['ndcg10_sd']:.3f}); weights chosen: {chosen}",
+                  "semantic_weight grid, all 50 articles (in-sample, for reference only):",
+                  "  w    | Pearson | nDCG@10"]
+        lines += [f"  {w:<4} | {g['pearson']:>7.3f} | {g['ndcg10']:>7.3f}"
+                  for w, g in semantic["grid_in_sample"].items()]
     return "\n".join(lines)
 
 

@@ -1,11 +1,19 @@
 """recsys: related-articles and more-like-this lists for news sites."""
 
+import os
+
+# numba's parallel kernels and torch (the semantic extra) each run an OpenMP thread pool. Threads
+# that spin while waiting make the two pools fight over the cores (seen: MiniLM encoding 8 to 20 times
+# slower after a build); waiting threads that sleep do not. Set before either pool starts; an
+# explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .article import Article
 from .config import BlendConfig, IndexConfig
 from .corpus import read_articles
 from .evaluation import evaluate
-from .errors import (DuplicateIdError, EmptyCorpusError, IndexFormatError, InputError, ParameterError,
-                     RecsysError, UnknownArticleError)
+from .errors import (DependencyError, DuplicateIdError, EmptyCorpusError, IndexFormatError, InputError,
+                     ParameterError, RecsysError, UnknownArticleError)
 from .hits import Hit
 from .index import RelatedIndex
 from .text import Analyzer, AnalyzerConfig
@@ -14,7 +22,7 @@ from .tuning import tune
 __version__ = "0.1.0"
 
 __all__ = [
-    "Analyzer", "AnalyzerConfig", "Article", "BlendConfig", "DuplicateIdError", "EmptyCorpusError", "Hit",
-    "IndexConfig", "IndexFormatError", "InputError", "ParameterError", "RecsysError", "RelatedIndex",
-    "UnknownArticleError", "evaluate", "read_articles", "tune", "__version__",
+    "Analyzer", "AnalyzerConfig", "Article", "BlendConfig", "DependencyError", "DuplicateIdError",
+    "EmptyCorpusError", "Hit", "IndexConfig", "IndexFormatError", "InputError", "ParameterError", "RecsysError",
+    "RelatedIndex", "UnknownArticleError", "evaluate", "read_articles", "tune", "__version__",
 ]

@@ -279,3 +279,45 @@ def impact_order(colptr, rowidx, colval):
         vals = colval[a:b][order]
         rowidx[a:b] = rows
         colval[a:b] = vals
+
+
+@njit(cache=True, nogil=True)
+def query_scores(q_terms, q_weights, n_terms, indptr, indices, data, targets):
+    """The exact score q . W[j] of one query vector against each row j of ``targets``."""
+    qdense = np.zeros(n_terms, np.float64)
+    for p in range(q_terms.shape[0]):
+        qdense[q_terms[p]] = q_weights[p]
+    out = np.empty(targets.shape[0], np.float64)
+    for c in range(targets.shape[0]):
+        j = targets[c]
+        s = 0.0
+        for pp in range(indptr[j], indptr[j + 1]):
+            s += qdense[indices[pp]] * data[pp]
+        out[c] = s
+    return out
+
+
+@njit(cache=True, parallel=True)
+def candidate_scores(q_data, indptr, indices, data, n_terms, candidates, n_chunks):
+    """The exact score q_i . W[j] of every row i against each of its candidates j = candidates[i, c]
+    (-1: none, scored 0); ``q_data`` is aligned with ``data`` as in all_neighbours."""
+    n_rows = candidates.shape[0]
+    out = np.zeros(candidates.shape, np.float64)
+    chunk = (n_rows + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        qdense = np.zeros(n_terms, np.float64)
+        for i in range(ch * chunk, min(n_rows, (ch + 1) * chunk)):
+            a, b = indptr[i], indptr[i + 1]
+            for p in range(a, b):
+                qdense[indices[p]] = q_data[p]
+            for c in range(candidates.shape[1]):
+                j = candidates[i, c]
+                if j < 0:
+                    continue
+                s = 0.0
+                for pp in range(indptr[j], indptr[j + 1]):
+                    s += qdense[indices[pp]] * data[pp]
+                out[i, c] = s
+            for p in range(a, b):
+                qdense[indices[p]] = 0.0
+    return out

@@ -17,6 +17,7 @@ DECAY_FUNCTIONS = ("gauss", "exp", "linear")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DEFAULT_FIELD_WEIGHTS = {"title": 2.0, "body": 1.0, "tags": 1.0, "section": 0.5}
+SEMANTIC_MODELS = ("lsa", "minilm")  # "minilm" needs the optional extra recsys[semantic]
 
 
 def duration_seconds(value: Any, name: str) -> float:
@@ -88,6 +89,7 @@ class IndexConfig:
     refine_fan_out: int = 20
     near_duplicate_threshold: float | None = 0.8
     semantic_weight: float = 0.0
+    semantic_model: str = "lsa"
     lsa_components: int = 128
     language_field: str | None = "language"
     blend: BlendConfig = field(default_factory=BlendConfig)
@@ -131,6 +133,8 @@ class IndexConfig:
         if self.max_doc_freq is not None:
             _check_number("max_doc_freq", self.max_doc_freq, low=0.0)
         _check_number("semantic_weight", self.semantic_weight, low=0.0, high=1.0)
+        if self.semantic_model not in SEMANTIC_MODELS:
+            raise ParameterError(f"semantic_model must be one of {SEMANTIC_MODELS}, got {self.semantic_model!r}")
         _check_int("lsa_components", self.lsa_components, low=1)
         if self.near_duplicate_threshold is not None:
             _check_number("near_duplicate_threshold", self.near_duplicate_threshold, low=0.0)

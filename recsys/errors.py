@@ -46,6 +46,10 @@ class IndexFormatError(RecsysError):
     """An index directory is missing, foreign, of an unknown format version, or corrupted."""
 
 
+class DependencyError(RecsysError, ImportError):
+    """An optional feature needs packages that are not installed (an extra such as recsys[semantic])."""
+
+
 def _locate(message: str, source: str | None, line: int | None, field: str | None) -> str:
     where = ":".join(str(p) for p in (source, line) if p is not None)
     parts = [p for p in (where, field) if p]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from . import _kernels
+from . import _embedding, _kernels
 from ._store import ArticleStore, StoreBuilder
 from ._vectorize import CountBuilder, Languages, article_texts, weighted_terms
 from .article import Article
@@ -63,19 +63,21 @@ class IndexData:
     duplicate_group: np.ndarray  # articles whose similarity reaches near_duplicate_threshold share a group
     store: ArticleStore
     editorial: dict = field(default_factory=dict)  # article id -> {"pins": [...], "blocks": [...]}
-    lsa_embeddings: np.ndarray | None = None  # (n, d) unit rows, when semantic_weight > 0
+    embeddings: np.ndarray | None = None  # (n, d) unit rows of the semantic model, when semantic_weight > 0
     lsa_components: np.ndarray | None = None  # (d, n_terms): projects a weight vector into LSA space
 
 
 @dataclass(frozen=True)
 class _Vector:
     """A query over the index's terms: sorted term ids, query weights, the weights the same text has
-    as an article, and its score against itself (which normalises similarities)."""
+    as an article, and its score against itself (which normalises similarities); with the semantic
+    channel on, also the text's unit embedding."""
 
     terms: np.ndarray
     weights: np.ndarray
     own: np.ndarray
     self_score: float
+    embedding: np.ndarray | None = None
 
 
 class RelatedIndex:
@@ -109,6 +111,8 @@ class RelatedIndex:
         self._appended_matrix: tuple[np.ndarray, sp.csr_matrix] | None = None
         self._groups = np.asarray(data.duplicate_group, dtype=np.int32)
         self._twinned = self._twins_of(self._groups)
+        # The semantic channel: blended into every similarity, and a source of candidates of its own.
+        self._semantic = bool(data.config.semantic_weight > 0 and data.embeddings is not None)
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -127,10 +131,19 @@ class RelatedIndex:
         if method is not None:
             params["method"] = method
         config = IndexConfig.from_params(**params)
+        if _uses_minilm(config):
+            _embedding.require()  # before the work, not after it
         if isinstance(articles, (str, os.PathLike)):
             valid = read_articles(articles, on_error=on_error, on_skip=on_skip)
         else:
             valid = validate_rows(iter_input(articles), source=None, on_error=on_error, on_skip=on_skip)
+        return cls._build(valid, config, progress=progress, n_jobs=n_jobs)
+
+    @classmethod
+    def _build(cls, valid: Iterable[Article], config: IndexConfig, *, progress: bool = False,
+               n_jobs: int | None = None, known_embeddings: Mapping[str, np.ndarray] | None = None) -> "RelatedIndex":
+        """Build from validated articles; ``known_embeddings`` (article id -> embedding of the same
+        text by the same model) spares encoding those articles again."""
         started = time.perf_counter()
         stores = StoreBuilder()
         with CountBuilder(Analyzer(config.analyzer), config.field_weights, _jobs(n_jobs),
@@ -144,7 +157,7 @@ class RelatedIndex:
             print(f"weighting {tf.shape[0]} articles, then finding each one's related articles ...",
                   file=sys.stderr, flush=True)
         read_peak = _peak_rss_mb()
-        data, linked = _weigh_and_link(config, tf, doc_len, vocabulary, stores.finish())
+        data, linked = _weigh_and_link(config, tf, doc_len, vocabulary, stores.finish(), progress, known_embeddings)
         index = cls(data)
         index.build_seconds = {"reading": read - started, "weighting": linked - read,
                                "neighbours": time.perf_counter() - linked}
@@ -231,7 +244,7 @@ class RelatedIndex:
         weights = self.config.field_weights
         language = self._languages.normalize(language, strict=True)
         vector = self._text_vector([(text, weights.get("body", 1.0) or 1.0), (title or "", weights.get("title", 0.0))],
-                                   language)
+                                   language, _embedding.article_text(title, text))
         rows, sims = self._candidates(vector, filters, k, -1, self._text_terms)
         keep = sims > blend_config.min_similarity
         return self._rank(rows[keep], sims[keep], k, blend_config, now, options, vector, filters)
@@ -240,11 +253,8 @@ class RelatedIndex:
         """How similar ``other_id`` is to ``article_id``, as ``related(article_id)`` scores it before
         the blend (cosine for TF-IDF; BM25 over the first article's self score)."""
         other = self._row(other_id)
-        query, target = self._row_vector(self._row(article_id)), self._row_vector(other)
-        if query.self_score <= 0:
-            return 0.0
-        _, in_query, in_target = np.intersect1d(query.terms, target.terms, assume_unique=True, return_indices=True)
-        lexical = np.dot(query.weights[in_query], target.own[in_target]) / query.self_score
+        query = self._row_vector(self._row(article_id))
+        lexical = self._lexical(query, self._row_vector(other))
         return float(self._mixed(np.array([other]), np.array([lexical]), query)[0])
 
     def popular(self, k: int = 10, *, section: str | None = None, views: Mapping[str, int] | None = None,
@@ -307,7 +317,7 @@ class RelatedIndex:
         if old is not None:
             article = replace(article, views=max(article.views, int(store.views[old])))
         vector = self._text_vector(article_texts(article, self.config.field_weights),
-                                   self._languages.language_of(article))
+                                   self._languages.language_of(article), _embedding.article_text(article.title, article.body))
         self._groups = np.append(self._groups, self._group_of(vector))
         self._twinned = self._twins_of(self._groups)
         self._deleted = np.append(self._deleted, False)
@@ -359,14 +369,28 @@ class RelatedIndex:
         """Upserts and deletes since the build (``compacted()`` folds them in)."""
         return self._changes
 
-    def compacted(self, **build_options: Any) -> "RelatedIndex":
-        """A new index built from the current articles (changes folded in, fresh idf), same parameters.
-        Views added by ``add_views`` are not carried over (see there)."""
+    def compacted(self, *, progress: bool = False, n_jobs: int | None = None, **params: Any) -> "RelatedIndex":
+        """A new index built from the current articles (changes folded in, fresh idf), with the same
+        parameters but those given in ``params``. Embeddings of the semantic model are reused, not
+        computed again, unless the model changes. Views added by ``add_views`` are not carried over
+        (see there)."""
+        config = IndexConfig.from_params(**{**self.config.flat(), **params})
         store = self._data.store
-        live = (store.article(store.row_of[i]) for i in self.ids)
-        index = RelatedIndex.build(live, **build_options, **self.config.flat())
+        live = validate_rows(iter_input(store.article(store.row_of[i]) for i in self.ids), source=None)
+        known = None
+        if _uses_minilm(config):
+            known = self._known_embeddings() if self._semantic and self.config.semantic_model == "minilm" else None
+            if known is None:
+                _embedding.require()
+        index = RelatedIndex._build(live, config, progress=progress, n_jobs=n_jobs, known_embeddings=known)
         index._data.editorial = {a: r for a, r in self._data.editorial.items() if a in index}
         return index
+
+    def _known_embeddings(self) -> dict[str, np.ndarray]:
+        """Article id -> its current embedding, for every live article."""
+        row_of, built = self._data.store.row_of, self._data.embeddings
+        return {article_id: built[row] if row < self._n_built else self._appended[row].embedding
+                for article_id, row in ((i, row_of[i]) for i in self.ids)}
 
     # ----------------------------------------------------------------- inspection
     def __len__(self) -> int:
@@ -447,14 +471,21 @@ class RelatedIndex:
             query = np.where(tf >= config.min_term_freq, query, 0.0)
         return query, own
 
-    def _text_vector(self, texts: list[tuple[str, float]], language: str | None = None) -> "_Vector":
-        """The vector of (text, field weight) pairs over the build's vocabulary."""
+    def _text_vector(self, texts: list[tuple[str, float]], language: str | None = None,
+                     plain_text: str = "") -> "_Vector":
+        """The vector of (text, field weight) pairs over the build's vocabulary; with the semantic
+        channel on, also the embedding (of ``plain_text`` for a language model)."""
         counts, length = weighted_terms(texts, self._languages.analyzer_for(language))
         terms = np.array(sorted(self._term_of[t] for t in counts if t in self._term_of), dtype=np.int32)
         vocabulary = self._data.vocabulary
         tf = np.array([counts[vocabulary[t]] for t in terms], dtype=np.float64)
         weights, own = self._weights_of(terms, tf, length)
-        return _Vector(terms, weights, own, float(np.dot(weights, own)))
+        vector = _Vector(terms, weights, own, float(np.dot(weights, own)))
+        if not self._semantic:
+            return vector
+        if self.config.semantic_model == "lsa":
+            return replace(vector, embedding=self._lsa_embedding(vector))
+        return replace(vector, embedding=_embedding.encode([plain_text])[0].astype(np.float64))
 
     def _row_vector(self, row: int) -> "_Vector":
         """The query vector of an indexed article."""
@@ -465,7 +496,8 @@ class RelatedIndex:
         terms = np.asarray(data.rows.indices[start:end])
         own = np.asarray(data.rows.data[start:end], dtype=np.float64)
         weights = _query_weights(self.config, own, np.asarray(data.query_tf[start:end]), terms, data.df)
-        return _Vector(terms, np.asarray(weights, dtype=np.float64), own, float(data.self_scores[row]))
+        embedding = np.asarray(data.embeddings[row], dtype=np.float64) if self._semantic else None
+        return _Vector(terms, np.asarray(weights, dtype=np.float64), own, float(data.self_scores[row]), embedding)
 
     def _search(self, terms, q_weights, usable, mask, skip_row, n_candidates):
         data = self._data
@@ -478,7 +510,7 @@ class RelatedIndex:
                     usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows and similarities of the best matches of ``vector`` among all articles the filters allow
         (scored live: no precomputed list)."""
-        if vector.self_score <= 0:
+        if vector.self_score <= 0 and vector.embedding is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         allowed = None
         if filters.restricts_rows or filters.exclude:
@@ -488,9 +520,15 @@ class RelatedIndex:
             allowed = live if allowed is None else allowed & live
         built_mask = _EVERY_ROW if allowed is None else allowed[: self._n_built]
         n_candidates = max(self.config.n_candidates, 2 * k)
-        rows, scores = self._search(vector.terms, vector.weights, usable, built_mask,
-                                    skip_row if skip_row < self._n_built else -1, n_candidates)
-        rows, sims = rows.astype(np.int64), self._mixed(rows, scores / vector.self_score, vector)
+        built_skip = skip_row if skip_row < self._n_built else -1
+        rows, scores = self._search(vector.terms, vector.weights, usable, built_mask, built_skip, n_candidates)
+        rows, scores = rows.astype(np.int64), np.asarray(scores, dtype=np.float64)
+        if vector.embedding is not None:  # the semantic channel's own candidates, scored lexically too
+            dense = np.setdiff1d(self._dense_candidates(vector.embedding, built_mask, built_skip, n_candidates), rows)
+            rows = np.concatenate([rows, dense])
+            scores = np.concatenate([scores, self._lexical_scores(vector, dense)])
+        lexical = scores / vector.self_score if vector.self_score > 0 else np.zeros(len(rows))
+        sims = self._mixed(rows, lexical, vector)
         if self._appended:
             more_rows, more_sims = self._appended_candidates(vector, skip_row)
             if allowed is not None:
@@ -498,6 +536,26 @@ class RelatedIndex:
                 more_rows, more_sims = more_rows[keep], more_sims[keep]
             rows, sims = np.concatenate([rows, more_rows]), np.concatenate([sims, more_sims])
         return rows, sims
+
+    def _dense_candidates(self, embedding: np.ndarray, mask: np.ndarray, skip_row: int, n: int) -> np.ndarray:
+        """The (at most n) built rows whose embeddings are closest to ``embedding``, among those
+        ``mask`` allows (an empty mask: every row), all of them with a positive cosine."""
+        cosines = np.asarray(self._data.embeddings @ embedding.astype(FLOAT), dtype=np.float64)
+        if len(mask):
+            cosines[~mask] = -np.inf
+        if 0 <= skip_row < len(cosines):
+            cosines[skip_row] = -np.inf
+        if n < len(cosines):
+            best = np.argpartition(-cosines, n - 1)[:n]
+        else:
+            best = np.arange(len(cosines))
+        return np.sort(best[cosines[best] > 0])
+
+    def _lexical_scores(self, vector: "_Vector", rows: np.ndarray) -> np.ndarray:
+        """The unnormalised lexical score of built ``rows`` against ``vector`` (what the search returns)."""
+        data = self._data
+        return _kernels.query_scores(vector.terms, np.asarray(vector.weights, np.float64), len(data.vocabulary),
+                                     data.rows.indptr, data.rows.indices, data.rows.data, rows.astype(np.int64))
 
     def _appended_candidates(self, vector: "_Vector", skip_row: int) -> tuple[np.ndarray, np.ndarray]:
         """Every live article added since the build, scored against ``vector`` (brute force: few)."""
@@ -513,25 +571,34 @@ class RelatedIndex:
         return rows[keep], self._mixed(rows[keep], np.asarray(sims)[keep], vector)
 
     def _mixed(self, rows: np.ndarray, lexical: np.ndarray, vector: "_Vector") -> np.ndarray:
-        """Similarity with the semantic channel blended in: (1 - w) * lexical + w * LSA cosine."""
-        weight = self.config.semantic_weight
-        if not weight or self._data.lsa_components is None or not len(rows):
+        """Similarity with the semantic channel blended in: (1 - w) * lexical + w * the embeddings' cosine
+        (negative cosines count as 0)."""
+        if vector.embedding is None or not len(rows):
             return lexical
-        semantic = np.maximum(self._embeddings(rows) @ self._embed(vector), 0.0)
-        return (1.0 - weight) * lexical + weight * semantic
+        weight = self.config.semantic_weight
+        return (1.0 - weight) * lexical + weight * self._semantic_cosines(rows, vector)
 
-    def _embed(self, vector: "_Vector") -> np.ndarray:
-        """A vector's unit LSA embedding."""
+    def _semantic_cosines(self, rows: np.ndarray, vector: "_Vector") -> np.ndarray:
+        """The cosine of ``vector``'s embedding with each row's, at least 0."""
+        return np.maximum(self._embeddings(rows) @ vector.embedding, 0.0)
+
+    def _lsa_embedding(self, vector: "_Vector") -> np.ndarray:
+        """A vector's unit LSA embedding (its weights projected into the LSA space)."""
         components = self._data.lsa_components
         embedding = np.asarray(components[:, vector.terms], dtype=np.float64) @ np.asarray(vector.own, np.float64)
         norm = np.linalg.norm(embedding)
         return embedding / norm if norm > 0 else embedding
 
     def _embeddings(self, rows: np.ndarray) -> np.ndarray:
-        """LSA embeddings of rows, built or added since the build."""
-        built = self._data.lsa_embeddings
-        return np.array([built[r] if r < self._n_built else self._embed(self._appended[r]) for r in rows],
-                        dtype=np.float64).reshape(len(rows), built.shape[1])
+        """Embeddings of rows, built or added since the build."""
+        built = self._data.embeddings
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), built.shape[1]), dtype=np.float64)
+        old = rows < self._n_built
+        out[old] = built[rows[old]]
+        for p in np.flatnonzero(~old):
+            out[p] = self._appended[int(rows[p])].embedding
+        return out
 
     def _live_rows(self) -> np.ndarray:
         """Boolean mask over every stored row: True unless the article was deleted or replaced."""
@@ -581,7 +648,7 @@ class RelatedIndex:
             if vector is not None:
                 target = self._row_vector(row)
                 explanation = {
-                    "similarity": {"lexical": float(sims[p])}, "popularity": float(pop[p]),
+                    "similarity": self._similarity_parts(vector, row, float(sims[p])), "popularity": float(pop[p]),
                     "freshness": float(fresh[p]), "penalty": float(penalty),
                     "terms": shared_terms(vector.terms, vector.weights, target.terms, target.own,
                                           vector.self_score, self._data.vocabulary)}
@@ -590,6 +657,21 @@ class RelatedIndex:
         if options.fallback and len(hits) < k:
             hits += self._fallback(k - len(hits), rows[best], query, filters, blend, now)
         return hits
+
+    def _similarity_parts(self, vector: "_Vector", row: int, similarity: float) -> dict[str, float]:
+        """The similarity of ``row`` to ``vector`` by channel: lexical, and semantic when it is on."""
+        if vector.embedding is None:
+            return {"lexical": similarity}
+        return {"lexical": self._lexical(vector, self._row_vector(row)),
+                "semantic": float(self._semantic_cosines(np.array([row]), vector)[0])}
+
+    @staticmethod
+    def _lexical(query: "_Vector", target: "_Vector") -> float:
+        """The lexical similarity of ``target`` to ``query`` (cosine for TF-IDF; BM25 over the query's self score)."""
+        if query.self_score <= 0:
+            return 0.0
+        _, ours, theirs = np.intersect1d(query.terms, target.terms, assume_unique=True, return_indices=True)
+        return float(np.dot(query.weights[ours], target.own[theirs]) / query.self_score)
 
     def _fallback(self, n: int, listed: np.ndarray, query: "int | _Vector", filters: Filters,
                   blend: BlendConfig, now) -> list[Hit]:
@@ -686,7 +768,8 @@ def _query_weights(config: IndexConfig, weights: np.ndarray, tf: np.ndarray, ter
 
 
 def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray, vocabulary: list[str],
-                    store: ArticleStore) -> tuple[IndexData, float]:
+                    store: ArticleStore, progress: bool = False,
+                    known_embeddings: Mapping[str, np.ndarray] | None = None) -> tuple[IndexData, float]:
     """Weight the count matrix and precompute every article's neighbour list; also returns the
     perf_counter time at which weighting ended and linking began."""
     df = document_frequencies(tf)
@@ -710,11 +793,14 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
                                                                  len(vocabulary))
     embeddings = components = None
     if config.semantic_weight > 0:
-        embeddings, components = _lsa(rows, len(vocabulary), config.lsa_components)
-        neighbor_rows, neighbor_sims = _mix_neighbours(neighbor_rows, neighbor_sims, embeddings,
-                                                       config.semantic_weight)
+        if config.semantic_model == "lsa":
+            embeddings, components = _lsa(rows, len(vocabulary), config.lsa_components)
+        else:
+            embeddings = _encode_articles(store, progress, known_embeddings or {})
+        neighbor_rows, neighbor_sims = _semantic_neighbours(neighbor_rows, embeddings, config.semantic_weight,
+                                                            rows, q_data, self_scores, len(vocabulary))
     return IndexData(config=config, vocabulary=vocabulary, df=df, idf=idf, avgdl=avgdl, rows=rows,
-                     lsa_embeddings=embeddings, lsa_components=components,
+                     embeddings=embeddings, lsa_components=components,
                      query_tf=query_tf, columns=columns, term_max=term_max, self_scores=self_scores, neighbor_rows=neighbor_rows,
                      neighbor_sims=neighbor_sims, store=store,
                      duplicate_group=_duplicate_groups(neighbor_rows, neighbor_sims,
@@ -756,20 +842,54 @@ def _lsa(rows: Postings, n_terms: int, n_components: int) -> tuple[np.ndarray, n
     return embeddings.astype(FLOAT), svd.components_.astype(FLOAT)
 
 
-def _mix_neighbours(neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, embeddings: np.ndarray,
-                    weight: float, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Blend the LSA cosine into every stored neighbour's similarity and re-sort each list."""
-    rows, sims = neighbor_rows.copy(), neighbor_sims.copy()
-    for start in range(0, len(rows), block):
-        r = rows[start:start + block]
-        valid = r >= 0
-        own = embeddings[start:start + block][:, None, :]
-        cosine = np.einsum("ijk,ijk->ij", own, embeddings[np.where(valid, r, 0)])
-        mixed = np.where(valid, (1 - weight) * sims[start:start + block] + weight * np.maximum(cosine, 0), -np.inf)
-        order = np.lexsort((np.where(valid, r, np.iinfo(np.int32).max), -mixed), axis=1)
-        rows[start:start + block] = np.take_along_axis(np.where(valid, r, -1), order, axis=1)
-        sims[start:start + block] = np.take_along_axis(np.where(valid, mixed, 0), order, axis=1)
-    return rows, sims.astype(neighbor_sims.dtype)
+def _encode_articles(store: ArticleStore, progress: bool, known: Mapping[str, np.ndarray],
+                     block: int = 512) -> np.ndarray:
+    """Unit MiniLM embeddings of every article's title and body; those in ``known`` are taken from there."""
+    embeddings = np.zeros((len(store), _embedding.DIMENSIONS), dtype=FLOAT)
+    todo = []
+    for row, article_id in enumerate(store.ids):
+        if article_id in known:
+            embeddings[row] = known[article_id]
+        else:
+            todo.append(row)
+    for start in _progress(range(0, len(todo), block), progress, f"embedding (x{block})"):
+        rows = todo[start:start + block]
+        records = [store.record(row) for row in rows]
+        embeddings[rows] = _embedding.encode([_embedding.article_text(r.get("title"), r.get("body")) for r in records])
+    return embeddings
+
+
+def _semantic_neighbours(lexical_rows: np.ndarray, embeddings: np.ndarray, weight: float, rows: Postings,
+                         q_data: np.ndarray, self_scores: np.ndarray, n_terms: int,
+                         block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Every article's neighbour list with the semantic channel: the candidates are its lexical
+    neighbours and as many articles of the closest embeddings; each is scored (1 - w) * lexical +
+    w * cosine (at least 0), and the best are kept, as many as before."""
+    n, keep = lexical_rows.shape
+    n_dense = min(keep, n - 1)
+    candidates = np.full((n, keep + n_dense), -1, dtype=np.int32)
+    cosines = np.zeros(candidates.shape, dtype=np.float64)
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        block_cosines = embeddings[start:stop] @ embeddings.T
+        block_cosines[np.arange(stop - start), np.arange(start, stop)] = -np.inf
+        dense = np.argpartition(-block_cosines, n_dense - 1, axis=1)[:, :n_dense] if n_dense else \
+            np.zeros((stop - start, 0), dtype=np.int64)
+        union = np.sort(np.concatenate([lexical_rows[start:stop], dense], axis=1), axis=1)
+        union[:, 1:][union[:, 1:] == union[:, :-1]] = -1  # a row in both lists once
+        candidates[start:stop] = union
+        cosines[start:stop] = np.take_along_axis(block_cosines, np.maximum(union, 0), axis=1)
+    scores = _kernels.candidate_scores(q_data, rows.indptr, rows.indices, rows.data, n_terms, candidates,
+                                       max(1, min(n, 64)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lexical = np.where(self_scores[:, None] > 0, scores / self_scores[:, None], 0.0)
+    valid = candidates >= 0
+    mixed = np.where(valid, (1 - weight) * lexical + weight * np.maximum(cosines, 0.0), -np.inf)
+    order = np.lexsort((np.where(valid, candidates, np.iinfo(np.int32).max), -mixed), axis=1)[:, :keep]
+    best_rows = np.take_along_axis(candidates, order, axis=1)
+    best_sims = np.take_along_axis(mixed, order, axis=1)
+    kept = best_rows >= 0
+    return np.where(kept, best_rows, -1).astype(np.int32), np.where(kept, best_sims, 0.0).astype(np.float32)
 
 
 def _duplicate_groups(neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, threshold: float | None) -> np.ndarray:
@@ -815,6 +935,11 @@ def _peak_rss_mb() -> float | None:
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def _uses_minilm(config: IndexConfig) -> bool:
+    """True if the semantic channel is on with the MiniLM model (the optional extra)."""
+    return config.semantic_weight > 0 and config.semantic_model == "minilm"
 
 
 def _jobs(n_jobs: int | None) -> int:

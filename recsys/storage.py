@@ -78,6 +78,9 @@ def load_index(path: Path, *, mmap: bool = True, verify: bool = True):
         except (OSError, ValueError) as exc:
             raise IndexFormatError(f"{path / (name + '.npy')}: unreadable array: {exc}") from None
 
+    def optional(name: str) -> np.ndarray | None:
+        return array(name) if f"{name}.npy" in manifest["files"] else None
+
     def parts(name: str):
         try:
             return json.loads((path / f"{name}.json").read_text(encoding="utf-8"))
@@ -100,8 +103,7 @@ def load_index(path: Path, *, mmap: bool = True, verify: bool = True):
         self_scores=array("self_scores"), neighbor_rows=array("neighbor_rows"),
         neighbor_sims=array("neighbor_sims"), duplicate_group=array("duplicate_group"), store=store,
         editorial=read_editorial(path),
-        lsa_embeddings=array("lsa_embeddings") if "lsa_embeddings.npy" in manifest["files"] else None,
-        lsa_components=array("lsa_components") if "lsa_components.npy" in manifest["files"] else None)
+        embeddings=optional(_embeddings_name(config)), lsa_components=optional("lsa_components"))
 
 
 def read_editorial(path: Path) -> dict:
@@ -161,13 +163,20 @@ def _arrays(data) -> dict[str, np.ndarray]:
               "self_scores": data.self_scores,
               "neighbor_rows": data.neighbor_rows, "neighbor_sims": data.neighbor_sims,
               "duplicate_group": data.duplicate_group}
-    if data.lsa_embeddings is not None:
-        arrays.update({"lsa_embeddings": data.lsa_embeddings, "lsa_components": data.lsa_components})
+    if data.embeddings is not None:
+        arrays[_embeddings_name(data.config)] = data.embeddings
+    if data.lsa_components is not None:
+        arrays["lsa_components"] = data.lsa_components
     for prefix, postings in (("rows", data.rows), ("columns", data.columns)):
         arrays.update({f"{prefix}_indptr": postings.indptr, f"{prefix}_indices": postings.indices,
                        f"{prefix}_data": postings.data})
     arrays.update({f"articles_{name}": getattr(data.store, name) for name in ArticleStore.ARRAYS})
     return arrays
+
+
+def _embeddings_name(config: IndexConfig) -> str:
+    """The array of the semantic model's article embeddings: lsa_embeddings or minilm_embeddings."""
+    return f"{config.semantic_model}_embeddings"
 
 
 def _json_parts(data) -> dict:

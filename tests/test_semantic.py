@@ -1,4 +1,8 @@
-"""The LSA semantic channel: similarity = (1 - w) * lexical + w * LSA cosine, off by default."""
+"""The LSA semantic channel: similarity = (1 - w) * lexical + w * LSA cosine, off by default (the MiniLM
+model: test_minilm.py)."""
+
+import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -20,7 +24,7 @@ def mixed(sample_articles):
 
 
 def test_similarity_blends_the_lsa_cosine(lexical, mixed):
-    embeddings = mixed._data.lsa_embeddings
+    embeddings = mixed._data.embeddings
     assert embeddings.shape == (60, 8)
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     row = mixed._data.store.row_of
@@ -38,11 +42,31 @@ def test_stored_lists_are_blended_and_sorted(lexical, mixed):
 
 
 def test_it_is_off_by_default_and_survives_save_and_load(lexical, mixed, tmp_path):
-    assert lexical._data.lsa_embeddings is None
+    assert lexical._data.embeddings is None
     assert not (lexical.save(tmp_path / "plain") / "lsa_embeddings.npy").exists()
     loaded = recsys.RelatedIndex.load(mixed.save(tmp_path / "mixed"))
     assert [(h.id, round(h.score, 6)) for h in loaded.related("a-001")] == \
            [(h.id, round(h.score, 6)) for h in mixed.related("a-001")]
+
+
+def test_an_lsa_index_written_before_semantic_model_existed_still_loads(mixed, tmp_path):
+    path = mixed.save(tmp_path / "old")
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert {"lsa_embeddings.npy", "lsa_components.npy"} <= set(manifest["files"])
+    del manifest["config"]["semantic_model"]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    loaded = recsys.RelatedIndex.load(path)
+    assert loaded.config.semantic_model == "lsa"
+    np.testing.assert_array_equal(loaded._data.embeddings, mixed._data.embeddings)
+    assert [h.id for h in loaded.related("a-001")] == [h.id for h in mixed.related("a-001")]
+
+
+def test_a_text_with_no_shared_term_is_found_through_its_embedding(mixed):
+    article = mixed.article("a-012")
+    vector = mixed._text_vector([(article.body, 1.0)])
+    blind = replace(vector, terms=vector.terms[:0], weights=vector.weights[:0], own=vector.own[:0], self_score=0.0)
+    rows, sims = mixed._candidates(blind, recsys.ranking.Filters(), 5, -1, mixed._text_terms)
+    assert len(rows) and mixed._data.store.row_of["a-012"] in rows[np.argsort(-sims)[:3]]
 
 
 def test_drafts_and_upserts_are_projected(sample_articles):
