@@ -105,3 +105,40 @@ def test_neighbour_lists_equal_brute_force(method):
         hits = index.related(f"d{i}", k=10)
         assert [h.id for h in hits] == [f"d{j}" for j in expected]
         np.testing.assert_allclose([h.similarity for h in hits], similarity[i, expected], rtol=1e-5)
+
+
+def test_refinement_finds_what_a_narrow_search_missed_and_keeps_every_similarity_exact():
+    docs = random_corpus(12, n_docs=150, vocab=400)
+    articles = [{"id": f"d{i}", "body": " ".join(d)} for i, d in enumerate(docs)]
+    similarity = brute_force_similarity("tfidf", docs)
+    np.fill_diagonal(similarity, -1)
+    exact_top = [set(np.argsort(-similarity[i], kind="stable")[:10]) for i in range(len(docs))]
+
+    def recall(index):
+        found = 0
+        for i in range(len(docs)):
+            hits = index.related(f"d{i}", k=10)
+            for hit in hits:  # every listed similarity is the exact one
+                assert hit.similarity == pytest.approx(similarity[i, int(hit.id[1:])], rel=1e-5)
+            found += len(exact_top[i] & {int(h.id[1:]) for h in hits})
+        return found / (10 * len(docs))
+
+    narrow = dict(method="tfidf", n_neighbors=10, n_candidates=10, max_query_terms=1, **PLAIN)
+    without = recall(recsys.RelatedIndex.build(articles, refine_rounds=0, **narrow))
+    refined = recall(recsys.RelatedIndex.build(articles, refine_rounds=3, **narrow))
+    assert without < 0.9 and refined > without + 0.1
+
+
+def test_a_probe_budget_smaller_than_the_postings_still_scores_exactly():
+    docs = random_corpus(13, n_docs=120, vocab=300)
+    articles = [{"id": f"d{i}", "body": " ".join(d)} for i, d in enumerate(docs)]
+    similarity = brute_force_similarity("tfidf", docs)
+    index = recsys.RelatedIndex.build(articles, n_neighbors=10, probe_budget=50, refine_rounds=0, **PLAIN)
+    full = recsys.RelatedIndex.build(articles, n_neighbors=10, max_query_terms=10_000, **PLAIN)
+    shorter = 0
+    for i in range(len(docs)):
+        hits = index.related(f"d{i}", k=10)
+        shorter += [h.id for h in hits] != [h.id for h in full.related(f"d{i}", k=10)]
+        for hit in hits:
+            assert hit.similarity == pytest.approx(similarity[i, int(hit.id[1:])], rel=1e-5)
+    assert shorter > 0  # the budget really cut the search short
