@@ -93,20 +93,26 @@ def _best(items, scores, n):
 
 
 @njit(cache=True, nogil=True)
-def _rescore(cand, q_terms, q_weights, indptr, indices, data, qdense):
-    """Exact scores q . W[j] of the candidate rows, best first, ties by row (cand: ascending rows).
-    ``qdense`` (zeroed, size n_terms) is returned zeroed."""
+def _scores(targets, q_terms, q_weights, indptr, indices, data, qdense):
+    """Exact scores q . W[j] of the target rows. ``qdense`` (zeroed, size n_terms) is returned zeroed."""
     for p in range(q_terms.shape[0]):
         qdense[q_terms[p]] = q_weights[p]
-    exact = np.empty(cand.shape[0], np.float64)
-    for c in range(cand.shape[0]):
-        j = cand[c]
+    exact = np.empty(targets.shape[0], np.float64)
+    for c in range(targets.shape[0]):
+        j = targets[c]
         s = 0.0
         for pp in range(indptr[j], indptr[j + 1]):
             s += qdense[indices[pp]] * data[pp]
         exact[c] = s
     for p in range(q_terms.shape[0]):
         qdense[q_terms[p]] = 0.0
+    return exact
+
+
+@njit(cache=True, nogil=True)
+def _rescore(cand, q_terms, q_weights, indptr, indices, data, qdense):
+    """Candidate rows and their exact scores, best first, ties by row (cand: ascending rows)."""
+    exact = _scores(cand, q_terms, q_weights, indptr, indices, data, qdense)
     order = np.argsort(-exact, kind="mergesort")
     return cand[order], exact[order]
 
@@ -284,17 +290,7 @@ def impact_order(colptr, rowidx, colval):
 @njit(cache=True, nogil=True)
 def query_scores(q_terms, q_weights, n_terms, indptr, indices, data, targets):
     """The exact score q . W[j] of one query vector against each row j of ``targets``."""
-    qdense = np.zeros(n_terms, np.float64)
-    for p in range(q_terms.shape[0]):
-        qdense[q_terms[p]] = q_weights[p]
-    out = np.empty(targets.shape[0], np.float64)
-    for c in range(targets.shape[0]):
-        j = targets[c]
-        s = 0.0
-        for pp in range(indptr[j], indptr[j + 1]):
-            s += qdense[indices[pp]] * data[pp]
-        out[c] = s
-    return out
+    return _scores(targets, q_terms, q_weights, indptr, indices, data, np.zeros(n_terms, np.float64))
 
 
 @njit(cache=True, parallel=True)

@@ -67,9 +67,14 @@ def _parse_setting(text: str) -> tuple[str, object]:
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Any build parameter, e.g. --set k1=1.2 --set 'field_weights={\"title\": 3, \"body\": 1}'.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on a terminal).")
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Build on Dask distributed (needs recsys[dask]): a scheduler address such as "
+                   "tcp://host:8786, or \"local\" for a local cluster of 2 worker processes. Every worker "
+                   "reads INPUT at the same path.")
 @_one_line_errors
 def build(input_path: Path, output: Path | None, method: str | None, input_format: str | None, on_error: str,
-          config_path: Path | None, settings: tuple[str, ...], progress: bool | None) -> None:
+          config_path: Path | None, settings: tuple[str, ...], progress: bool | None,
+          dask_address: str | None) -> None:
     """Build an index from a JSONL or CSV file of articles."""
     from .corpus import read_articles
 
@@ -85,8 +90,13 @@ def build(input_path: Path, output: Path | None, method: str | None, input_forma
         click.echo(f"skipped: {error}", err=True)
 
     started = time.perf_counter()
-    articles = read_articles(input_path, format=input_format, on_error=on_error, on_skip=report)
-    index = RelatedIndex.build(articles, progress=sys.stderr.isatty() if progress is None else progress, **params)
+    progress = sys.stderr.isatty() if progress is None else progress
+    if dask_address:
+        index = RelatedIndex.build_on_dask(input_path, dask_address, format=input_format, on_error=on_error,
+                                           on_skip=report, progress=progress, **params)
+    else:
+        articles = read_articles(input_path, format=input_format, on_error=on_error, on_skip=report)
+        index = RelatedIndex.build(articles, progress=progress, **params)
     index.save(output)
     seconds = time.perf_counter() - started
     size = sum(f.stat().st_size for f in output.iterdir())

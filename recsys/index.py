@@ -27,6 +27,7 @@ from .text import Analyzer
 from .weighting import bm25_term_weights, bm25_weights, document_frequencies, tfidf_query, tfidf_weights
 
 FLOAT = np.float32
+_LINKED_FAN_OUT = 10  # a live search also scores the first 10 stored neighbours of its best 10 matches
 _EVERY_ROW = np.zeros(0, dtype=bool)  # an empty row mask lets every row through
 
 
@@ -138,6 +139,27 @@ class RelatedIndex:
         else:
             valid = validate_rows(iter_input(articles), source=None, on_error=on_error, on_skip=on_skip)
         return cls._build(valid, config, progress=progress, n_jobs=n_jobs)
+
+    @classmethod
+    def build_on_dask(cls, path: str | os.PathLike, address: Any = "local", method: str | None = None, *,
+                      format: str | None = None, on_error: str = "raise",
+                      on_skip: Callable[[InputError], None] | None = None, progress: bool = False,
+                      n_workers: int = 2, partition_bytes: int | None = None, timeout: float = 30.0,
+                      **params: Any) -> "RelatedIndex":
+        """Build the index of a JSONL or CSV file on Dask distributed (needs recsys[dask]); the
+        index is the one ``build`` makes, with the same ``method``, ``params`` and error handling.
+
+        ``address`` is a scheduler address ("tcp://host:8786"), a ``distributed.Client``, or
+        "local" for a LocalCluster of ``n_workers`` processes started and closed here. Workers read
+        the file at the same path (use shared storage), in partitions of about ``partition_bytes``
+        (default: up to 64 MB, a few per worker); each worker computes the neighbour lists of its
+        blocks of rows. ``timeout`` (seconds) bounds the wait for the scheduler and for a worker.
+        """
+        from ._dask_build import build_on_dask
+
+        return build_on_dask(path, address, method, format=format, on_error=on_error, on_skip=on_skip,
+                             progress=progress, n_workers=n_workers, partition_bytes=partition_bytes,
+                             timeout=timeout, **params)
 
     @classmethod
     def _build(cls, valid: Iterable[Article], config: IndexConfig, *, progress: bool = False,
@@ -523,6 +545,9 @@ class RelatedIndex:
         built_skip = skip_row if skip_row < self._n_built else -1
         rows, scores = self._search(vector.terms, vector.weights, usable, built_mask, built_skip, n_candidates)
         rows, scores = rows.astype(np.int64), np.asarray(scores, dtype=np.float64)
+        linked = self._linked_candidates(rows, built_mask, built_skip)
+        rows = np.concatenate([rows, linked])
+        scores = np.concatenate([scores, self._lexical_scores(vector, linked)])
         if vector.embedding is not None:  # the semantic channel's own candidates, scored lexically too
             dense = np.setdiff1d(self._dense_candidates(vector.embedding, built_mask, built_skip, n_candidates), rows)
             rows = np.concatenate([rows, dense])
@@ -536,6 +561,20 @@ class RelatedIndex:
                 more_rows, more_sims = more_rows[keep], more_sims[keep]
             rows, sims = np.concatenate([rows, more_rows]), np.concatenate([sims, more_sims])
         return rows, sims
+
+    def _linked_candidates(self, rows: np.ndarray, mask: np.ndarray, skip_row: int) -> np.ndarray:
+        """Built rows in the stored lists of the first few of ``rows`` (best first), not among
+        ``rows`` and allowed by ``mask`` (empty: every row): the neighbours of a query's best matches
+        are likely its own too, so they widen a live search at little cost."""
+        seeds = rows[:_LINKED_FAN_OUT]
+        seeds = seeds[seeds < self._n_built]
+        if not len(seeds):
+            return np.zeros(0, dtype=np.int64)
+        linked = np.asarray(self._data.neighbor_rows[seeds, :_LINKED_FAN_OUT], dtype=np.int64).ravel()
+        linked = np.setdiff1d(linked[linked >= 0], rows)
+        if len(mask):
+            linked = linked[mask[linked]]
+        return linked[linked != skip_row]
 
     def _dense_candidates(self, embedding: np.ndarray, mask: np.ndarray, skip_row: int, n: int) -> np.ndarray:
         """The (at most n) built rows whose embeddings are closest to ``embedding``, among those
@@ -769,9 +808,12 @@ def _query_weights(config: IndexConfig, weights: np.ndarray, tf: np.ndarray, ter
 
 def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray, vocabulary: list[str],
                     store: ArticleStore, progress: bool = False,
-                    known_embeddings: Mapping[str, np.ndarray] | None = None) -> tuple[IndexData, float]:
+                    known_embeddings: Mapping[str, np.ndarray] | None = None, *,
+                    link: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+                    ) -> tuple[IndexData, float]:
     """Weight the count matrix and precompute every article's neighbour list; also returns the
-    perf_counter time at which weighting ended and linking began."""
+    perf_counter time at which weighting ended and linking began. ``link`` computes the lists
+    (default ``_neighbour_lists``; a Dask build passes one that runs on the cluster)."""
     df = document_frequencies(tf)
     query_tf = tf.data.copy()
     if config.method == "tfidf":
@@ -789,8 +831,8 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     usable = _usable_terms(df, len(store), config, max(2, config.min_doc_freq))
     linking = time.perf_counter()
     term_max = _column_max(columns)
-    neighbor_rows, neighbor_sims, self_scores = _neighbour_lists(config, q_data, usable, term_max, rows, columns,
-                                                                 len(vocabulary))
+    neighbor_rows, neighbor_sims, self_scores = (link or _neighbour_lists)(config, q_data, usable, term_max, rows,
+                                                                           columns, len(vocabulary))
     embeddings = components = None
     if config.semantic_weight > 0:
         if config.semantic_model == "lsa":
