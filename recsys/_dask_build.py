@@ -144,11 +144,7 @@ def _build(client, path: Path, fmt: str, config: IndexConfig, on_error: str,
     read_peak = _peak_rss_mb()
     data, linked = _weigh_and_link(config, tf, doc_len, vocabulary, stores.finish(), progress,
                                    link=_linker(client, timeout))
-    index = RelatedIndex(data)
-    index.build_seconds = {"reading": read - started, "weighting": linked - read,
-                           "neighbours": time.perf_counter() - linked}
-    index.build_peak_rss_mb = {"reading": read_peak, "total": _peak_rss_mb()}
-    return index
+    return RelatedIndex._measured(data, started, read, linked, read_peak)
 
 
 class _Ahead:

@@ -180,6 +180,13 @@ class RelatedIndex:
                   file=sys.stderr, flush=True)
         read_peak = _peak_rss_mb()
         data, linked = _weigh_and_link(config, tf, doc_len, vocabulary, stores.finish(), progress, known_embeddings)
+        return cls._measured(data, started, read, linked, read_peak)
+
+    @classmethod
+    def _measured(cls, data: IndexData, started: float, read: float, linked: float,
+                  read_peak: float | None) -> "RelatedIndex":
+        """The index over freshly built ``data``, with its build's phase times (perf_counter
+        instants: start, reading done, linking begun) and peak memory."""
         index = cls(data)
         index.build_seconds = {"reading": read - started, "weighting": linked - read,
                                "neighbours": time.perf_counter() - linked}
