@@ -552,13 +552,12 @@ class RelatedIndex:
         built_skip = skip_row if skip_row < self._n_built else -1
         rows, scores = self._search(vector.terms, vector.weights, usable, built_mask, built_skip, n_candidates)
         rows, scores = rows.astype(np.int64), np.asarray(scores, dtype=np.float64)
-        linked = self._linked_candidates(rows, built_mask, built_skip)
-        rows = np.concatenate([rows, linked])
-        scores = np.concatenate([scores, self._lexical_scores(vector, linked)])
+        more = self._linked_candidates(rows, built_mask, built_skip)
         if vector.embedding is not None:  # the semantic channel's own candidates, scored lexically too
-            dense = np.setdiff1d(self._dense_candidates(vector.embedding, built_mask, built_skip, n_candidates), rows)
-            rows = np.concatenate([rows, dense])
-            scores = np.concatenate([scores, self._lexical_scores(vector, dense)])
+            dense = self._dense_candidates(vector.embedding, built_mask, built_skip, n_candidates)
+            more = np.union1d(more, np.setdiff1d(dense, rows))
+        rows = np.concatenate([rows, more])
+        scores = np.concatenate([scores, self._lexical_scores(vector, more)])
         lexical = scores / vector.self_score if vector.self_score > 0 else np.zeros(len(rows))
         sims = self._mixed(rows, lexical, vector)
         if self._appended:
@@ -573,8 +572,7 @@ class RelatedIndex:
         """Built rows in the stored lists of the first few of ``rows`` (best first), not among
         ``rows`` and allowed by ``mask`` (empty: every row): the neighbours of a query's best matches
         are likely its own too, so they widen a live search at little cost."""
-        seeds = rows[:_LINKED_FAN_OUT]
-        seeds = seeds[seeds < self._n_built]
+        seeds = rows[:_LINKED_FAN_OUT]  # search results: built rows only
         if not len(seeds):
             return np.zeros(0, dtype=np.int64)
         linked = np.asarray(self._data.neighbor_rows[seeds, :_LINKED_FAN_OUT], dtype=np.int64).ravel()
