@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import threading
 import time
 from collections import Counter, deque
@@ -35,7 +34,7 @@ from .article import Article
 from .config import IndexConfig
 from .corpus import ON_ERROR, _csv_rows, _format_of, _open_binary, validate_rows
 from .errors import DependencyError, InputError, ParameterError, RecsysError
-from .index import RelatedIndex, _budget, _peak_rss_mb, _progress, _weigh_and_link
+from .index import RelatedIndex, _budget, _progress
 from .text import Analyzer
 
 INSTALL_HINT = "install the extra: pip install 'recsys[dask]'"
@@ -137,14 +136,8 @@ def _build(client, path: Path, fmt: str, config: IndexConfig, on_error: str,
     finally:
         ahead.cancel()
     tf, doc_len, vocabulary = merger.merged()
-    read = time.perf_counter()
-    if progress:
-        print(f"weighting {tf.shape[0]} articles, then finding each one's related articles on Dask ...",
-              file=sys.stderr, flush=True)
-    read_peak = _peak_rss_mb()
-    data, linked = _weigh_and_link(config, tf, doc_len, vocabulary, stores.finish(), progress,
-                                   link=_linker(client, timeout))
-    return RelatedIndex._measured(data, started, read, linked, read_peak)
+    return RelatedIndex._weighed(config, tf, doc_len, vocabulary, stores.finish(), started, progress,
+                                 link=_linker(client, timeout))
 
 
 class _Ahead:

@@ -174,19 +174,22 @@ class RelatedIndex:
                 counts.add(article)
                 stores.add(article)
             tf, doc_len, vocabulary = counts.finish()
+        return cls._weighed(config, tf, doc_len, vocabulary, stores.finish(), started, progress,
+                            known_embeddings=known_embeddings)
+
+    @classmethod
+    def _weighed(cls, config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray, vocabulary: list[str],
+                 store: ArticleStore, started: float, progress: bool, *,
+                 known_embeddings: Mapping[str, np.ndarray] | None = None,
+                 link: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None) -> "RelatedIndex":
+        """The index over the counts read since ``started`` (perf_counter), weighted and linked
+        (see _weigh_and_link), with its build's phase times and peak memory."""
         read = time.perf_counter()
         if progress:
             print(f"weighting {tf.shape[0]} articles, then finding each one's related articles ...",
                   file=sys.stderr, flush=True)
         read_peak = _peak_rss_mb()
-        data, linked = _weigh_and_link(config, tf, doc_len, vocabulary, stores.finish(), progress, known_embeddings)
-        return cls._measured(data, started, read, linked, read_peak)
-
-    @classmethod
-    def _measured(cls, data: IndexData, started: float, read: float, linked: float,
-                  read_peak: float | None) -> "RelatedIndex":
-        """The index over freshly built ``data``, with its build's phase times (perf_counter
-        instants: start, reading done, linking begun) and peak memory."""
+        data, linked = _weigh_and_link(config, tf, doc_len, vocabulary, store, progress, known_embeddings, link=link)
         index = cls(data)
         index.build_seconds = {"reading": read - started, "weighting": linked - read,
                                "neighbours": time.perf_counter() - linked}
