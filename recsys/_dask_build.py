@@ -408,14 +408,14 @@ def _linker(client, timeout: float) -> Callable:
             neighbor_sims = np.concatenate([s for _, s, _ in found])
             self_scores = np.concatenate([s for _, _, s in found])
             del found
+            fresh = neighbor_rows >= 0
             for _ in range(config.refine_rounds):
-                current = client.scatter([self_scores, neighbor_rows], broadcast=True, hash=False)
+                current = client.scatter([self_scores, neighbor_rows, neighbor_sims, fresh], broadcast=True, hash=False)
                 refined = client.gather([client.submit(_refine_block, shared[0], *shared[6:], n_terms, *current,
                                                        first, last, config.refine_fan_out, config.n_neighbors,
                                                        per_host, pure=False) for first, last in blocks])
                 client.cancel(current)
-                neighbor_rows = np.concatenate([r for r, _ in refined])
-                neighbor_sims = np.concatenate([s for _, s in refined])
+                neighbor_rows, neighbor_sims, fresh = (np.concatenate(part) for part in zip(*refined))
         finally:
             client.cancel(shared)
         return neighbor_rows, neighbor_sims, self_scores
@@ -451,11 +451,11 @@ def _neighbours_block(q_data, usable, term_max, colptr, rowidx, colval, indptr, 
                                        max(1, min(last - first, 64)))
 
 
-def _refine_block(q_data, indptr, indices, data, n_terms, self_scores, nb_rows, first, last, fan_out, n_keep,
-                  per_host):
+def _refine_block(q_data, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, first, last,
+                  fan_out, n_keep, per_host):
     with _kernel_threads(per_host):
-        return _kernels.refine(q_data, indptr, indices, data, n_terms, self_scores, nb_rows, first, last, fan_out,
-                               n_keep, max(1, min(last - first, 64)))
+        return _kernels.refine(q_data, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, first,
+                               last, fan_out, n_keep, max(1, min(last - first, 64)))
 
 
 def _require_minilm_if_used(config: IndexConfig) -> None:

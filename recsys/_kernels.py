@@ -124,7 +124,7 @@ def _search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, i
 
     ``probe`` lists the positions of the query terms used to find candidates, and ``cutoff`` the
     smallest contribution visited; ``row_mask`` the rows that may be returned (an empty mask: every
-    row). ``acc`` (float32, zeroed), ``partial``, ``touched`` (int32; all three of size n_rows) and
+    row). ``acc`` (float32, zeroed), ``partial``, ``touched`` (int32; of size n_rows, n_rows + 1 for touched) and
     ``qdense`` (zeroed, size n_terms) are scratch buffers; the zeroed ones are returned zeroed. A row
     is new to ``acc`` while its sum is 0, so zero weights are skipped.
     """
@@ -135,17 +135,29 @@ def _search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, i
         w = np.float32(q_weights[p])
         if w <= 0.0:
             continue
-        for pp in range(colptr[t], colptr[t + 1]):
-            v = w * colval[pp]
-            if v < cutoff or v <= 0.0:
-                break  # impact order: the rest of the column contributes less
-            j = rowidx[pp]
-            if j == skip_row or (filtered and not row_mask[j]):
-                continue
-            if acc[j] == 0.0:
-                touched[n_touched] = j
-                n_touched += 1
-            acc[j] += v
+        end = _visited(w, colptr, colval, t, max(cutoff, 1e-30)) + colptr[t]  # impact order: past here, less
+        if filtered:
+            for pp in range(colptr[t], end):
+                j = rowidx[pp]
+                if row_mask[j]:
+                    a = acc[j]
+                    touched[n_touched] = j
+                    n_touched += a == 0.0
+                    acc[j] = a + w * colval[pp]
+        else:
+            for pp in range(colptr[t], end):
+                j = rowidx[pp]
+                a = acc[j]
+                touched[n_touched] = j  # branch-free: kept only when the row is new
+                n_touched += a == 0.0
+                acc[j] = a + w * colval[pp]
+    if skip_row >= 0 and acc[skip_row] != 0.0:
+        acc[skip_row] = 0.0
+        for c in range(n_touched):
+            if touched[c] == skip_row:
+                n_touched -= 1
+                touched[c] = touched[n_touched]
+                break
     for c in range(n_touched):
         j = touched[c]
         partial[c] = acc[j]
@@ -159,15 +171,13 @@ def _search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, i
 
 @njit(cache=True, nogil=True)
 def search_one(q_terms, q_weights, usable, term_max, max_query_terms, budget, colptr, rowidx, colval,
-               indptr, indices, data, row_mask, skip_row, n_candidates):
-    """Top ``n_candidates`` rows for one query vector, re-scored exactly (see _search)."""
-    n_rows = indptr.shape[0] - 1
-    n_terms = usable.shape[0]
+               indptr, indices, data, row_mask, skip_row, n_candidates, acc, partial, touched, qdense):
+    """Top ``n_candidates`` rows for one query vector, re-scored exactly (see _search, which
+    describes the scratch buffers: reused across calls, so a query touches no fresh memory)."""
     probe = _strongest_terms(q_terms, q_weights, usable, term_max, max_query_terms)
     cutoff = _cutoff(q_terms, q_weights, probe, colptr, colval, term_max, budget)
     return _search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, indices, data,
-                   row_mask, skip_row, n_candidates, np.zeros(n_rows, np.float32),
-                   np.empty(n_rows, np.float64), np.empty(n_rows, np.int32), np.zeros(n_terms, np.float64))
+                   row_mask, skip_row, n_candidates, acc, partial, touched, qdense)
 
 
 @njit(cache=True, nogil=True)
@@ -205,7 +215,7 @@ def all_neighbours(q_data, usable, term_max, max_query_terms, budget, colptr, ro
     for ch in prange(n_chunks):
         acc = np.zeros(n_rows, np.float32)
         partial = np.empty(n_rows, np.float64)
-        touched = np.empty(n_rows, np.int32)
+        touched = np.empty(n_rows + 1, np.int32)
         qdense = np.zeros(n_terms, np.float64)
         for o in range(ch * chunk, min(n_out, (ch + 1) * chunk)):
             i = first + o
@@ -226,50 +236,79 @@ def all_neighbours(q_data, usable, term_max, max_query_terms, budget, colptr, ro
     return out_rows, out_sims, self_scores
 
 
+@njit(cache=True, nogil=True)
+def _merge_keep(o, old_rows, old_sims, rows, sims, n_keep, out_rows, out_sims, out_fresh):
+    """Row o of the outputs: the best ``n_keep`` of a row's old list (rows, sims; best first) and of
+    newly scored candidates (rows, sims; best first, none in the old list), ties by row; positive
+    similarities only. ``out_fresh`` marks the entries that come from the new candidates."""
+    a = b = m = 0
+    while m < n_keep:
+        take_old = a < old_rows.shape[0] and old_rows[a] >= 0 and old_sims[a] > 0.0
+        take_new = b < rows.shape[0] and sims[b] > 0.0
+        if take_old and take_new:
+            if sims[b] > old_sims[a] or (sims[b] == old_sims[a] and rows[b] < old_rows[a]):
+                take_old = False
+        if take_old:
+            out_rows[o, m], out_sims[o, m], out_fresh[o, m] = old_rows[a], old_sims[a], False
+            a += 1
+        elif take_new:
+            out_rows[o, m], out_sims[o, m], out_fresh[o, m] = rows[b], sims[b], True
+            b += 1
+        else:
+            break
+        m += 1
+    for c in range(m, n_keep):
+        out_rows[o, c] = -1
+        out_sims[o, c] = 0.0
+        out_fresh[o, c] = False
+
+
 @njit(cache=True, parallel=True)
-def refine(q_data, indptr, indices, data, n_terms, self_scores, nb_rows, first, last, fan_out, n_keep, n_chunks):
-    """One round of neighbour-of-neighbour refinement for rows [first, last): each row's candidates
-    are its own list and the first ``fan_out`` entries of the lists of its first ``fan_out``
-    neighbours, all re-scored exactly. ``nb_rows`` holds every row's current list (n_rows, n_keep).
-    Returns new (rows, normalised scores) for rows [first, last)."""
+def refine(q_data, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, first, last, fan_out,
+           n_keep, n_chunks):
+    """One round of neighbour-of-neighbour refinement (NN-descent) for rows [first, last): each row's
+    new candidates are the first ``fan_out`` entries of the lists of its first ``fan_out`` neighbours,
+    re-scored exactly and merged into its list. ``nb_rows``, ``nb_sims`` (n_rows, n_keep) hold every
+    row's current list and ``fresh`` marks the entries that joined it in the previous step: a pair
+    reached through two entries that are not fresh was scored in an earlier round, and is skipped.
+    Returns new (rows, normalised scores, fresh) for rows [first, last)."""
     n_rows = indptr.shape[0] - 1
     n_out = last - first
     out_rows = np.full((n_out, n_keep), -1, np.int32)
     out_sims = np.zeros((n_out, n_keep), np.float32)
+    out_fresh = np.zeros((n_out, n_keep), np.bool_)
     chunk = (n_out + n_chunks - 1) // n_chunks
-    width = nb_rows.shape[1]
+    width = min(fan_out, nb_rows.shape[1])
     for ch in prange(n_chunks):
         seen = np.full(n_rows, -1, np.int64)
         qdense = np.zeros(n_terms, np.float64)
-        cand = np.empty(width + fan_out * fan_out, np.int32)
+        cand = np.empty(width * width, np.int32)
         for o in range(ch * chunk, min(n_out, (ch + 1) * chunk)):
             i = first + o
             if self_scores[i] <= 0.0:
                 continue
             seen[i] = i
+            for c in range(nb_rows.shape[1]):
+                if nb_rows[i, c] >= 0:
+                    seen[nb_rows[i, c]] = i  # already scored
             m = 0
             for c in range(width):
                 j = nb_rows[i, c]
-                if j >= 0 and seen[j] != i:
-                    seen[j] = i
-                    cand[m] = j
-                    m += 1
-            for c in range(min(fan_out, width)):
-                j = nb_rows[i, c]
                 if j < 0:
                     break
-                for c2 in range(min(fan_out, width)):
+                for c2 in range(width):
                     j2 = nb_rows[j, c2]
                     if j2 < 0:
                         break
-                    if seen[j2] != i:
+                    if seen[j2] != i and (fresh[i, c] or fresh[j, c2]):
                         seen[j2] = i
                         cand[m] = j2
                         m += 1
             a, b = indptr[i], indptr[i + 1]
             rows, scores = _rescore(np.sort(cand[:m]), indices[a:b], q_data[a:b], indptr, indices, data, qdense)
-            _keep(o, rows, scores, self_scores[i], n_keep, out_rows, out_sims)
-    return out_rows, out_sims
+            sims = (scores / self_scores[i]).astype(np.float32)
+            _merge_keep(o, nb_rows[i], nb_sims[i], rows, sims, n_keep, out_rows, out_sims, out_fresh)
+    return out_rows, out_sims, out_fresh
 
 
 @njit(cache=True, parallel=True)
@@ -288,9 +327,10 @@ def impact_order(colptr, rowidx, colval):
 
 
 @njit(cache=True, nogil=True)
-def query_scores(q_terms, q_weights, n_terms, indptr, indices, data, targets):
-    """The exact score q . W[j] of one query vector against each row j of ``targets``."""
-    return _scores(targets, q_terms, q_weights, indptr, indices, data, np.zeros(n_terms, np.float64))
+def query_scores(q_terms, q_weights, indptr, indices, data, targets, qdense):
+    """The exact score q . W[j] of one query vector against each row j of ``targets`` (``qdense``:
+    zeroed scratch of size n_terms, returned zeroed)."""
+    return _scores(targets, q_terms, q_weights, indptr, indices, data, qdense)
 
 
 @njit(cache=True, parallel=True)

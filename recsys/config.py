@@ -85,7 +85,7 @@ class IndexConfig:
     n_neighbors: int = 50
     n_candidates: int = 200
     probe_budget: int | None = None
-    refine_rounds: int = 2
+    refine_rounds: int = 4
     refine_fan_out: int = 20
     near_duplicate_threshold: float | None = 0.8
     semantic_weight: float = 0.0

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -68,6 +69,20 @@ class IndexData:
     lsa_components: np.ndarray | None = None  # (d, n_terms): projects a weight vector into LSA space
 
 
+class _Scratch(NamedTuple):
+    """A live search's working memory (see _kernels._search): zeroed between searches."""
+
+    acc: np.ndarray      # float32 per built row: partial sums
+    partial: np.ndarray  # float64 per built row
+    touched: np.ndarray  # int32 per built row, and one more
+    qdense: np.ndarray   # float64 per term: the query, spread out
+
+    @classmethod
+    def of(cls, n_rows: int, n_terms: int) -> "_Scratch":
+        return cls(np.zeros(n_rows, np.float32), np.empty(n_rows, np.float64), np.empty(n_rows + 1, np.int32),
+                   np.zeros(n_terms, np.float64))
+
+
 @dataclass(frozen=True)
 class _Vector:
     """A query over the index's terms: sorted term ids, query weights, the weights the same text has
@@ -114,6 +129,7 @@ class RelatedIndex:
         self._twinned = self._twins_of(self._groups)
         # The semantic channel: blended into every similarity, and a source of candidates of its own.
         self._semantic = bool(data.config.semantic_weight > 0 and data.embeddings is not None)
+        self._scratch_of_thread = threading.local()
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -536,7 +552,14 @@ class RelatedIndex:
         return _kernels.search_one(terms, np.asarray(q_weights, np.float64), usable, data.term_max,
                                    self.config.max_query_terms, _budget(self.config), data.columns.indptr, data.columns.indices,
                                    data.columns.data, data.rows.indptr, data.rows.indices, data.rows.data,
-                                   mask, skip_row, n_candidates)
+                                   mask, skip_row, n_candidates, *self._scratch())
+
+    def _scratch(self) -> "_Scratch":
+        """This thread's search buffers (a live search writes to them, so threads do not share them)."""
+        scratch = getattr(self._scratch_of_thread, "buffers", None)
+        if scratch is None:
+            scratch = self._scratch_of_thread.buffers = _Scratch.of(self._n_built, len(self._data.vocabulary))
+        return scratch
 
     def _candidates(self, vector: "_Vector", filters: Filters, k: int, skip_row: int,
                     usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -601,8 +624,8 @@ class RelatedIndex:
     def _lexical_scores(self, vector: "_Vector", rows: np.ndarray) -> np.ndarray:
         """The unnormalised lexical score of built ``rows`` against ``vector`` (what the search returns)."""
         data = self._data
-        return _kernels.query_scores(vector.terms, np.asarray(vector.weights, np.float64), len(data.vocabulary),
-                                     data.rows.indptr, data.rows.indices, data.rows.data, rows.astype(np.int64))
+        return _kernels.query_scores(vector.terms, np.asarray(vector.weights, np.float64), data.rows.indptr,
+                                     data.rows.indices, data.rows.data, rows.astype(np.int64), self._scratch().qdense)
 
     def _appended_candidates(self, vector: "_Vector", skip_row: int) -> tuple[np.ndarray, np.ndarray]:
         """Every live article added since the build, scored against ``vector`` (brute force: few)."""
@@ -867,10 +890,11 @@ def _neighbour_lists(config: IndexConfig, q_data: np.ndarray, usable: np.ndarray
     neighbor_rows, neighbor_sims, self_scores = _kernels.all_neighbours(
         q_data, usable, term_max, config.max_query_terms, _budget(config), columns.indptr, columns.indices,
         columns.data, rows.indptr, rows.indices, rows.data, config.n_candidates, config.n_neighbors, 0, n, n_chunks)
+    fresh = neighbor_rows >= 0
     for _ in range(config.refine_rounds):
-        neighbor_rows, neighbor_sims = _kernels.refine(
-            q_data, rows.indptr, rows.indices, rows.data, n_terms, self_scores, neighbor_rows, 0, n,
-            config.refine_fan_out, config.n_neighbors, n_chunks)
+        neighbor_rows, neighbor_sims, fresh = _kernels.refine(
+            q_data, rows.indptr, rows.indices, rows.data, n_terms, self_scores, neighbor_rows, neighbor_sims, fresh,
+            0, n, config.refine_fan_out, config.n_neighbors, n_chunks)
     return neighbor_rows, neighbor_sims, self_scores
 
 

@@ -129,6 +129,26 @@ def test_refinement_finds_what_a_narrow_search_missed_and_keeps_every_similarity
     assert without < 0.9 and refined > without + 0.1
 
 
+def test_refinement_rounds_that_skip_pairs_scored_before_find_what_rescoring_every_pair_finds():
+    docs = random_corpus(14, n_docs=150, vocab=400)
+    articles = [{"id": f"d{i}", "body": " ".join(d)} for i, d in enumerate(docs)]
+    similarity = brute_force_similarity("tfidf", docs)
+    narrow = dict(method="tfidf", n_neighbors=8, n_candidates=8, max_query_terms=1, refine_fan_out=4, **PLAIN)
+    start = recsys.RelatedIndex.build(articles, refine_rounds=0, **narrow)._data.neighbor_rows
+    rows = [[j for j in start[i] if j >= 0] for i in range(len(docs))]
+    for rounds in range(1, 4):  # a plain NN-descent round: every reachable pair scored again
+        reached = [set(rows[i]) | {j2 for j in rows[i][:4] for j2 in rows[j][:4]} - {i} for i in range(len(docs))]
+        rows = [sorted((j for j in reached[i] if similarity[i, j] > 0), key=lambda j: (-similarity[i, j], j))[:8]
+                for i in range(len(docs))]
+        built = recsys.RelatedIndex.build(articles, refine_rounds=rounds, **narrow)._data
+        for i in range(len(docs)):
+            listed = [j for j in built.neighbor_rows[i] if j >= 0]
+            assert set(listed) == set(rows[i]), (rounds, i)
+            np.testing.assert_allclose(built.neighbor_sims[i, :len(listed)], similarity[i, listed], rtol=1e-5)
+        assert rounds == 1 or any(rows[i] != previous[i] for i in range(len(docs)))  # later rounds still work
+        previous = rows
+
+
 def test_a_probe_budget_smaller_than_the_postings_still_scores_exactly():
     docs = random_corpus(13, n_docs=120, vocab=300)
     articles = [{"id": f"d{i}", "body": " ".join(d)} for i, d in enumerate(docs)]
