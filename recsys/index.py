@@ -28,7 +28,6 @@ from .text import Analyzer
 from .weighting import bm25_term_weights, bm25_weights, document_frequencies, tfidf_query, tfidf_weights
 
 FLOAT = np.float32
-_LINKED_FAN_OUT = 10  # a live search also scores the first 10 stored neighbours of its best 10 matches
 _EVERY_ROW = np.zeros(0, dtype=bool)  # an empty row mask lets every row through
 
 
@@ -598,10 +597,11 @@ class RelatedIndex:
         """Built rows in the stored lists of the first few of ``rows`` (best first), not among
         ``rows`` and allowed by ``mask`` (empty: every row): the neighbours of a query's best matches
         are likely its own too, so they widen a live search at little cost."""
-        seeds = rows[:_LINKED_FAN_OUT]  # search results: built rows only
+        fan_out = self.config.refine_fan_out
+        seeds = rows[:fan_out]  # search results: built rows only
         if not len(seeds):
             return np.zeros(0, dtype=np.int64)
-        linked = np.asarray(self._data.neighbor_rows[seeds, :_LINKED_FAN_OUT], dtype=np.int64).ravel()
+        linked = np.asarray(self._data.neighbor_rows[seeds, :fan_out], dtype=np.int64).ravel()
         linked = np.setdiff1d(linked[linked >= 0], rows)
         if len(mask):
             linked = linked[mask[linked]]
