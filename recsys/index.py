@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import threading
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -128,7 +128,7 @@ class RelatedIndex:
         self._twinned = self._twins_of(self._groups)
         # The semantic channel: blended into every similarity, and a source of candidates of its own.
         self._semantic = bool(data.config.semantic_weight > 0 and data.embeddings is not None)
-        self._scratch_of_thread = threading.local()
+        self._scratch_pool: list[_Scratch] = []  # see _scratch
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -548,17 +548,24 @@ class RelatedIndex:
 
     def _search(self, terms, q_weights, usable, mask, skip_row, n_candidates):
         data = self._data
-        return _kernels.search_one(terms, np.asarray(q_weights, np.float64), usable, data.term_max,
-                                   self.config.max_query_terms, _budget(self.config), data.columns.indptr, data.columns.indices,
-                                   data.columns.data, data.rows.indptr, data.rows.indices, data.rows.data,
-                                   mask, skip_row, n_candidates, *self._scratch())
+        with self._scratch() as buffers:
+            return _kernels.search_one(terms, np.asarray(q_weights, np.float64), usable, data.term_max,
+                                       self.config.max_query_terms, _budget(self.config), data.columns.indptr,
+                                       data.columns.indices, data.columns.data, data.rows.indptr, data.rows.indices,
+                                       data.rows.data, mask, skip_row, n_candidates, *buffers)
 
-    def _scratch(self) -> "_Scratch":
-        """This thread's search buffers (a live search writes to them, so threads do not share them)."""
-        scratch = getattr(self._scratch_of_thread, "buffers", None)
-        if scratch is None:
-            scratch = self._scratch_of_thread.buffers = _Scratch.of(self._n_built, len(self._data.vocabulary))
-        return scratch
+    @contextmanager
+    def _scratch(self) -> Iterator["_Scratch"]:
+        """Search buffers for one live search, lent from a pool: a search writes to them, so
+        concurrent searches hold different ones, and memory grows with concurrency, not threads."""
+        try:
+            buffers = self._scratch_pool.pop()
+        except IndexError:
+            buffers = _Scratch.of(self._n_built, len(self._data.vocabulary))
+        try:
+            yield buffers
+        finally:
+            self._scratch_pool.append(buffers)
 
     def _candidates(self, vector: "_Vector", filters: Filters, k: int, skip_row: int,
                     usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -624,8 +631,9 @@ class RelatedIndex:
     def _lexical_scores(self, vector: "_Vector", rows: np.ndarray) -> np.ndarray:
         """The unnormalised lexical score of built ``rows`` against ``vector`` (what the search returns)."""
         data = self._data
-        return _kernels.query_scores(vector.terms, np.asarray(vector.weights, np.float64), data.rows.indptr,
-                                     data.rows.indices, data.rows.data, rows.astype(np.int64), self._scratch().qdense)
+        with self._scratch() as buffers:
+            return _kernels.query_scores(vector.terms, np.asarray(vector.weights, np.float64), data.rows.indptr,
+                                         data.rows.indices, data.rows.data, rows.astype(np.int64), buffers.qdense)
 
     def _appended_candidates(self, vector: "_Vector", skip_row: int) -> tuple[np.ndarray, np.ndarray]:
         """Every live article added since the build, scored against ``vector`` (brute force: few)."""

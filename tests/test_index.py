@@ -219,3 +219,25 @@ def test_odd_arguments_get_recsys_errors_or_sensible_answers(sample_index, sampl
     (tmp_path / "file").write_text("x")
     with pytest.raises(ParameterError, match="not a directory"):
         sample_index.save(tmp_path / "file")
+
+
+def test_live_searches_in_parallel_threads_answer_as_they_do_one_at_a_time():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from benchmarks.synth import generate
+
+    index = recsys.RelatedIndex.build(generate(3000, seed=5), n_neighbors=20)
+    drafts = [article["body"][:800] for article in generate(120, seed=6)]
+    sections = ["world", "sports", "business"]
+
+    def answers(i):
+        mlt = index.more_like_this(drafts[i], k=10, now=NOW)
+        filtered = index.related(index.ids[i * 7], k=10, section=sections[i % 3], now=NOW)
+        return [(h.id, h.score) for h in mlt], [(h.id, h.score) for h in filtered]
+
+    alone = [answers(i) for i in range(len(drafts))]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(answers, range(len(drafts))))
+    assert together == alone
+    assert all(mlt and filtered for mlt, filtered in alone)
+    assert len(index._scratch_pool) <= 8  # buffers are lent per search, not made per thread
