@@ -224,11 +224,19 @@ def test_odd_arguments_get_recsys_errors_or_sensible_answers(sample_index, sampl
 def test_live_searches_in_parallel_threads_answer_as_they_do_one_at_a_time():
     from concurrent.futures import ThreadPoolExecutor
 
-    from benchmarks.synth import generate
+    rng = np.random.default_rng(5)
+    words = np.array([f"w{i}" for i in range(3000)])
+    weights = 1.0 / np.arange(1, 3001)
 
-    index = recsys.RelatedIndex.build(generate(3000, seed=5), n_neighbors=20)
-    drafts = [article["body"][:800] for article in generate(120, seed=6)]
+    def text():  # words of one of 30 topics, Zipf-weighted, and common ones
+        topic = rng.integers(30)
+        own = rng.choice(100, size=rng.integers(20, 120), p=weights[:100] / weights[:100].sum()) + 100 * topic
+        return " ".join(words[np.concatenate([own, rng.choice(3000, size=40, p=weights / weights.sum())])])
+
     sections = ["world", "sports", "business"]
+    index = recsys.RelatedIndex.build([{"id": f"a{i}", "body": text(), "section": sections[i % 3]} for i in range(3000)],
+                                      n_neighbors=20)
+    drafts = [text() for _ in range(120)]
 
     def answers(i):
         mlt = index.more_like_this(drafts[i], k=10, now=NOW)
