@@ -124,9 +124,9 @@ def _search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, i
 
     ``probe`` lists the positions of the query terms used to find candidates, and ``cutoff`` the
     smallest contribution visited; ``row_mask`` the rows that may be returned (an empty mask: every
-    row). ``acc`` (float32, zeroed), ``partial``, ``touched`` (int32; of size n_rows, n_rows + 1 for touched) and
-    ``qdense`` (zeroed, size n_terms) are scratch buffers; the zeroed ones are returned zeroed. A row
-    is new to ``acc`` while its sum is 0, so zero weights are skipped.
+    row). ``acc`` (float32, zeroed) and ``partial`` (both of size n_rows), ``touched`` (int32, size
+    n_rows + 1) and ``qdense`` (zeroed, size n_terms) are scratch buffers; the zeroed ones are
+    returned zeroed. A row is new to ``acc`` while its sum is 0, so zero weights are skipped.
     """
     n_touched = 0
     filtered = row_mask.shape[0] > 0
@@ -136,21 +136,14 @@ def _search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, i
         if w <= 0.0:
             continue
         end = _visited(w, colptr, colval, t, max(cutoff, 1e-30)) + colptr[t]  # impact order: past here, less
-        if filtered:
-            for pp in range(colptr[t], end):
-                j = rowidx[pp]
-                if row_mask[j]:
-                    a = acc[j]
-                    touched[n_touched] = j
-                    n_touched += a == 0.0
-                    acc[j] = a + w * colval[pp]
-        else:
-            for pp in range(colptr[t], end):
-                j = rowidx[pp]
-                a = acc[j]
-                touched[n_touched] = j  # branch-free: kept only when the row is new
-                n_touched += a == 0.0
-                acc[j] = a + w * colval[pp]
+        for pp in range(colptr[t], end):
+            j = rowidx[pp]
+            if filtered and not row_mask[j]:
+                continue
+            a = acc[j]
+            touched[n_touched] = j  # branch-free: kept only when the row is new
+            n_touched += a == 0.0
+            acc[j] = a + w * colval[pp]
     if skip_row >= 0 and acc[skip_row] != 0.0:
         acc[skip_row] = 0.0
         for c in range(n_touched):
