@@ -254,10 +254,12 @@ def recsys_extras(index, query_ids: list[str], ids: list[str]) -> dict:
 
     rng = np.random.default_rng(len(ids))
     sections = [index.article(ids[r]).section for r in rng.choice(len(ids), size=len(query_ids))]
+    index.related(query_ids[0], k=10, section=sections[0], exclude=[query_ids[0]])  # warm-up, untimed
     filtered = latencies_ms(lambda p: index.related(p[0], k=10, section=p[1], exclude=[p[0]]),
                             list(zip(query_ids, sections)))
     return {"filtered_p50": filtered["p50"], "filtered_p99": filtered["p99"],
-            "recall10": recall_at_10(index, query_ids)}
+            "recall10": recall_at_10(index, query_ids), "build_seconds": index.build_seconds,
+            "build_peak_rss_mb": index.build_peak_rss_mb}
 
 
 BUILDERS = {"rank-bm25": build_rank_bm25, "bm25s": build_bm25s, "sklearn": build_sklearn,
@@ -319,6 +321,11 @@ def footnotes(rows: list[dict]) -> list[str]:
             notes.append(f"recsys: peak RSS of its largest tokenising worker process "
                          f"{row['workers_rss_mb']:.0f} MB (forked: counts pages shared with the "
                          "parent; not in the column).")
+        if row["peer"] == "recsys" and row.get("build_seconds"):
+            phases = ", ".join(f"{phase} {s:.1f} s" for phase, s in row["build_seconds"].items())
+            memory = ", ".join(f"{phase} {mb:.0f} MB" for phase, mb in row["build_peak_rss_mb"].items()
+                               if mb is not None)
+            notes.append(f"recsys build phases: {phases}; peak RSS at the end of: {memory}.")
     return notes
 
 
