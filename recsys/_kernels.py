@@ -174,6 +174,46 @@ def search_one(q_terms, q_weights, usable, term_max, max_query_terms, budget, co
 
 
 @njit(cache=True, nogil=True)
+def _linked(rows, neighbor_rows, fan_out, row_mask, skip_row, acc, touched):
+    """Ascending rows in the stored lists (first ``fan_out`` entries) of the first ``fan_out`` of
+    ``rows``, not among ``rows``, not ``skip_row``, and allowed by ``row_mask`` (empty: every row).
+    ``acc`` (zeroed) marks rows already taken and is returned zeroed; ``touched`` is scratch."""
+    filtered = row_mask.shape[0] > 0
+    for c in range(rows.shape[0]):
+        acc[rows[c]] = 1.0
+    n = 0
+    width = min(fan_out, neighbor_rows.shape[1])
+    for s in range(min(fan_out, rows.shape[0])):
+        for c in range(width):
+            j = neighbor_rows[rows[s], c]
+            if j < 0 or j == skip_row or acc[j] != 0.0 or (filtered and not row_mask[j]):
+                continue
+            acc[j] = 1.0
+            touched[n] = j
+            n += 1
+    for c in range(rows.shape[0]):
+        acc[rows[c]] = 0.0
+    linked = np.sort(touched[:n])
+    for c in range(n):
+        acc[linked[c]] = 0.0
+    return linked
+
+
+@njit(cache=True, nogil=True)
+def live_search(q_terms, q_weights, usable, term_max, max_query_terms, budget, colptr, rowidx, colval,
+                indptr, indices, data, neighbor_rows, fan_out, row_mask, skip_row, n_candidates,
+                acc, partial, touched, qdense):
+    """A search of a query that has no stored list: search_one's candidates (rows, exact scores;
+    best first), then the rows its first ``fan_out`` candidates list among their first ``fan_out``
+    stored neighbours (see _linked) with their exact scores: (rows, scores, linked, linked scores)."""
+    rows, scores = search_one(q_terms, q_weights, usable, term_max, max_query_terms, budget, colptr, rowidx,
+                              colval, indptr, indices, data, row_mask, skip_row, n_candidates, acc, partial,
+                              touched, qdense)
+    linked = _linked(rows, neighbor_rows, fan_out, row_mask, skip_row, acc, touched)
+    return rows, scores, linked, _scores(linked, q_terms, q_weights, indptr, indices, data, qdense)
+
+
+@njit(cache=True, nogil=True)
 def _keep(i, rows, scores, self_score, n_keep, out_rows, out_sims):
     """Store row i's best ``n_keep`` (rows, scores / self_score), positive scores only."""
     m = 0

@@ -546,13 +546,17 @@ class RelatedIndex:
         embedding = np.asarray(data.embeddings[row], dtype=np.float64) if self._semantic else None
         return _Vector(terms, np.asarray(weights, dtype=np.float64), own, float(data.self_scores[row]), embedding)
 
-    def _search(self, terms, q_weights, usable, mask, skip_row, n_candidates):
+    def _search(self, vector: "_Vector", usable: np.ndarray, mask: np.ndarray, skip_row: int,
+                n_candidates: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The built rows a live search finds for ``vector`` (see _kernels.live_search): its best
+        candidates (rows, unnormalised scores; best first), then rows their stored lists add (ascending)."""
         data = self._data
         with self._scratch() as buffers:
-            return _kernels.search_one(terms, np.asarray(q_weights, np.float64), usable, data.term_max,
-                                       self.config.max_query_terms, _budget(self.config), data.columns.indptr,
-                                       data.columns.indices, data.columns.data, data.rows.indptr, data.rows.indices,
-                                       data.rows.data, mask, skip_row, n_candidates, *buffers)
+            return _kernels.live_search(vector.terms, np.asarray(vector.weights, np.float64), usable, data.term_max,
+                                        self.config.max_query_terms, _budget(self.config), data.columns.indptr,
+                                        data.columns.indices, data.columns.data, data.rows.indptr, data.rows.indices,
+                                        data.rows.data, data.neighbor_rows, self.config.refine_fan_out, mask, skip_row,
+                                        n_candidates, *buffers)
 
     @contextmanager
     def _scratch(self) -> Iterator["_Scratch"]:
@@ -582,14 +586,16 @@ class RelatedIndex:
         built_mask = _EVERY_ROW if allowed is None else allowed[: self._n_built]
         n_candidates = max(self.config.n_candidates, 2 * k)
         built_skip = skip_row if skip_row < self._n_built else -1
-        rows, scores = self._search(vector.terms, vector.weights, usable, built_mask, built_skip, n_candidates)
-        rows, scores = rows.astype(np.int64), np.asarray(scores, dtype=np.float64)
-        more = self._linked_candidates(rows, built_mask, built_skip)
+        rows, scores, more, more_scores = self._search(vector, usable, built_mask, built_skip, n_candidates)
         if vector.embedding is not None:  # the semantic channel's own candidates, scored lexically too
             dense = self._dense_candidates(vector.embedding, built_mask, built_skip, n_candidates)
-            more = np.union1d(more, np.setdiff1d(dense, rows))
-        rows = np.concatenate([rows, more])
-        scores = np.concatenate([scores, self._lexical_scores(vector, more)])
+            dense = np.setdiff1d(dense, np.concatenate([rows, more]))
+            more = np.concatenate([more, dense])
+            more_scores = np.concatenate([more_scores, self._lexical_scores(vector, dense)])
+            order = np.argsort(more, kind="stable")
+            more, more_scores = more[order], more_scores[order]
+        rows = np.concatenate([rows, more]).astype(np.int64)
+        scores = np.concatenate([scores, more_scores])
         lexical = scores / vector.self_score if vector.self_score > 0 else np.zeros(len(rows))
         sims = self._mixed(rows, lexical, vector)
         if self._appended:
@@ -599,20 +605,6 @@ class RelatedIndex:
                 more_rows, more_sims = more_rows[keep], more_sims[keep]
             rows, sims = np.concatenate([rows, more_rows]), np.concatenate([sims, more_sims])
         return rows, sims
-
-    def _linked_candidates(self, rows: np.ndarray, mask: np.ndarray, skip_row: int) -> np.ndarray:
-        """Built rows in the stored lists of the first few of ``rows`` (best first), not among
-        ``rows`` and allowed by ``mask`` (empty: every row): the neighbours of a query's best matches
-        are likely its own too, so they widen a live search at little cost."""
-        fan_out = self.config.refine_fan_out
-        seeds = rows[:fan_out]  # search results: built rows only
-        if not len(seeds):
-            return np.zeros(0, dtype=np.int64)
-        linked = np.asarray(self._data.neighbor_rows[seeds, :fan_out], dtype=np.int64).ravel()
-        linked = np.setdiff1d(linked[linked >= 0], rows)
-        if len(mask):
-            linked = linked[mask[linked]]
-        return linked[linked != skip_row]
 
     def _dense_candidates(self, embedding: np.ndarray, mask: np.ndarray, skip_row: int, n: int) -> np.ndarray:
         """The (at most n) built rows whose embeddings are closest to ``embedding``, among those
