@@ -149,6 +149,28 @@ def test_refinement_rounds_that_skip_pairs_scored_before_find_what_rescoring_eve
         previous = rows
 
 
+def test_a_live_search_adds_the_stored_neighbours_of_its_first_matches_and_scores_them_exactly():
+    docs = random_corpus(15, n_docs=150, vocab=400)
+    articles = [{"id": f"d{i}", "body": " ".join(d)} for i, d in enumerate(docs)]
+    similarity = brute_force_similarity("tfidf", docs)
+    index = recsys.RelatedIndex.build(articles, method="tfidf", n_neighbors=8, n_candidates=8, max_query_terms=1,
+                                      refine_fan_out=4, **PLAIN)
+    stored = index._data.neighbor_rows
+    every_third = np.arange(len(docs)) % 3 != 0
+    true_ones_added = 0
+    for i in range(len(docs)):
+        vector = index._row_vector(i)
+        mask = every_third if i % 2 else np.zeros(0, dtype=bool)  # a filter, or every row
+        rows, _, linked, linked_scores = index._search(vector, index._article_terms, mask, i, 8)
+        expected = {int(j) for s in rows[:4] for j in stored[s, :4] if j >= 0} - set(rows.tolist()) - {i}
+        assert linked.tolist() == sorted(j for j in expected if not len(mask) or mask[j])
+        np.testing.assert_allclose(linked_scores / vector.self_score, similarity[i, linked], rtol=1e-5, atol=1e-9)
+        true_top = set(np.argsort(-np.where(np.arange(len(docs)) == i, -1, similarity[i]), kind="stable")[:8])
+        true_ones_added += len(true_top & set(linked.tolist()))
+    assert all(not buffers.acc.any() for buffers in index._scratch_pool)  # the pooled marks are cleared
+    assert true_ones_added > 0  # the stored lists give true neighbours the narrow probe missed
+
+
 def test_a_probe_budget_smaller_than_the_postings_still_scores_exactly():
     docs = random_corpus(13, n_docs=120, vocab=300)
     articles = [{"id": f"d{i}", "body": " ".join(d)} for i, d in enumerate(docs)]
