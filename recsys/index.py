@@ -697,12 +697,13 @@ class RelatedIndex:
         """Blend, pick the best k (by MMR when diversity is on), make hits, and pad them if asked.
         ``query`` is the queried article's row or the draft's vector."""
         store = self._data.store
-        pop = popularity(self._views(rows), self._max_views) if blend.popularity_weight else np.zeros(len(rows))
+        views = self._views(rows)
+        pop = popularity(views, self._max_views) if blend.popularity_weight else np.zeros(len(rows))
         fresh = (freshness(store.published[rows], now_timestamp(now), blend) if blend.freshness_weight
                  else np.zeros(len(rows)))
         scores = sims * (1.0 + blend.popularity_weight * pop + blend.freshness_weight * fresh)
         keep = self._one_per_story(rows, scores, query)
-        rows, sims, scores, pop, fresh = rows[keep], sims[keep], scores[keep], pop[keep], fresh[keep]
+        rows, sims, scores, pop, fresh, views = rows[keep], sims[keep], scores[keep], pop[keep], fresh[keep], views[keep]
         if options.diversity > 0 and len(rows) > 1:
             pool = top_k(scores, rows, max(3 * k, k + 10))
             picked, penalties = mmr_order(scores[pool], self._cosines(rows[pool]), k, options.diversity)
@@ -723,7 +724,7 @@ class RelatedIndex:
                     "terms": shared_terms(vector.terms, vector.weights, target.terms, target.own,
                                           vector.self_score, self._data.vocabulary)}
             hits.append(self._hit(row, score=scores[p], similarity=sims[p], popularity=pop[p], freshness=fresh[p],
-                                  explanation=explanation))
+                                  views=views[p], explanation=explanation))
         if options.fallback and len(hits) < k:
             hits += self._fallback(k - len(hits), rows[best], query, filters, blend, now)
         return hits
@@ -763,11 +764,12 @@ class RelatedIndex:
         return [self._hit(int(rows[p]), popularity=pop[p], freshness=fresh[p], reason="fallback") for p in order]
 
     def _hit(self, row: int, *, score: float = 0.0, similarity: float = 0.0, popularity: float = 0.0,
-             freshness: float = 0.0, reason: str = "related", explanation: dict | None = None) -> Hit:
-        """The hit for the article at ``row``: its stored fields, current views and these scores."""
+             freshness: float = 0.0, views: int | None = None, reason: str = "related",
+             explanation: dict | None = None) -> Hit:
+        """The hit for the article at ``row``: its stored fields, current views (unless given) and these scores."""
         store = self._data.store
         return Hit(store.ids[row], float(score), float(similarity), float(popularity), float(freshness),
-                   views=int(self._views(row)), explanation=explanation, reason=reason,
+                   views=int(self._views(row) if views is None else views), explanation=explanation, reason=reason,
                    load=partial(store.record, row))
 
     def _one_per_story(self, rows: np.ndarray, scores: np.ndarray, query: "int | _Vector") -> np.ndarray:

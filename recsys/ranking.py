@@ -26,7 +26,8 @@ def freshness(published: np.ndarray, now: float, blend: BlendConfig) -> np.ndarr
     else:
         span = scale / (1.0 - decay)
         value = np.maximum((span - distance) / span, 0.0)
-    return np.nan_to_num(value, nan=0.0)
+    value[np.isnan(value)] = 0.0
+    return value
 
 
 def popularity(views: np.ndarray, max_views: float) -> np.ndarray:
