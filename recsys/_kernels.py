@@ -177,7 +177,8 @@ def search_one(q_terms, q_weights, usable, term_max, max_query_terms, budget, co
 def _linked(rows, neighbor_rows, fan_out, row_mask, skip_row, acc, touched):
     """Ascending rows in the stored lists (first ``fan_out`` entries) of the first ``fan_out`` of
     ``rows``, not among ``rows``, not ``skip_row``, and allowed by ``row_mask`` (empty: every row).
-    ``acc`` (zeroed) marks rows already taken and is returned zeroed; ``touched`` is scratch."""
+    ``acc`` (zeroed) marks rows already taken and is returned zeroed; ``touched`` is scratch (so
+    ``rows`` must not be a view of it)."""
     filtered = row_mask.shape[0] > 0
     for c in range(rows.shape[0]):
         acc[rows[c]] = 1.0

@@ -6,6 +6,7 @@ from rank_bm25 import BM25Okapi
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 import recsys
+from recsys.ranking import Filters
 from recsys.text import Analyzer, AnalyzerConfig
 from recsys.weighting import bm25_weights, tfidf_weights
 
@@ -149,24 +150,35 @@ def test_refinement_rounds_that_skip_pairs_scored_before_find_what_rescoring_eve
         previous = rows
 
 
-def test_a_live_search_adds_the_stored_neighbours_of_its_first_matches_and_scores_them_exactly():
+@pytest.mark.parametrize("n_neighbors, semantic_weight", [(8, 0.0), (3, 0.0), (8, 0.3)])
+def test_a_live_search_adds_the_stored_neighbours_of_its_first_matches_and_scores_them_exactly(n_neighbors,
+                                                                                                semantic_weight):
     docs = random_corpus(15, n_docs=150, vocab=400)
     articles = [{"id": f"d{i}", "body": " ".join(d)} for i, d in enumerate(docs)]
     similarity = brute_force_similarity("tfidf", docs)
-    index = recsys.RelatedIndex.build(articles, method="tfidf", n_neighbors=8, n_candidates=8, max_query_terms=1,
-                                      refine_fan_out=4, **PLAIN)
+    index = recsys.RelatedIndex.build(articles, method="tfidf", n_neighbors=n_neighbors, n_candidates=8,
+                                      max_query_terms=1, refine_fan_out=4, semantic_weight=semantic_weight,
+                                      lsa_components=8, **PLAIN)  # with 3 neighbours, lists are shorter than the fan-out
     stored = index._data.neighbor_rows
-    every_third = np.arange(len(docs)) % 3 != 0
+    two_in_three = np.arange(len(docs)) % 3 != 0
+    every_row = np.zeros(0, dtype=bool)
     true_ones_added = 0
     for i in range(len(docs)):
         vector = index._row_vector(i)
-        mask = every_third if i % 2 else np.zeros(0, dtype=bool)  # a filter, or every row
+        mask = two_in_three if i % 2 else every_row  # a filter, or none
         rows, _, linked, linked_scores = index._search(vector, index._article_terms, mask, i, 8)
         expected = {int(j) for s in rows[:4] for j in stored[s, :4] if j >= 0} - set(rows.tolist()) - {i}
         assert linked.tolist() == sorted(j for j in expected if not len(mask) or mask[j])
         np.testing.assert_allclose(linked_scores / vector.self_score, similarity[i, linked], rtol=1e-5, atol=1e-9)
         true_top = set(np.argsort(-np.where(np.arange(len(docs)) == i, -1, similarity[i]), kind="stable")[:8])
         true_ones_added += len(true_top & set(linked.tolist()))
+        if semantic_weight:  # the embeddings' closest rows join the linked ones, in one ascending run
+            found, sims = index._candidates(vector, Filters(), 4, i, index._article_terms)
+            rows, _, linked, _ = index._search(vector, index._article_terms, every_row, i, 8)
+            dense = index._dense_candidates(vector.embedding, every_row, i, 8)
+            assert found[:len(rows)].tolist() == rows.tolist()
+            assert found[len(rows):].tolist() == sorted((set(linked.tolist()) | set(dense.tolist())) - set(rows.tolist()))
+            np.testing.assert_allclose(sims, index._mixed(found, similarity[i, found], vector), rtol=1e-5, atol=1e-9)
     assert all(not buffers.acc.any() for buffers in index._scratch_pool)  # the pooled marks are cleared
     assert true_ones_added > 0  # the stored lists give true neighbours the narrow probe missed
 
