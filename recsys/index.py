@@ -761,7 +761,8 @@ class RelatedIndex:
         fresh = freshness(store.published[rows], now_timestamp(now), blend)
         order = top_k((np.log1p(views) + 1.0) * (fresh + 1e-6), rows, n)  # views, decayed by age
         pop = popularity(views, self._max_views)
-        return [self._hit(int(rows[p]), popularity=pop[p], freshness=fresh[p], reason="fallback") for p in order]
+        return [self._hit(int(rows[p]), popularity=pop[p], freshness=fresh[p], views=views[p], reason="fallback")
+                for p in order]
 
     def _hit(self, row: int, *, score: float = 0.0, similarity: float = 0.0, popularity: float = 0.0,
              freshness: float = 0.0, views: int | None = None, reason: str = "related",
