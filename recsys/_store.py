@@ -117,20 +117,37 @@ class ArticleStore:
         self._appended: dict[int, dict] = {}  # records of rows added after the build
 
     def append(self, article: Article) -> int:
-        """Add an article as a new row (its id now points there); returns the row."""
-        row = len(self.ids)
-        self.ids = [*self.ids, article.id]
-        self.row_of[article.id] = row
-        self._appended[row] = article.to_dict()
-        self.section = np.append(self.section, np.int32(_code_in(self.sections, article.section)))
-        self.author = np.append(self.author, np.int32(_code_in(self.authors, article.author)))
-        codes = [_code_in(self.tags, tag) for tag in article.tags]
+        """Add an article as a new row (its id now points there); returns the row. If it fails, the
+        store is unchanged."""
+        return self.apply(self.new_row(article))
+
+    def new_row(self, article: Article) -> "NewRow":
+        """The store's columns with ``article`` added as a new row, computed without changing the store."""
+        section, sections = _coded(self.sections, article.section)
+        author, authors = _coded(self.authors, article.author)
+        tags, codes = self.tags, []
+        for tag in article.tags:
+            code, tags = _coded(tags, tag)
+            codes.append(code)
+        published = article.published_at.timestamp() if article.published_at else np.nan
+        columns = {
+            "ids": [*self.ids, article.id], "sections": sections, "authors": authors, "tags": tags,
+            "section": np.append(self.section, np.int32(section)), "author": np.append(self.author, np.int32(author)),
+            "tag_codes": np.append(self.tag_codes, np.asarray(codes, dtype=np.int32)),
+            "tag_indptr": np.append(self.tag_indptr, self.tag_indptr[-1] + len(codes)),
+            "published": np.append(self.published, published), "views": np.append(self.views, np.int64(article.views)),
+        }
+        return NewRow(len(self.ids), article.id, article.to_dict(), columns)
+
+    def apply(self, new: "NewRow") -> int:
+        """Make a row computed by ``new_row`` part of the store (assignments only: nothing here can
+        fail halfway); returns the row."""
+        for name, value in new.columns.items():
+            setattr(self, name, value)
         self.__dict__.pop("_tag_code", None)
-        self.tag_codes = np.append(self.tag_codes, np.asarray(codes, dtype=np.int32))
-        self.tag_indptr = np.append(self.tag_indptr, self.tag_indptr[-1] + len(codes))
-        self.published = np.append(self.published, article.published_at.timestamp() if article.published_at else np.nan)
-        self.views = np.append(self.views, np.int64(article.views))
-        return row
+        self.row_of[new.article_id] = new.row
+        self._appended[new.row] = new.record
+        return new.row
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -177,15 +194,26 @@ class ArticleStore:
             return -2
 
 
-def _code_in(names: list[str], name: str | None) -> int:
-    """The code of ``name`` in ``names``, adding it if new (-1 for None)."""
+@dataclass(frozen=True)
+class NewRow:
+    """An article's row, computed by ArticleStore.new_row and not yet applied: its row number, id,
+    record, and every column of the store with it (attribute name -> new value)."""
+
+    row: int
+    article_id: str
+    record: dict
+    columns: dict
+
+
+def _coded(names: list[str], name: str | None) -> tuple[int, list[str]]:
+    """The code of ``name`` in ``names`` (-1 for None), and the names with it: ``names`` itself if it
+    is there, else a new list (``names`` is never changed)."""
     if name is None:
-        return -1
+        return -1, names
     try:
-        return names.index(name)
+        return names.index(name), names
     except ValueError:
-        names.append(name)
-        return len(names) - 1
+        return len(names), [*names, name]
 
 
 def timestamp(value) -> float:

@@ -13,6 +13,7 @@ import click
 
 from .config import load_config_file
 from .errors import InputError, ParameterError, RecsysError
+from .generations import current
 from .index import RelatedIndex
 
 EXIT_BAD_INPUT = 2
@@ -164,7 +165,7 @@ def info(index_dir: Path, as_json: bool) -> None:
     """Describe an index directory: counts, parameters, size; verifies every checksum."""
     index = RelatedIndex.load(index_dir)
     details = {"path": str(index_dir), **index.info(),
-               "bytes_on_disk": sum(f.stat().st_size for f in Path(index_dir).iterdir())}
+               "bytes_on_disk": sum(f.stat().st_size for f in current(Path(index_dir)).iterdir() if f.is_file())}
     if as_json:
         click.echo(json.dumps(details, indent=2, ensure_ascii=False))
         return
@@ -191,8 +192,12 @@ def serve(index_dir: Path, host: str, port: int, workers: int, events_db: Path |
 
 def _serve(index_dir: Path, host: str, port: int, *, workers: int, events_db: Path | None,
            demo_page: bool = False) -> None:
-    """Run uvicorn on the app factory; settings reach every worker through RECSYS_* variables."""
+    """Run uvicorn on the app factory; settings reach every worker through RECSYS_* variables. The
+    workers' request counters meet in a fresh directory for this run (PROMETHEUS_MULTIPROC_DIR), so
+    /metrics counts every worker's requests; it is removed at exit (or, after kill -9, by the next run)."""
     import os
+    import shutil
+    import tempfile
 
     import uvicorn
 
@@ -201,8 +206,26 @@ def _serve(index_dir: Path, host: str, port: int, *, workers: int, events_db: Pa
         os.environ["RECSYS_EVENTS_DB"] = str(events_db.resolve())
     if demo_page:
         os.environ["RECSYS_DEMO_PAGE"] = os.environ["RECSYS_WIDGET_VIEWS"] = "true"
-    uvicorn.run("recsys.server.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+    for stale in Path(tempfile.gettempdir()).glob("recsys-metrics-*-*"):  # of runs that were killed
+        pid = stale.name.split("-")[2]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(stale, ignore_errors=True)
+        except (ValueError, OSError):
+            pass  # not ours, or a live process of another user
+    metrics_dir = tempfile.mkdtemp(prefix=f"recsys-metrics-{os.getpid()}-")
+    previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # before uvicorn starts (and imports) the app
+    try:
+        uvicorn.run("recsys.server.app:app_from_environment", factory=True, host=host, port=port,
+                    workers=workers, log_level="warning")
+    finally:
+        if previous is None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        else:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = previous
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @main.command(name="eval")

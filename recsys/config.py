@@ -18,6 +18,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DEFAULT_FIELD_WEIGHTS = {"title": 2.0, "body": 1.0, "tags": 1.0, "section": 0.5}
 SEMANTIC_MODELS = ("lsa", "minilm")  # "minilm" needs the optional extra recsys[semantic]
+MIN_SUBLINEAR_WEIGHT = math.exp(-1)  # sublinear tf, 1 + log(tf), is negative for a weighted count below 1/e
 
 
 def duration_seconds(value: Any, name: str) -> float:
@@ -122,6 +123,8 @@ class IndexConfig:
             _check_number(f"field_weights[{name!r}]", weight, low=0.0)
         if not any(self.field_weights.get(n, 0) > 0 for n in ("title", "body")):
             raise ParameterError("field_weights: title or body must have a weight > 0")
+        if self.method == "tfidf" and self.sublinear_tf:
+            _check_sublinear_weights(self.field_weights)
         for name in ("max_query_terms", "n_neighbors", "n_candidates"):
             _check_int(name, getattr(self, name), low=1)
         _check_number("min_term_freq", self.min_term_freq, low=0.0)
@@ -190,6 +193,14 @@ def _check_number(name: str, value: Any, *, low: float | None = None, high: floa
     elif (low is not None and value < low) or (high is not None and value > high):
         bounds = f">= {low}" if high is None else f"between {low} and {high}"
         raise ParameterError(f"{name} must be {bounds}, got {value!r}")
+
+
+def _check_sublinear_weights(field_weights: dict) -> None:
+    """Every weight 0 or at least 1/e: a single occurrence then weighs 1 + log(weight) >= 0."""
+    for name, weight in field_weights.items():
+        if 0 < weight < MIN_SUBLINEAR_WEIGHT:
+            raise ParameterError(f"field_weights[{name!r}] must be 0 or >= 1/e (about 0.368) when sublinear_tf is "
+                                 f"on, got {weight!r}: 1 + log(tf) of a weighted count below 1/e is negative")
 
 
 def _check_int(name: str, value: Any, *, low: int) -> None:

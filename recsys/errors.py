@@ -54,3 +54,7 @@ def _locate(message: str, source: str | None, line: int | None, field: str | Non
     where = ":".join(str(p) for p in (source, line) if p is not None)
     parts = [p for p in (where, field) if p]
     return ": ".join([*parts, message])
+
+
+class PendingChangesError(ParameterError):
+    """An index with upserts or deletes not yet folded in was to be saved without compacting."""

@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS events (
     ts REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_type_time ON events (type, ts);
+CREATE INDEX IF NOT EXISTS events_by_article ON events (article_id, type);
 """
 
 
@@ -37,7 +38,7 @@ class EventStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
@@ -82,6 +83,20 @@ class EventStore:
             rows = self._db.execute("SELECT article_id, COUNT(*) FROM events WHERE type = 'view' AND rowid > ? "
                                     "AND rowid <= ? GROUP BY article_id", (rowid, last)).fetchall()
         return dict(rows), last
+
+    def views_of(self, article_ids: Iterable[str], upto: int) -> dict[str, int]:
+        """Views of these articles stored up to row ``upto``: what ``views_after`` counted for them
+        before they existed (an article added later still gets the views reported for its id)."""
+        ids = sorted(set(article_ids))
+        counts: dict[str, int] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                counts.update(self._db.execute(
+                    f"SELECT article_id, COUNT(*) FROM events WHERE article_id IN ({marks}) AND type = 'view' "
+                    "AND rowid <= ? GROUP BY article_id", (*chunk, upto)).fetchall())
+        return counts
 
     def totals(self) -> dict[str, int]:
         """Event counts by type."""

@@ -18,10 +18,10 @@ import scipy.sparse as sp
 from . import _embedding, _kernels
 from ._store import ArticleStore, StoreBuilder
 from ._vectorize import CountBuilder, Languages, article_texts, weighted_terms
-from .article import Article
+from .article import MAX_VIEWS, Article
 from .config import BlendConfig, IndexConfig
 from .corpus import iter_input, read_articles, validate_rows
-from .errors import InputError, ParameterError, UnknownArticleError
+from .errors import InputError, ParameterError, PendingChangesError, UnknownArticleError
 from .hits import Hit
 from .ranking import Filters, freshness, mmr_order, now_timestamp, popularity, shared_terms, top_k
 from .text import Analyzer
@@ -29,6 +29,7 @@ from .weighting import bm25_term_weights, bm25_weights, document_frequencies, tf
 
 FLOAT = np.float32
 _EVERY_ROW = np.zeros(0, dtype=bool)  # an empty row mask lets every row through
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 @dataclass
@@ -233,15 +234,34 @@ class RelatedIndex:
         filters = Filters.of(section=section, tags=tags, author=author, published_after=published_after,
                              published_before=published_before, exclude=exclude)
         blend_config = self._blend(blend)
+        pins, filters = self._editorial_filters(article_id, filters)
+        pinned = [self._hit(self._data.store.row_of[p], reason="pinned") for p in pins[:k]]
+        if len(pinned) == k:
+            return pinned
+        return pinned + self._related_hits(row, k - len(pinned), filters, blend_config, now, options)
+
+    def served_from_stored_list(self, article_id: str, k: int) -> bool:
+        """True if ``related(article_id, k)`` without filters, diversity or explanations would be answered
+        from the article's precomputed list alone (and its pins): no live search, no scoring of articles
+        added since the build, no fallback padding. Costs microseconds; UnknownArticleError as ``related``."""
+        row = self._row(article_id)
+        k = _check_k(k)
+        pins, filters = self._editorial_filters(article_id, Filters())
+        if len(pins) >= k:
+            return True
+        if row >= self._n_built or self._appended:
+            return False
+        shown = self._stored_list(row, filters, self.config.blend.min_similarity)[2]
+        return shown >= k - len(pins)
+
+    def _editorial_filters(self, article_id: str, filters: Filters) -> tuple[list[str], Filters]:
+        """The article's pins that can show (in order), and ``filters`` that also exclude its pins and blocks."""
         rules = self._data.editorial.get(article_id, {})
         blocked = set(rules.get("blocks", ())) | set(filters.exclude)
         pins = [p for p in dict.fromkeys(rules.get("pins", ())) if p in self and p != article_id and p not in blocked]
         if blocked or pins:
             filters = replace(filters, exclude=tuple(blocked | set(pins)))
-        pinned = [self._hit(self._data.store.row_of[p], reason="pinned") for p in pins[:k]]
-        if len(pinned) == k:
-            return pinned
-        return pinned + self._related_hits(row, k - len(pinned), filters, blend_config, now, options)
+        return pins, filters
 
     def _related_hits(self, row: int, k: int, filters: Filters, blend_config: BlendConfig, now,
                       options: "_ListOptions") -> list[Hit]:
@@ -249,12 +269,29 @@ class RelatedIndex:
             rows, sims = self._candidates(self._appended[row], filters, k, row, self._text_terms)
             keep = sims > blend_config.min_similarity
             return self._rank(rows[keep], sims[keep], k, blend_config, now, options, row, filters)
+        rows, sims, shown, list_is_complete = self._stored_list(row, filters, blend_config.min_similarity)
+        if shown < k and not list_is_complete:  # the stored list runs out: score live
+            rows, sims = self._candidates(self._row_vector(row), filters, k, row, self._article_terms)
+        elif self._appended:
+            more_rows, more_sims = self._appended_candidates(self._row_vector(row), row)
+            allowed = filters.mask(self._data.store, more_rows)
+            rows = np.concatenate([rows, more_rows[allowed]])
+            sims = np.concatenate([sims, more_sims[allowed]])
+        keep = sims > blend_config.min_similarity
+        return self._rank(rows[keep], sims[keep], k, blend_config, now, options, row, filters)
+
+    def _stored_list(self, row: int, filters: Filters,
+                     min_similarity: float) -> tuple[np.ndarray, np.ndarray, int, bool]:
+        """The precomputed neighbours of a built row that are live, allowed by ``filters`` and more
+        similar than ``min_similarity`` (rows, similarities); how many stories they show (near
+        duplicates and the article's own story count once, or not at all); and whether the stored
+        list is complete (shorter than n_neighbors, so scoring live would find no more)."""
         data = self._data
         rows = data.neighbor_rows[row]
         rows = rows[rows >= 0]
         sims = np.asarray(data.neighbor_sims[row][: len(rows)], dtype=np.float64)
-        list_is_complete = len(rows) < data.neighbor_rows.shape[1]
-        keep = filters.mask(data.store, rows) & (sims > blend_config.min_similarity)
+        is_complete = len(rows) < data.neighbor_rows.shape[1]
+        keep = filters.mask(data.store, rows) & (sims > min_similarity)
         if self._n_deleted:
             keep &= ~self._deleted[rows]
         rows, sims = rows[keep], sims[keep]
@@ -262,15 +299,7 @@ class RelatedIndex:
             shown = len(set(self._groups[rows].tolist()) - {int(self._groups[row])})
         else:
             shown = len(rows)
-        if shown < k and not list_is_complete:  # the stored list runs out: score live
-            rows, sims = self._candidates(self._row_vector(row), filters, k, row, self._article_terms)
-        elif self._appended:
-            more_rows, more_sims = self._appended_candidates(self._row_vector(row), row)
-            allowed = filters.mask(data.store, more_rows)
-            rows = np.concatenate([rows, more_rows[allowed]])
-            sims = np.concatenate([sims, more_sims[allowed]])
-        keep = sims > blend_config.min_similarity
-        return self._rank(rows[keep], sims[keep], k, blend_config, now, options, row, filters)
+        return rows, sims, shown, is_complete
 
     def more_like_this(self, text: str, k: int = 10, *, title: str | None = None, section: str | None = None,
                        tags: Iterable[str] | str | None = None, author: str | None = None,
@@ -335,18 +364,30 @@ class RelatedIndex:
         """Add view counts (article id -> views) on top of the articles' own, so popularity reflects them
         at once. They live in memory only: ``save`` and ``compacted`` keep the articles' own counts, so an
         event log can be applied again without counting twice. Unknown ids are ignored; returns how many
-        views were added."""
+        views were added. A count that is not an integer from 0 to MAX_VIEWS, or that would take an
+        article's views past int64, raises ParameterError before any count is added."""
+        rows = self._view_additions(counts)
+        for row, n in rows.items():  # all checked: nothing below can fail halfway
+            self._event_views[row] += n
+            self._max_views = max(self._max_views, float(self._views(row)))
+        return sum(rows.values())
+
+    def _view_additions(self, counts: Mapping[str, int]) -> dict[int, int]:
+        """Row -> views to add, for the known ids among ``counts``; ParameterError (before anything
+        changes) for a count that is not an integer from 0 to MAX_VIEWS, or would take an article's
+        views past what int64 holds."""
         store = self._data.store
-        added = 0
-        if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0 for n in counts.values()):
-            raise ParameterError("view counts must be integers >= 0")
+        rows = {}
         for article_id, n in counts.items():
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= MAX_VIEWS:
+                raise ParameterError(f"view counts must be integers from 0 to {MAX_VIEWS}, "
+                                     f"got {n!r} for {article_id!r}")
             row = store.row_of.get(article_id)
             if row is not None and n:
-                self._event_views[row] += n
-                added += n
-                self._max_views = max(self._max_views, float(self._views(row)))
-        return added
+                if int(self._views(row)) + int(n) > _INT64_MAX:
+                    raise ParameterError(f"view counts: {n} more views of {article_id!r} would exceed {_INT64_MAX}")
+                rows[row] = int(n)
+        return rows
 
     # ----------------------------------------------------------------- live changes
     def upsert(self, article: Mapping[str, Any] | Article) -> None:
@@ -355,26 +396,32 @@ class RelatedIndex:
         IDF drift: an added article is weighted with the vocabulary and idf of the build (terms the
         build never saw are left out), and built articles keep their weights, so scores stay
         comparable; ``compacted()`` rebuilds with fresh statistics. A replaced article keeps the
-        larger of its old and new view counts. Not safe to run alongside other calls on this index
-        from other threads (queries included): the service holds a lock around both.
+        larger of its old and new view counts. An upsert that raises leaves the index as it was. Not
+        safe to run alongside other calls on this index from other threads (queries included): the
+        service holds a lock around both.
         """
         article = article if isinstance(article, Article) else Article.from_dict(article)
+        _check_views(article.views, article.id)
         store = self._data.store
         old = store.row_of.get(article.id)
         if old is not None:
             article = replace(article, views=max(article.views, int(store.views[old])))
+        # Every new value first, then only assignments: a change that fails leaves no trace.
         vector = self._text_vector(article_texts(article, self.config.field_weights),
                                    self._languages.language_of(article), _embedding.article_text(article.title, article.body))
-        self._groups = np.append(self._groups, self._group_of(vector))
-        self._twinned = self._twins_of(self._groups)
-        self._deleted = np.append(self._deleted, False)
-        self._event_views = np.append(self._event_views, self._event_views[old] if old is not None else 0)
-        row = store.append(article)
+        groups = np.append(self._groups, self._group_of(vector))
+        twinned = self._twins_of(groups)
+        deleted = np.append(self._deleted, False)
+        event_views = np.append(self._event_views, self._event_views[old] if old is not None else 0)
+        new_row = store.new_row(article)
+        max_views = max(self._max_views, float(int(new_row.columns["views"][-1]) + int(event_views[-1])))
+        row = store.apply(new_row)
+        self._groups, self._twinned, self._deleted, self._event_views = groups, twinned, deleted, event_views
         self._appended[row] = vector
         self._appended_matrix = None
         if old is not None:
             self._mark_deleted(old)
-        self._max_views = max(self._max_views, float(self._views(row)))
+        self._max_views = max_views
         self._changes += 1
 
     def delete(self, article_id: str) -> None:
@@ -471,17 +518,27 @@ class RelatedIndex:
                 "method": self.config.method, "pending_changes": self._changes, "config": self.config.to_dict()}
 
     # ----------------------------------------------------------------- persistence
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the index to a directory (atomically: a crash never leaves a half-written index there)."""
+    def save(self, path: str | os.PathLike, *, compact: bool = False) -> Path:
+        """Write the index to a directory (atomically: a crash never leaves a half-written index there).
+
+        ``compact`` says what to do with pending changes (upserts and deletes, see ``pending_changes``):
+        True writes ``compacted()``, a rebuild with them folded in (this index stays as it is); False,
+        the default, raises PendingChangesError if there are any.
+        """
         from .storage import save_index
 
+        if self._changes and not compact:
+            raise PendingChangesError(f"the index has {self._changes} pending change(s) (upserts or deletes); "
+                                      "call compacted() first, or save(path, compact=True)")
         if self._changes:
             return self.compacted().save(path)
         return save_index(self._data, Path(path))
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> "RelatedIndex":
-        """Open an index directory written by ``save``; arrays are memory-mapped unless ``mmap=False``."""
+        """Open an index directory written by ``save``; arrays are memory-mapped unless ``mmap=False``.
+        ``verify`` checks every file's checksum; the arrays' shapes, types and index ranges are checked
+        always (IndexFormatError names the file)."""
         from .storage import load_index
 
         return cls(load_index(Path(path), mmap=mmap, verify=verify))
@@ -1025,6 +1082,11 @@ def _jobs(n_jobs: int | None) -> int:
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise ParameterError(f"n_jobs must be an integer >= 1 or None, got {n_jobs!r}")
     return n_jobs
+
+
+def _check_views(views: Any, article_id: str) -> None:
+    if isinstance(views, bool) or not isinstance(views, int) or not 0 <= views <= MAX_VIEWS:
+        raise ParameterError(f"views of {article_id!r} must be an integer from 0 to {MAX_VIEWS}, got {views!r}")
 
 
 def _check_k(k: Any) -> int:

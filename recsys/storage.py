@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ._index_checks import check_index
 from ._store import ArticleStore
 from .config import IndexConfig
 from .errors import IndexFormatError, ParameterError
+from .generations import current
 
 FORMAT_NAME = "recsys-index"
 FORMAT_VERSION = 2  # 2: term postings in impact order (largest weight first)
@@ -59,6 +61,7 @@ def save_index(data, path: Path) -> Path:
 
 def load_index(path: Path, *, mmap: bool = True, verify: bool = True):
     """Read an index directory; raise IndexFormatError naming the file that is missing, foreign or corrupt."""
+    path = current(path)  # the generation the pointer file names, if any
     from .index import IndexData, Postings
 
     manifest = read_manifest(path)
@@ -93,7 +96,7 @@ def load_index(path: Path, *, mmap: bool = True, verify: bool = True):
         raise IndexFormatError(f"{path / MANIFEST}: invalid config: {exc}") from None
     store = ArticleStore(**{name: parts(f"articles_{name}") for name in ArticleStore.NAMES},
                          **{name: array(f"articles_{name}") for name in ArticleStore.ARRAYS})
-    return IndexData(
+    data = IndexData(
         config=config, vocabulary=parts("vocabulary"), df=array("df"), idf=array("idf"),
         avgdl=float(manifest["avgdl"]),
         rows=Postings(array("rows_indptr"), array("rows_indices"), array("rows_data")),
@@ -104,6 +107,8 @@ def load_index(path: Path, *, mmap: bool = True, verify: bool = True):
         neighbor_sims=array("neighbor_sims"), duplicate_group=array("duplicate_group"), store=store,
         editorial=read_editorial(path),
         embeddings=optional(_embeddings_name(config)), lsa_components=optional("lsa_components"))
+    check_index(data, _arrays(data), path, manifest.get("counts"))
+    return data
 
 
 def read_editorial(path: Path) -> dict:
@@ -124,7 +129,8 @@ def read_editorial(path: Path) -> dict:
 
 
 def save_editorial(rules: dict, path: Path) -> None:
-    """Replace the pins and blocks of an existing index directory, atomically."""
+    """Replace the pins and blocks of an existing index directory (its current generation), atomically."""
+    path = current(path)
     read_manifest(path)
     handle, name = tempfile.mkstemp(prefix=".editorial.", suffix=".tmp", dir=path)
     os.close(handle)

@@ -7,11 +7,14 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from ._stopwords import FRENCH, GERMAN, SPANISH
 from .errors import ParameterError
+
+STEM_CACHE_SIZE = 1 << 17  # words whose stems are kept; a bound, so that drafts of new words cannot grow it
 
 _TOKEN = re.compile(r"\w\w+")
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
@@ -153,16 +156,4 @@ def _stemmer(language: str | None) -> Callable[[str], str]:
     except KeyError:
         raise ParameterError(
             f"stemmer: unknown language {language!r}; known: {Stemmer.algorithms()}") from None
-    return _StemCache(stem_word).__getitem__
-
-
-class _StemCache(dict):
-    """word -> stem, computing each stem once."""
-
-    def __init__(self, stem_word: Callable[[str], str]) -> None:
-        super().__init__()
-        self._stem_word = stem_word
-
-    def __missing__(self, word: str) -> str:
-        stem = self[word] = self._stem_word(word)
-        return stem
+    return lru_cache(maxsize=STEM_CACHE_SIZE)(stem_word)

@@ -1,5 +1,6 @@
 """The widget and the demo page in a real headless Chromium (Debian's), driven by Playwright."""
 
+import json
 import os
 import shutil
 import signal
@@ -21,30 +22,36 @@ try:
 except ImportError:  # pragma: no cover - .ci/run installs it
     sync_playwright = None
 
+SKIP_REASON = None  # test_widget_security.py skips on the same condition
 if sync_playwright is None or not os.path.exists(CHROMIUM):
-    reason = "no headless browser here: needs Debian's chromium and the playwright package (.ci/run installs both)"
-    print(f"\nSKIPPED browser tests: {reason}", file=sys.stderr)
-    pytestmark = pytest.mark.skip(reason=reason)
+    SKIP_REASON = "no headless browser here: needs Debian's chromium and the playwright package (.ci/run installs both)"
+    print(f"\nSKIPPED browser tests: {SKIP_REASON}", file=sys.stderr)
+    pytestmark = pytest.mark.skip(reason=SKIP_REASON)
 
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("demo")
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "recsys", "demo", "--port", str(port), "-o",
-                                str(workdir / "demo")], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    fields = ["id", "title", "url", "section", "tags", "author", "published_at", "score", "views"]
+    env = {**os.environ, "RECSYS_PUBLIC_FIELDS": json.dumps(fields)}  # so that a test can read the view count
+    log = workdir / "server.log"  # a file, not a pipe: unread, a pipe fills up and blocks the server
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "recsys", "demo", "--port", str(port), "-o",
+                                    str(workdir / "demo")], cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+                                   env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:  # a server that died fails at once
         try:
             if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
                 break
         except httpx.TransportError:
             time.sleep(0.2)
     else:
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail(f"demo server did not start: {process.stderr.read().decode()}")
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail(f"demo server did not start: {log.read_text(errors='replace')}")
     yield base
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=10)

@@ -7,8 +7,11 @@ from fastapi.testclient import TestClient
 
 from recsys.server import Settings, create_app
 
-TOKEN = "test-token-123"
+TOKEN = "test-token-0123456789"
+ADMIN_TOKEN = "admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+SHOWN = ["id", "title", "url", "section", "tags", "author", "published_at", "score", "views", "reason"]
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +24,9 @@ def make_client(index_dir, tmp_path):
     clients = []
 
     def make(**overrides):
-        settings = Settings(index=index_dir, events_db=tmp_path / "events.sqlite3", api_token=TOKEN, **overrides)
+        settings = Settings(**{"index": index_dir, "events_db": tmp_path / "events.sqlite3", "api_token": TOKEN,
+                               "admin_token": ADMIN_TOKEN, "index_root": tmp_path.parent, "public_fields": SHOWN,
+                               **overrides})
         client = TestClient(create_app(settings), raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)
@@ -84,9 +89,10 @@ def test_exclude_accepts_commas(client):
 @pytest.mark.parametrize("path, status, fragment", [
     ("/v1/articles/nope/related", 404, "unknown article id: 'nope'"),
     ("/v1/articles/nope", 404, "unknown article id"),
-    ("/v1/articles/a-001/related?k=101", 422, "k + offset must be <= 100"),
+    ("/v1/articles/a-001/related?k=101", 422, "k: Input should be less than or equal to 100"),
+    ("/v1/articles/a-001/related?offset=101", 422, "offset: Input should be less than or equal to 100"),
     ("/v1/articles/a-001/related?k=0", 422, "k:"),
-    ("/v1/articles/a-001/related?published_after=someday", 422, "published_after: not an ISO 8601 date"),
+    ("/v1/articles/a-001/related?published_after=someday", 422, "published_after: Value error, not an ISO 8601"),
     ("/v1/popular?window_hours=-1", 422, "window_hours"),
     ("/no/such/route", 404, "Not Found"),
 ])
@@ -102,10 +108,10 @@ def test_draft_related(client):
 
 
 def test_limits_answer_4xx(make_client):
-    client = make_client(max_text_bytes=50, max_events=2, max_body_bytes=2000)
-    assert_error(client.post("/v1/related", json={"text": "word " * 20}), 413, "limit is 50")
+    client = make_client(max_text_chars=50, max_events=2, max_body_bytes=2000)
+    assert_error(client.post("/v1/related", json={"text": "word " * 20}), 422, "text: String should have at most 50")
     events = [{"id": f"e{i}", "article_id": "a-001", "type": "view"} for i in range(3)]
-    assert_error(client.post("/v1/events", json={"events": events}, headers=AUTH), 413, "limit is 2")
+    assert_error(client.post("/v1/events", json={"events": events}, headers=AUTH), 422, "events: List should have at most 2")
     assert_error(client.post("/v1/related", content=b"{" + b" " * 3000 + b"}",
                              headers={"Content-Type": "application/json"}), 413, "over the limit")
 
@@ -166,13 +172,18 @@ def test_put_shows_at_once_and_delete_removes(client):
 
 
 @pytest.mark.parametrize("body, fragment", [
-    ({"title": "x", "published_at": "yesterday"}, "published_at: not an ISO 8601 date"),
+    ({"title": "x", "published_at": "yesterday"}, "published_at: Value error, not an ISO 8601 date"),
     ({"title": "", "body": ""}, "title and body are both empty"),
-    ({"id": "other", "title": "x"}, "differs from the path"),
     ({"title": "x", "views": -1}, "views"),
 ])
 def test_put_validates_fields(client, body, fragment):
     assert_error(client.put("/v1/articles/n-2", json=body, headers=AUTH), 422, fragment)
+    assert_error(client.get("/v1/articles/n-2"), 404, "unknown")
+
+
+def test_put_refuses_a_body_id_that_differs_from_the_path(client):
+    assert_error(client.put("/v1/articles/n-2", json={"id": "other", "title": "x"}, headers=AUTH), 409,
+                 "differs from the path")
     assert_error(client.get("/v1/articles/n-2"), 404, "unknown")
 
 
@@ -188,10 +199,10 @@ def test_reload_swaps_and_refuses_a_bad_directory(client, sample_articles, tmp_p
     import recsys
 
     smaller = recsys.RelatedIndex.build(sample_articles[:20]).save(tmp_path / "smaller")
-    assert client.post("/v1/admin/reload", json={"path": str(smaller)}, headers=AUTH).json()["articles"] == 20
+    assert client.post("/v1/admin/reload", json={"path": str(smaller)}, headers=ADMIN).json()["articles"] == 20
     assert client.get("/ready").json()["articles"] == 20
     (tmp_path / "broken").mkdir()
-    assert_error(client.post("/v1/admin/reload", json={"path": str(tmp_path / "broken")}, headers=AUTH),
+    assert_error(client.post("/v1/admin/reload", json={"path": str(tmp_path / "broken")}, headers=ADMIN),
                  422, "refused")
     assert client.get("/ready").json()["articles"] == 20
     assert_error(client.post("/v1/admin/reload", json={}), 401, "bearer")
@@ -201,9 +212,9 @@ def test_compaction_folds_changes_in(client, index_dir, tmp_path, sample_article
     import recsys
 
     served = recsys.RelatedIndex.build(sample_articles).save(tmp_path / "served")
-    client.post("/v1/admin/reload", json={"path": str(served)}, headers=AUTH)
+    client.post("/v1/admin/reload", json={"path": str(served)}, headers=ADMIN)
     client.put("/v1/articles/n-1", json=NEW, headers=AUTH)
-    reply = client.post("/v1/admin/compact", headers=AUTH).json()
+    reply = client.post("/v1/admin/compact", headers=ADMIN).json()
     assert reply["articles"] == 61 and reply["pending_changes"] == 0
     assert "n-1" in recsys.RelatedIndex.load(served)
     assert "n-1" in [r["id"] for r in client.get("/v1/articles/a-035/related", params={"k": 5}).json()["results"]]
@@ -260,7 +271,7 @@ def test_metadata_cannot_overwrite_result_fields(make_client, sample_articles, t
     rows = [{**a, "score": 99, "reason": "sneaky"} for a in sample_articles]
     path = recsys.RelatedIndex.build(rows).save(tmp_path / "meta-index")
     client = make_client()
-    client.post("/v1/admin/reload", json={"path": str(path)}, headers=AUTH)
+    client.post("/v1/admin/reload", json={"path": str(path)}, headers=ADMIN)
     result = client.get("/v1/articles/a-012/related", params={"k": 1}).json()["results"][0]
     assert result["score"] != 99 and result["reason"] == "related"
 

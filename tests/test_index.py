@@ -1,5 +1,6 @@
 """The library face: related lists, filters, blending, more_like_this and parameter errors."""
 
+import math
 from datetime import datetime, timezone
 
 import numpy as np
@@ -139,10 +140,24 @@ def test_bad_query_parameters_raise_parameter_errors(sample_index, call, message
     ({"stemmer": "klingon"}, "stemmer: unknown language"),
     ({"colour": "red"}, r"unknown parameter\(s\) \['colour'\]"),
     ({"field_weights": {"tags": 1}}, "title or body must have a weight"),
+    ({"field_weights": {"body": 1, "section": 0.2}},
+     r"field_weights\['section'\] must be 0 or >= 1/e \(about 0.368\) when sublinear_tf is on, got 0.2"),
 ])
 def test_bad_build_parameters_raise_parameter_errors(sample_articles, params, message):
     with pytest.raises(ParameterError, match=message):
         recsys.RelatedIndex.build(sample_articles, **params)
+
+
+def test_sublinear_tf_weights_stay_non_negative_at_the_smallest_field_weight(sample_articles):
+    at_bound = {"title": 2, "body": 1, "section": math.exp(-1)}
+    index = recsys.RelatedIndex.build(sample_articles, field_weights=at_bound, min_term_freq=2)
+    assert len(index._data.rows.data) > 0 and index._data.rows.data.min() >= 0
+    draft = index._text_vector([("lone words", 1.0), ("harbour", math.exp(-1))])
+    assert len(draft.own) > 0 and draft.own.min() >= 0
+    assert index.related("a-001", k=3) and index.more_like_this("rail rail strike strike pay", k=3)
+    for params in ({"sublinear_tf": False}, {"method": "bm25"}):  # no logarithm: any weight >= 0 is fine
+        small = recsys.RelatedIndex.build(sample_articles, field_weights={"body": 1, "section": 0.2}, **params)
+        assert small._data.rows.data.min() >= 0
 
 
 def test_field_weights_make_the_title_count(sample_articles):
@@ -249,3 +264,44 @@ def test_live_searches_in_parallel_threads_answer_as_they_do_one_at_a_time():
     assert together == alone
     assert all(mlt and filtered for mlt, filtered in alone)
     assert len(index._scratch_pool) <= 8  # buffers are lent per search, not made per thread
+
+
+def no_live_scoring(monkeypatch):
+    """Make every path but the stored list fail: live search, scoring of added articles, fallback padding."""
+    def fail(*args, **kwargs):
+        raise AssertionError("left the stored list")
+    for name in ("_candidates", "_appended_candidates", "_fallback"):
+        monkeypatch.setattr(recsys.RelatedIndex, name, fail)
+
+
+def test_served_from_stored_list_says_when_related_needs_no_live_scoring(sample_articles, monkeypatch):
+    index = recsys.RelatedIndex.build(sample_articles)
+    hits = {(i, k): index.related(i, k=k, now=NOW) for i in index.ids for k in (1, 5, 10, 30, 48, 49, 59)}
+    cheap = {key: index.served_from_stored_list(*key) for key in hits}
+    assert cheap[("a-001", 5)] and cheap[("a-001", 48)] and not cheap[("a-001", 49)]  # it shows 48 stories
+    assert 0 < sum(cheap.values()) < len(cheap)
+    no_live_scoring(monkeypatch)
+    for (article_id, k), cheap_path in cheap.items():
+        if cheap_path:  # the same hits, from the stored list alone, fallback or not
+            assert len(hits[article_id, k]) == k
+            assert index.related(article_id, k=k, now=NOW) == hits[article_id, k]
+            assert index.related(article_id, k=k, now=NOW, fallback=True) == hits[article_id, k]
+    with pytest.raises(AssertionError, match="left the stored list"):
+        index.related("a-001", k=49)
+    with pytest.raises(UnknownArticleError, match="no-such-id"):
+        index.served_from_stored_list("no-such-id", 5)
+    with pytest.raises(ParameterError, match="k must be an integer >= 1"):
+        index.served_from_stored_list("a-001", 0)
+
+
+def test_served_from_stored_list_is_false_for_added_articles_and_short_lists(sample_articles):
+    index = recsys.RelatedIndex.build(sample_articles, min_similarity=0.05)
+    assert index.served_from_stored_list("a-001", 17) and not index.served_from_stored_list("a-001", 18)
+    index.set_editorial("a-012", pins=["a-001", "a-002", "a-003"])
+    assert index.served_from_stored_list("a-012", 3) and index.served_from_stored_list("a-012", 5)
+    assert not index.served_from_stored_list("a-012", 9)  # 3 pins and 5 stored stories
+    index.delete("a-002")
+    assert index.served_from_stored_list("a-001", 5)
+    index.upsert({"id": "n-1", "title": "Carrow Valley heatwave breaks another record", "body": "Heat."})
+    assert "n-1" in [h.id for h in index.related("a-001", k=5, now=NOW)]  # added articles are scored too
+    assert not index.served_from_stored_list("n-1", 1) and not index.served_from_stored_list("a-001", 1)

@@ -70,5 +70,42 @@ def test_compaction_equals_a_fresh_build(index, sample_articles, tmp_path):
     for article_id in ("a-035", "n-1", "a-004"):
         assert [(h.id, round(h.score, 9)) for h in compacted.related(article_id, now="2026-11-25")] == \
                [(h.id, round(h.score, 9)) for h in fresh.related(article_id, now="2026-11-25")]
-    saved = recsys.RelatedIndex.load(index.save(tmp_path / "idx"))
+    saved = recsys.RelatedIndex.load(index.save(tmp_path / "idx", compact=True))
     assert saved.pending_changes == 0 and "n-1" in saved and "a-001" not in saved
+
+
+def test_replay_quarantines_entries_that_cannot_be_applied_and_applies_the_rest(index, tmp_path, caplog):
+    import json
+    import logging
+    import sqlite3
+
+    from recsys.changelog import ChangeLog
+
+    db = tmp_path / "changes.sqlite3"
+    log = ChangeLog(db)
+    log.append_upsert(recsys.Article.from_dict(NEW_STORY))
+    poison = [("p-1", "upsert", "{not json"),
+              ("p-2", "upsert", json.dumps({**NEW_STORY, "id": "p-2", "url": "javascript:alert(1)"})),
+              ("p-3", "upsert", json.dumps({**NEW_STORY, "id": "p-3", "views": 10**20})),
+              ("p-4", "upsert", json.dumps({**NEW_STORY, "id": "someone-else"})),
+              ("a-003", "rename", None)]  # an op this version does not know
+    with sqlite3.connect(db) as raw:
+        raw.execute("PRAGMA ignore_check_constraints = ON")  # as an older schema would have let in
+        raw.executemany("INSERT INTO article_changes (article_id, op, record) VALUES (?, ?, ?)", poison)
+    log.append_delete("a-002")
+    with caplog.at_level(logging.ERROR, logger="recsys.changelog"):
+        replayed = log.replay(index)
+    assert replayed.last == 7 and replayed.quarantined == [2, 3, 4, 5, 6] and replayed.created == {"n-1"}
+    assert "n-1" in index and "a-002" not in index and "a-003" in index and len(index) == 60
+    assert not {"p-1", "p-2", "p-3", "p-4", "someone-else"} & set(index.ids)
+    assert log.quarantined() == 5 and [seq for seq, *_ in log.entries()] == [1, 7]
+    assert len([r for r in caplog.records if "dead_letters" in r.getMessage()]) == 5
+    with sqlite3.connect(db) as raw:
+        dead = raw.execute("SELECT seq, article_id, op, record, error, quarantined_at FROM dead_letters "
+                           "ORDER BY seq").fetchall()
+    assert [(seq, article_id, op, record) for seq, article_id, op, record, *_ in dead] == \
+           [(seq, *entry) for seq, entry in zip(range(2, 7), poison)]
+    assert "url" in dead[1][4] and "views" in dead[2][4] and "rename" in dead[4][4] and dead[0][5] > 0
+    again = recsys.RelatedIndex.build([NEW_STORY, {"id": "x-1", "title": "Harbour", "body": "Harbour ferry"}])
+    assert log.replay(again).quarantined == [] and log.quarantined() == 5  # once set aside, never retried
+    log.close()

@@ -202,9 +202,10 @@ def test_the_service_embeds_drafts_and_upserts_and_compacts(minilm, tmp_path):
 
     from recsys.server import Settings, create_app
 
-    auth = {"Authorization": "Bearer token-123"}
+    auth = {"Authorization": "Bearer write-token-0123456789"}
+    admin = {"Authorization": "Bearer admin-token-0123456789"}
     settings = Settings(index=minilm.save(tmp_path / "news"), events_db=tmp_path / "events.sqlite3",
-                        api_token="token-123")
+                        api_token="write-token-0123456789", admin_token="admin-token-0123456789")
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         draft = client.post("/v1/related", json={"text": "Youngsters guzzling cola damage their molars", "k": 2})
         assert {r["id"] for r in draft.json()["results"]} == {"p-1", "p-2"}
@@ -213,7 +214,7 @@ def test_the_service_embeds_drafts_and_upserts_and_compacts(minilm, tmp_path):
         assert client.put("/v1/articles/n-1", json=new, headers=auth).json()["created"] is True
         related = client.get("/v1/articles/n-1/related", params={"k": 1}).json()["results"]
         assert related[0]["id"] in {"f-1", "f-2"}
-        assert client.post("/v1/admin/compact", headers=auth).json()["ok"] is True
+        assert client.post("/v1/admin/compact", headers=admin).json()["ok"] is True
     compacted = recsys.RelatedIndex.load(tmp_path / "news")
     assert "n-1" in compacted and compacted.config.semantic_model == "minilm"
     assert compacted.related("n-1", k=1)[0].id in {"f-1", "f-2"}

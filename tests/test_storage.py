@@ -112,3 +112,136 @@ def test_foreign_directories_are_refused(tmp_path, content, message):
 def test_missing_directory(tmp_path):
     with pytest.raises(IndexFormatError, match="not an index directory"):
         recsys.RelatedIndex.load(tmp_path / "nowhere")
+
+
+def replace_array(path, name, array):
+    """Write ``array`` as ``name``.npy and its checksum into the manifest, so only the sanity check can object."""
+    import hashlib
+
+    np.save(path / f"{name}.npy", array, allow_pickle=False)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"][f"{name}.npy"] = hashlib.sha256((path / f"{name}.npy").read_bytes()).hexdigest()
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def out_of_range(value):
+    def change(array):
+        array = np.array(array)
+        array.flat[len(array) // 2] = value
+        return array
+    return change
+
+
+def swapped(array):
+    array = np.array(array)
+    array[[10, 11]] = array[[11, 10]]
+    return array
+
+
+def with_nan(array):
+    array = np.array(array)
+    array.flat[3] = np.nan
+    return array
+
+
+BAD_ARRAYS = [  # file, how it is broken, the message
+    ("rows_indices", lambda a: a[: len(a) // 2], r"rows_indices\.npy: shape \(1733,\), expected \(3467,\)"),
+    ("rows_indices", out_of_range(1481 + 7642), r"rows_indices\.npy: index 9123 out of range for 1481 terms"),
+    ("rows_indices", out_of_range(-1), r"rows_indices\.npy: index -1 out of range for 1481 terms"),
+    ("rows_indices", lambda a: a.astype(np.float32), r"rows_indices\.npy: dtype float32, expected a signed integer"),
+    ("rows_indptr", lambda a: a[:-1], r"rows_indptr\.npy: shape \(60,\), expected \(61,\)"),
+    ("rows_indptr", swapped, r"rows_indptr\.npy: decreases at position 10"),
+    ("rows_indptr", lambda a: a + 1, r"rows_indptr\.npy: starts at 1, expected 0"),
+    ("rows_data", lambda a: a[:-1], r"rows_data\.npy: holds 3466 weights, but manifest\.json counts 3467 nonzeros"),
+    ("rows_data", with_nan, r"rows_data\.npy: holds NaN or infinite values"),
+    ("columns_indices", out_of_range(60), r"columns_indices\.npy: index 60 out of range for 60 articles"),
+    ("columns_indptr", lambda a: np.concatenate([a, a[-1:]]),
+     r"columns_indptr\.npy: shape \(1483,\), expected \(1482,\)"),
+    ("columns_data", lambda a: a.astype(">f4"), r"columns_data\.npy: dtype >f4 is not in this machine's byte order"),
+    ("columns_data", lambda a: np.sort(a), r"columns_data\.npy: postings not in impact order \(largest weight first\)"),
+    ("query_tf", lambda a: a[:-5], r"query_tf\.npy: shape \(3462,\), expected \(3467,\)"),
+    ("idf", lambda a: a[:100], r"idf\.npy: shape \(100,\), expected \(1481,\)"),
+    ("df", lambda a: a.astype(np.float64), r"df\.npy: dtype float64, expected a signed integer"),
+    ("term_max", lambda a: np.full(len(a), np.inf, np.float32), r"term_max\.npy: holds NaN or infinite"),
+    ("self_scores", lambda a: a.astype(np.int64), r"self_scores\.npy: dtype int64, expected a floating-point"),
+    ("neighbor_rows", out_of_range(60), r"neighbor_rows\.npy: index 60 out of range for 60 articles \(-1 marks none\)"),
+    ("neighbor_rows", out_of_range(-2), r"neighbor_rows\.npy: index -2 out of range"),
+    ("neighbor_rows", lambda a: a.ravel(), r"neighbor_rows\.npy: shape \(3000,\), expected \(60, \*\)"),
+    ("neighbor_rows", lambda a: a.astype(np.float64), r"neighbor_rows\.npy: dtype float64, expected a signed"),
+    ("neighbor_sims", lambda a: a[:, :-1], r"neighbor_sims\.npy: shape \(60, 49\), expected \(60, 50\)"),
+    ("duplicate_group", out_of_range(-3), r"duplicate_group\.npy: index -3 out of range for 60 articles"),
+    ("articles_views", lambda a: a[:-1], r"articles_views\.npy: shape \(59,\), expected \(60,\)"),
+    ("articles_views", out_of_range(-4), r"articles_views\.npy: negative view count -4"),
+    ("articles_offsets", lambda a: a * 2,
+     r"articles_offsets\.npy: ends at 44822, but articles_records\.npy holds 22411"),
+    ("articles_records", lambda a: a.astype(np.int64), r"articles_records\.npy: dtype int64, expected a byte"),
+    ("articles_section", out_of_range(8), r"articles_section\.npy: index 8 out of range for 8 sections"),
+    ("articles_tag_codes", out_of_range(10**6), r"articles_tag_codes\.npy: index 1000000 out of range"),
+    ("articles_published", lambda a: a[:, None], r"articles_published\.npy: shape \(60, 1\), expected \(60,\)"),
+]
+
+
+@pytest.mark.parametrize("verify", [True, False])
+@pytest.mark.parametrize("name, change, message", BAD_ARRAYS)
+def test_a_foreign_or_truncated_array_is_refused_naming_its_file(sample_index, tmp_path, name, change, message,
+                                                                 verify):
+    path = sample_index.save(tmp_path / "news")
+    replace_array(path, name, change(np.load(path / f"{name}.npy")))
+    with pytest.raises(IndexFormatError, match=message) as info:
+        recsys.RelatedIndex.load(path, verify=verify)
+    assert str(path / f"{name}.npy") in str(info.value)
+
+
+def test_arrays_are_checked_when_read_into_memory_too(sample_index, tmp_path):
+    path = sample_index.save(tmp_path / "news")
+    replace_array(path, "rows_indices", out_of_range(5000)(np.load(path / "rows_indices.npy")))
+    with pytest.raises(IndexFormatError, match=r"rows_indices\.npy: index 5000 out of range for 1481 terms"):
+        recsys.RelatedIndex.load(path, mmap=False, verify=False)
+
+
+def test_manifest_counts_must_match_the_arrays(sample_index, tmp_path):
+    path = sample_index.save(tmp_path / "news")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["counts"]["articles"] = 61
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    message = r"articles_ids\.json: holds 60 ids, but manifest\.json counts 61 articles"
+    with pytest.raises(IndexFormatError, match=message):
+        recsys.RelatedIndex.load(path, verify=False)
+
+
+def test_embeddings_are_checked_against_the_articles_and_the_projection(sample_articles, tmp_path):
+    path = recsys.RelatedIndex.build(sample_articles, semantic_weight=0.3, lsa_components=8).save(tmp_path / "lsa")
+    assert recsys.RelatedIndex.load(path)._semantic
+    embeddings, components = np.load(path / "lsa_embeddings.npy"), np.load(path / "lsa_components.npy")
+    replace_array(path, "lsa_components", components[:, :-1])
+    with pytest.raises(IndexFormatError, match=r"lsa_components\.npy: shape \(8, 1480\), expected \(8, 1481\)"):
+        recsys.RelatedIndex.load(path)
+    replace_array(path, "lsa_components", components)
+    replace_array(path, "lsa_embeddings", embeddings[:-1])
+    with pytest.raises(IndexFormatError, match=r"lsa_embeddings\.npy: shape \(59, 8\), expected \(60, \*\)"):
+        recsys.RelatedIndex.load(path)
+    replace_array(path, "lsa_embeddings", embeddings)
+    assert lists(recsys.RelatedIndex.load(path)) == lists(recsys.RelatedIndex.load(path, verify=False))
+
+
+def test_saving_pending_changes_needs_compact(sample_articles, tmp_path):
+    from recsys.errors import PendingChangesError
+
+    index = recsys.RelatedIndex.build(sample_articles)
+    index.save(tmp_path / "news")
+    index.upsert({"id": "n-1", "title": "Carrow Valley heatwave breaks another record", "body": "Heat."})
+    index.delete("a-002")
+    message = r"2 pending change\(s\) .*; call compacted\(\) first, or save\(path, compact=True\)"
+    for target in ("news", "fresh"):
+        with pytest.raises(PendingChangesError, match=message) as info:
+            index.save(tmp_path / target)
+        assert isinstance(info.value, ParameterError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["news"]  # nothing written, nothing replaced
+    old = recsys.RelatedIndex.load(tmp_path / "news")
+    assert len(old) == 60 and "a-002" in old and "n-1" not in old
+    saved = recsys.RelatedIndex.load(index.save(tmp_path / "news", compact=True))
+    assert saved.pending_changes == 0 and len(saved) == 60 and "n-1" in saved and "a-002" not in saved
+    assert index.pending_changes == 2 and "a-002" not in index  # the index itself is not compacted
+    explicit = recsys.RelatedIndex.load(index.compacted().save(tmp_path / "explicit"))
+    assert lists(explicit, ("a-001", "n-1")) == lists(saved, ("a-001", "n-1"))
+    assert recsys.RelatedIndex.load(explicit.save(tmp_path / "again", compact=True)).ids == explicit.ids

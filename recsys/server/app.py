@@ -12,7 +12,7 @@ from .admin import router as admin_router
 from .pages import router as pages_router
 from .errors import ServiceError, error_response, install_error_handlers
 from .metrics import Metrics, MetricsMiddleware
-from .routes import router
+from .routes import build_router
 from .schemas import ErrorResponse
 from .settings import Settings
 from .state import ServingState
@@ -28,9 +28,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         serving = ServingState(settings.index, settings.events_path())
         try:
-            serving.sync()
+            serving.sync()  # opens the index, replays the log, adds views, warms the kernels: then /ready
         except ServiceError as error:
-            log.error("%s", error)  # up but not ready; each request tries again
+            log.error("%s", error)  # up but not ready; each request tries again (and warms on success)
         app.state.serving = serving
         yield
         serving.close()
@@ -41,8 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics(app.state)
     install_error_handlers(app)
     errors = {status: {"model": ErrorResponse, "description": "the one error shape"}
-              for status in (401, 403, 404, 413, 422, 503)}
-    app.include_router(router, responses=errors)
+              for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
+    app.include_router(build_router(settings), responses=errors)
     app.include_router(admin_router, responses=errors)
     app.include_router(pages_router)
     if settings.cors_origins:

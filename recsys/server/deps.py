@@ -1,4 +1,4 @@
-"""Shared state and checks that routes depend on: the index, the event store, settings, the token."""
+"""Shared state and checks that routes depend on: the index, the event store, settings, the tokens."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from pydantic import SecretStr
 
 from ..index import RelatedIndex
 from .errors import ServiceError
-from .settings import Settings
+from .settings import MIN_TOKEN_LENGTH, Settings
 from .state import ServingState
 
 
@@ -26,23 +27,31 @@ def get_ready_index(request: Request) -> RelatedIndex:
     return request.app.state.serving.sync()
 
 
-async def require_token(settings: Annotated[Settings, Depends(get_settings)],
-                  authorization: Annotated[str | None, Header()] = None) -> None:
-    """Write routes need ``Authorization: Bearer <RECSYS_API_TOKEN>``; without a configured token they are off."""
-    if settings.api_token is None:
-        raise ServiceError(403, "writes are disabled: set RECSYS_API_TOKEN on the server to enable them")
+def _check_bearer(expected: SecretStr | None, authorization: str | None, variable: str, what: str) -> None:
+    """403 when the token is not configured; 401 unless the header carries it (compared in constant time)."""
+    if expected is None:
+        raise ServiceError(403, f"{what} are disabled: set {variable} (at least {MIN_TOKEN_LENGTH} characters) "
+                                "on the server to enable them")
     scheme, _, given = (authorization or "").partition(" ")
-    expected = settings.api_token.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                             expected.get_secret_value().encode()):
         raise ServiceError(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
 
 
-def check_k(k: int, offset: int, settings: Settings) -> None:
-    if k + offset > settings.max_k:
-        raise ServiceError(422, f"k + offset must be <= {settings.max_k}, got {k + offset}")
+async def require_token(settings: Annotated[Settings, Depends(get_settings)],
+                        authorization: Annotated[str | None, Header()] = None) -> None:
+    """Write routes need ``Authorization: Bearer <RECSYS_API_TOKEN>``; without a configured token they are off."""
+    _check_bearer(settings.api_token, authorization, "RECSYS_API_TOKEN", "writes")
+
+
+async def require_admin(settings: Annotated[Settings, Depends(get_settings)],
+                        authorization: Annotated[str | None, Header()] = None) -> None:
+    """Admin routes need ``Authorization: Bearer <RECSYS_ADMIN_TOKEN>``; without a configured token they are off."""
+    _check_bearer(settings.admin_token, authorization, "RECSYS_ADMIN_TOKEN", "admin routes")
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ReadyDep = Annotated[RelatedIndex, Depends(get_ready_index)]
 StateDep = Annotated[ServingState, Depends(get_state)]
 WriteAccess = Depends(require_token)
+AdminAccess = Depends(require_admin)

@@ -21,7 +21,7 @@ def widget() -> Response:
     return Response(script, media_type="application/javascript", headers={"Cache-Control": "public, max-age=300"})
 
 
-@router.get("/", tags=["widget"], response_class=HTMLResponse)
+@router.get("/", tags=["widget"], response_class=HTMLResponse, include_in_schema=False)  # a demo, not API
 def demo_page(state: StateDep, settings: SettingsDep) -> HTMLResponse:
     """A page listing every article with its related list, rendered by the widget (demo only)."""
     if not settings.demo_page:

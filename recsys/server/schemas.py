@@ -1,50 +1,75 @@
-"""Request and response bodies of the JSON API."""
+"""Request and response bodies of the JSON API. The limits that settings choose (k, text size, batch
+size) are set per app by ``request_models(settings)``, so that the published schema states them."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from ..article import ID_PATTERN, MAX_CHARS, MAX_TAGS, MAX_VIEWS, URL_PATTERN, parse_time
+
+ArticleId = Annotated[str, Field(min_length=1, max_length=MAX_CHARS["id"], pattern=ID_PATTERN,
+                                 description="An article id: no '/', '\\' or control characters.")]
+PathId = Annotated[str, Path(min_length=1, max_length=MAX_CHARS["id"], pattern=ID_PATTERN)]
+_NOT_BLANK = {"type": "string", "pattern": r"\S"}
+
+
+def _utc(value: Any) -> datetime:
+    """An RFC 3339 time or date (text, not a number) as an aware UTC datetime; a naive one counts as UTC."""
+    if not isinstance(value, (str, datetime)):
+        raise ValueError("expected an RFC 3339 date or time as text")
+    return parse_time(value)
+
+
+def _whole(value: Any) -> Any:
+    """26.0 is the integer 26, as JSON Schema has it; strings and booleans stay errors."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def whole_number(low: int, high: int) -> Any:
+    """An integer from ``low`` to ``high`` (constraints first, so that the schema states them)."""
+    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_whole)]
+
+
+UtcTime = Annotated[datetime, BeforeValidator(_utc), WithJsonSchema(
+    {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]})]
 
 
 class Filters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     section: str | None = None
     tags: list[str] = Field(default_factory=list)
     author: str | None = None
-    published_after: datetime | None = None
-    published_before: datetime | None = None
+    published_after: UtcTime | None = None
+    published_before: UtcTime | None = None
     exclude: list[str] = Field(default_factory=list)
 
 
-class DraftQuery(Filters):
-    """POST /v1/related: more-like-this for a text that is not indexed."""
-
-    text: str = Field(..., description="The draft's body text.")
-    title: str | None = None
-    k: int = Field(10, ge=1)
-    offset: int = Field(0, ge=0)
-    diversity: float = Field(0.0, ge=0, le=1, description="MMR re-ranking strength (0: off).")
-    explain: bool = Field(False, description="Add each hit's score parts and shared terms.")
-    fallback: bool = Field(False, description="Pad a short list with popular, recent articles.")
-
-
 class ArticleIn(BaseModel):
-    """PUT /v1/articles/{id}: the article's fields; other fields are kept as metadata."""
+    """PUT /v1/articles/{id}: the article's fields; other fields are kept as metadata. A title or a
+    body with some text is required."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True, json_schema_extra={"anyOf": [
+        {"required": ["title"], "properties": {"title": _NOT_BLANK}},
+        {"required": ["body"], "properties": {"body": _NOT_BLANK}}]})
 
-    id: str | None = Field(None, description="If given, must equal the id in the path.")
-    title: str = ""
-    body: str = ""
-    url: str | None = None
-    section: str | None = None
-    tags: list[str] | str | None = None
-    author: str | None = None
-    published_at: str | None = Field(None, description="ISO 8601; a naive time counts as UTC.")
-    views: int | None = Field(None, ge=0)
+    id: ArticleId | None = Field(None, description="If given, must equal the id in the path.")
+    title: str = Field("", max_length=MAX_CHARS["title"])
+    body: str = Field("", max_length=MAX_CHARS["body"])
+    url: str | None = Field(None, max_length=MAX_CHARS["url"], pattern=URL_PATTERN,
+                            description="An http(s) URL or a relative path; other schemes are refused.")
+    section: str | None = Field(None, max_length=MAX_CHARS["section"])
+    tags: (list[Annotated[str, Field(max_length=MAX_CHARS["tag"])]] | Annotated[str, Field(max_length=MAX_CHARS["tag"])]
+           | None) = Field(None, max_length=MAX_TAGS)
+    author: str | None = Field(None, max_length=MAX_CHARS["author"])
+    published_at: UtcTime | None = Field(None, description="RFC 3339 time or date; a naive one counts as UTC.")
+    views: whole_number(0, MAX_VIEWS) | None = None
 
 
 class ArticleChanged(BaseModel):
@@ -56,9 +81,11 @@ class ArticleChanged(BaseModel):
 
 
 class ReloadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    path: str | None = Field(None, description="Index directory to serve from now on (default: the current one).")
+    path: str | None = Field(None, min_length=1, max_length=4096, pattern=r"^[^\x00]+$",
+                             description="Index directory to serve from now on (default: the current one); "
+                                         "it must lie under the index root.")
 
 
 class IndexSwapped(BaseModel):
@@ -69,34 +96,27 @@ class IndexSwapped(BaseModel):
 
 
 class EventIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     id: str = Field(..., min_length=1, max_length=200, description="The client's event id (idempotency key).")
-    article_id: str = Field(..., min_length=1, max_length=500)
+    article_id: ArticleId
     type: Literal["view", "click"]
-    ts: datetime | None = Field(None, description="When it happened (default: when received).")
+    ts: UtcTime | None = Field(None, description="When it happened, RFC 3339 (default: when received).")
 
 
 class WidgetView(BaseModel):
-    """POST /v1/widget/views: one page view reported by the widget."""
+    """POST /v1/widget/views: one page view reported by the widget (the server names the event)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    id: str = Field(..., min_length=1, max_length=200)
-    article_id: str = Field(..., min_length=1, max_length=500)
-
-
-class EventBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    events: list[EventIn]
+    article_id: ArticleId
 
 
 class Result(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     id: str
-    score: float
+    score: float | None = None
     title: str | None = None
     url: str | None = None
     published_at: str | None = None
@@ -130,3 +150,25 @@ class ErrorResponse(BaseModel):
     ok: Literal[False] = False
     error: str
     status: int
+
+
+def request_models(max_k: int, max_text_chars: int, max_events: int) -> tuple[type[BaseModel], type[BaseModel]]:
+    """(DraftQuery, EventBatch) with this app's limits in their schema."""
+
+    class DraftQuery(Filters):
+        """POST /v1/related: more-like-this for a text that is not indexed."""
+
+        text: str = Field(..., max_length=max_text_chars, description="The draft's body text.")
+        title: str | None = Field(None, max_length=max_text_chars)
+        k: whole_number(1, max_k) = 10
+        offset: whole_number(0, max_k) = 0
+        diversity: float = Field(0.0, ge=0, le=1, description="MMR re-ranking strength (0: off).")
+        explain: bool = Field(False, description="Add each hit's score parts and shared terms.")
+        fallback: bool = Field(False, description="Pad a short list with popular, recent articles.")
+
+    class EventBatch(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True)
+
+        events: list[EventIn] = Field(..., max_length=max_events)
+
+    return DraftQuery, EventBatch

@@ -5,15 +5,25 @@ Every worker process applies the same logged article changes and stored view eve
 before it answers (``sync``). Reload and compaction start a new "generation", which makes every
 worker reopen the index directory.
 
+On (re)opening, the logged changes are replayed first and the stored views added after, so views of
+articles added since the last compaction count too; views reported for an id before the article
+existed are added when a replayed upsert creates it (``EventStore.views_of``). A log entry that
+cannot be replayed is quarantined (see ``ChangeLog.replay``). A worker that fails to open a new
+generation keeps serving the index it has and tries again, at most once per ``retry_delay`` seconds.
+
 Two locks: ``lock`` is held by every read and by the brief moments that change the index in place
-or swap it; ``write_lock`` serialises the writers (upserts, deletes, reload, compaction). Long work
-(a compaction's rebuild, loading an index) holds only ``write_lock``, so reads go on meanwhile, on
-the index as it was; a worker busy with such work also skips catching up until it is done.
+or swap it; ``write_lock`` serialises the writers (upserts, deletes, reload) in this process. Long
+work (loading an index) holds only ``write_lock``, so reads go on meanwhile, on the index as it was;
+a worker busy with such work also skips catching up until it is done. Compaction and reload are
+single-flight across processes too (a file lock, see ``compaction``); a compaction's rebuild runs
+in a child process and holds neither lock, so writes go on meanwhile.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,15 +36,18 @@ from ..changelog import ChangeLog
 from ..errors import IndexFormatError, RecsysError, UnknownArticleError
 from ..events import Event, EventStore
 from ..index import RelatedIndex
+from . import compaction
 from .errors import ServiceError
 
 T = TypeVar("T")
+log = logging.getLogger("recsys.server")
 
 
 class ServingState:
     """The served index and the durable stores behind it."""
 
-    def __init__(self, index_path: Path, db_path: Path) -> None:
+    def __init__(self, index_path: Path, db_path: Path, *, retry_delay: float = 1.0) -> None:
+        self.db_path = Path(db_path)
         self.events = EventStore(db_path)
         self.changes = ChangeLog(db_path)
         self.lock = threading.Lock()
@@ -45,6 +58,9 @@ class ServingState:
         self._applied_seq = 0
         self._events_seen = 0
         self._seen_version: int | None = None  # the file's data_version when we last caught up
+        self.retry_delay = retry_delay  # seconds between attempts to open a generation that failed
+        self._retry_at = 0.0  # time.monotonic() before which a failed generation is not tried again
+        self._failed_generation: int | None = None
         generation, recorded = self.changes.generation()
         if recorded is not None and Path(recorded) != self.index_path:
             self.changes.new_generation(str(self.index_path))  # the configured index wins at startup
@@ -70,46 +86,70 @@ class ServingState:
                 self.write_lock.release()
         return self._ready()
 
-    def _catch_up_or_reopen(self) -> None:
-        """Under write_lock: apply what other workers wrote, or reopen on a new generation."""
+    def _catch_up_or_reopen(self, *, retry_now: bool = False) -> list[int]:
+        """Under write_lock: apply what other workers wrote, or reopen on a new generation. A worker
+        that cannot open the new generation keeps serving the index it has (caught up with the log)
+        and tries again on a later sync, at most once per ``retry_delay`` (or now: ``retry_now``).
+        Returns the seqs of log entries that were quarantined meanwhile."""
         version = self.changes.data_version()
         generation, path = self.changes.generation()
-        if generation == self._generation and self.index is not None:
+        if generation != self._generation or self.index is None:
+            if self.index is None or retry_now or time.monotonic() >= self._retry_at:
+                try:
+                    opened = self._opened(Path(path) if path else self.index_path)
+                except (RecsysError, OSError) as error:
+                    if self.index is None:
+                        raise ServiceError(503, f"no index is loaded: {error}") from None
+                    self._retry_at = time.monotonic() + self.retry_delay
+                    if self._failed_generation != generation:
+                        self._failed_generation = generation
+                        log.error("could not open index generation %d (%s); still serving %s, trying again",
+                                  generation, error, self.index_path)
+                else:
+                    quarantined = self._swap_in(opened, generation)
+                    self._failed_generation = None
+                    self._seen_version = version
+                    return quarantined
             with self.lock:
-                self._catch_up()
-            self._seen_version = version
-            return
-        try:
-            self._swap_in(self._opened(Path(path) if path else self.index_path), generation)
-        except RecsysError as error:
-            if self.index is None:
-                raise ServiceError(503, f"no index is loaded: {error}") from None
-            self._generation = generation  # keep serving the index we have
+                quarantined = self._catch_up()
+            self._seen_version = None  # not up to date: the next sync tries the new generation again
+            return quarantined
+        with self.lock:
+            quarantined = self._catch_up()
         self._seen_version = version
+        return quarantined
 
     def _opened(self, path: Path) -> tuple[RelatedIndex, Path, int, int]:
-        """Load the index at ``path`` and apply every view and logged change (no lock needed: nobody
-        else sees it yet)."""
+        """Load the index at ``path`` (the generation it points to), replay the logged changes, then add
+        every stored view, and warm the compiled kernels on it (no lock needed: nobody else sees it
+        yet). Changes first: views of articles added since the index was built count too."""
         index = RelatedIndex.load(path)
+        applied = self.changes.replay(index).last
         views, events_seen = self.events.views_after(0)
         index.add_views(views)
-        applied = self.changes.replay(index)
+        warm(index)
         return index, path, applied, events_seen
 
-    def _swap_in(self, opened: tuple[RelatedIndex, Path, int, int], generation: int) -> None:
+    def _swap_in(self, opened: tuple[RelatedIndex, Path, int, int], generation: int) -> list[int]:
         index, path, applied, events_seen = opened
         with self.lock:  # requests under way keep the index they hold
             self.index, self.index_path, self._generation = index, path, generation
             self._applied_seq, self._events_seen = applied, events_seen
-            self._catch_up()  # anything written while it was loading
+            return self._catch_up()  # anything written while it was loading
 
-    def _catch_up(self) -> None:
-        """Under lock: apply the changes and views written since we last looked."""
+    def _catch_up(self) -> list[int]:
+        """Under lock: apply the changes and views written since we last looked (changes first); the
+        seqs of entries quarantined on the way."""
+        quarantined: list[int] = []
         if self.changes.last_seq() > self._applied_seq:
-            self._applied_seq = self.changes.replay(self.index, after=self._applied_seq)
+            replayed = self.changes.replay(self.index, after=self._applied_seq)
+            self._applied_seq, quarantined = replayed.last, replayed.quarantined
+            if replayed.created:  # views reported for these ids before they existed
+                self.index.add_views(self.events.views_of(replayed.created, upto=self._events_seen))
         if self.events.last_rowid() > self._events_seen:
             views, self._events_seen = self.events.views_after(self._events_seen)
             self.index.add_views(views)
+        return quarantined
 
     # ------------------------------------------------------------ reads
     async def read(self, query: Callable[[RelatedIndex], T]) -> T:
@@ -120,6 +160,11 @@ class ServingState:
                 return query(self.index)
             finally:
                 self.lock.release()
+        return await run_in_threadpool(self._read_in_thread, query)
+
+    async def read_in_thread(self, query: Callable[[RelatedIndex], T]) -> T:
+        """Run a read-only ``query`` on the current index in the thread pool, always: for reads that may
+        take long (live searches, MMR, explanations), which must not hold up the event loop."""
         return await run_in_threadpool(self._read_in_thread, query)
 
     def _read_in_thread(self, query: Callable[[RelatedIndex], T]) -> T:
@@ -141,8 +186,8 @@ class ServingState:
             self._catch_up_or_reopen()
             with self.lock:
                 created = article.id not in self._ready()
-                self.changes.append_upsert(article)
-                self._catch_up()
+                seq = self.changes.append_upsert(article)
+                self._refuse_if_quarantined(seq, self._catch_up())
                 return created, self.index.pending_changes
 
     def delete(self, article_id: str) -> int:
@@ -151,9 +196,15 @@ class ServingState:
             with self.lock:
                 if article_id not in self._ready():
                     raise UnknownArticleError(article_id)
-                self.changes.append_delete(article_id)
-                self._catch_up()
+                seq = self.changes.append_delete(article_id)
+                self._refuse_if_quarantined(seq, self._catch_up())
                 return self.index.pending_changes
+
+    @staticmethod
+    def _refuse_if_quarantined(seq: int, quarantined: list[int]) -> None:
+        if seq in quarantined:
+            raise ServiceError(500, "the change could not be applied; it was set aside (dead_letters), "
+                                    "not stored")
 
     def add_events(self, events: list[Event]) -> tuple[int, int]:
         """Store events durably, then count their views in: (accepted, duplicates)."""
@@ -163,9 +214,9 @@ class ServingState:
 
     def reload(self, path: Path | None) -> RelatedIndex:
         """Serve another index directory (or the same one, rebuilt); a bad one is refused and the
-        old one keeps serving. Reads go on while it loads."""
+        old one keeps serving. Reads go on while it loads; it waits for a compaction under way."""
         path = Path(path) if path else self.index_path
-        with self.write_lock:
+        with compaction.single_flight(self.db_path), self.write_lock:
             try:
                 opened = self._opened(path)
             except IndexFormatError as error:
@@ -174,17 +225,29 @@ class ServingState:
             return self.index
 
     def compact(self) -> RelatedIndex:
-        """Fold the logged changes into the index directory (a rebuild), and serve the result.
-        Writes wait meanwhile; reads go on, on the index as it was."""
+        """Fold the logged changes into a new generation of the index directory (a rebuild, in a
+        separate process, single-flight across workers), and serve it. Reads and writes go on
+        meanwhile; changes logged during the rebuild are replayed on top of the result."""
+        compaction.compact(self.changes, self.db_path, self.index_path)
         with self.write_lock:
-            self._catch_up_or_reopen()
-            folded = self._applied_seq
-            self._ready().compacted().save(self.index_path)  # only writers change the index: none now
-            generation = self.changes.new_generation(str(self.index_path), forget_upto=folded)
-            self._swap_in(self._opened(self.index_path), generation)
-            return self.index
+            self._catch_up_or_reopen(retry_now=True)
+        return self._ready()
 
     def _ready(self) -> RelatedIndex:
         if self.index is None:
             raise ServiceError(503, "no index is loaded yet")
         return self.index
+
+
+def warm(index: RelatedIndex) -> None:
+    """Run one filtered related list and one more-like-this on ``index``, so that the compiled
+    kernels (numba: compiled, or read from its cache, on first use) are ready before the first
+    request needs them. Seconds the first time in a process; about a millisecond after."""
+    try:
+        for article_id in index.ids[:1]:
+            article = index.article(article_id)
+            width = index.info()["neighbors_per_article"]
+            index.related(article_id, k=width + 1, section=article.section)  # past the stored list: a live search
+            index.more_like_this(article.title or (article.body or "")[:200] or "news", k=3)
+    except Exception:  # noqa: BLE001 - warming is an optimisation: the request will compile instead
+        log.warning("warming up the kernels failed", exc_info=True)

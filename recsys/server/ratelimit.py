@@ -1,0 +1,30 @@
+"""A per-client token bucket for the token-free routes (widget view reports)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+
+
+class RateLimiter:
+    """At most ``rate`` requests per ``per_seconds`` for each client key, with bursts up to ``rate``.
+    Keeps the ``max_clients`` most recently seen clients (a flood of new keys cannot grow it)."""
+
+    def __init__(self, rate: int, *, per_seconds: float = 60.0, max_clients: int = 100_000) -> None:
+        self.capacity, self.refill = float(rate), rate / per_seconds
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, when)
+        self._lock = threading.Lock()
+
+    def take(self, key: str, now: float | None = None) -> float:
+        """Spend one request of ``key``: 0 if allowed, else the seconds until one is."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, when = self._buckets.pop(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - when) * self.refill)
+            allowed = tokens >= 1.0
+            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+            if len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)
+        return 0.0 if allowed else (1.0 - tokens) / self.refill
