@@ -13,7 +13,7 @@ from .config import BlendConfig, IndexConfig
 from .corpus import read_articles
 from .evaluation import evaluate
 from .errors import (DependencyError, DuplicateIdError, EmptyCorpusError, IndexFormatError, InputError,
-                     ParameterError, RecsysError, UnknownArticleError)
+                     ParameterError, PendingChangesError, RecsysError, UnknownArticleError)
 from .hits import Hit
 from .index import RelatedIndex
 from .text import Analyzer, AnalyzerConfig
@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Analyzer", "AnalyzerConfig", "Article", "BlendConfig", "DependencyError", "DuplicateIdError",
-    "EmptyCorpusError", "Hit", "IndexConfig", "IndexFormatError", "InputError", "ParameterError", "RecsysError",
+    "EmptyCorpusError", "Hit", "IndexConfig", "IndexFormatError", "InputError", "ParameterError", "PendingChangesError",
+    "RecsysError",
     "RelatedIndex", "UnknownArticleError", "evaluate", "read_articles", "tune", "__version__",
 ]

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 
+from ._files import replace_atomically
 from .errors import IndexFormatError
 
 POINTER = "CURRENT"
@@ -66,19 +66,7 @@ def next_directory(path: str | os.PathLike) -> Path:
 def switch(path: str | os.PathLike, directory: str | os.PathLike) -> None:
     """Point ``path``'s CURRENT file at ``directory`` (a complete index inside ``path``), atomically and durably."""
     path, directory = Path(path), Path(directory)
-    relative = directory.relative_to(path).as_posix()
-    handle, name = tempfile.mkstemp(prefix=f".{POINTER}.", suffix=".tmp", dir=path)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(relative + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(name, 0o644)
-        os.replace(name, path / POINTER)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    _sync_directory(path)
+    replace_atomically(path / POINTER, directory.relative_to(path).as_posix() + "\n")
 
 
 def prune(path: str | os.PathLike, keep: set[Path]) -> list[Path]:
@@ -100,13 +88,3 @@ def prune(path: str | os.PathLike, keep: set[Path]) -> list[Path]:
         stale.unlink(missing_ok=True)
     return removed
 
-
-def _sync_directory(path: Path) -> None:
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -8,6 +8,7 @@ from typing import Any
 _OWN_FIELDS = frozenset(("id", "score", "similarity", "popularity", "freshness", "title", "body", "url", "section",
                          "tags", "author", "published_at", "views", "reason", "explanation"))
 _ARTICLE_FIELDS = ("title", "body", "url", "section", "tags", "author", "published_at")
+_SCORE_FIELDS = frozenset(("id", "score", "similarity", "popularity", "freshness", "views", "reason", "explanation"))
 
 
 class Hit:
@@ -53,6 +54,15 @@ class Hit:
     def meta(self) -> dict[str, Any]:
         """The article's input fields beyond the known ones."""
         return {k: v for k, v in self._fields().items() if k not in _ARTICLE_FIELDS and k not in ("id", "views")}
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """One field as ``to_dict`` has it (a score part, an article field or a metadata field), or
+        ``default`` when the article has no such field."""
+        if name in _SCORE_FIELDS:
+            return getattr(self, name)
+        if name in _ARTICLE_FIELDS:
+            return list(self.tags) if name == "tags" else getattr(self, name)
+        return self._fields().get(name, default) if name not in _OWN_FIELDS else default
 
     def to_dict(self, *, body: bool = True) -> dict[str, Any]:
         """JSON-ready dict: id, score, the breakdown, then the article's fields and metadata."""

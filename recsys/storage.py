@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import replace_atomically, sync, sync_directory, write_synced
 from ._index_checks import check_index
 from ._store import ArticleStore
 from .config import IndexConfig
@@ -38,10 +39,10 @@ def save_index(data, path: Path) -> Path:
         for name, array in _arrays(data).items():
             with open(tmp / f"{name}.npy", "wb") as handle:
                 np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
-                _sync(handle)
+                sync(handle)
             files[f"{name}.npy"] = None
         for name, value in _json_parts(data).items():
-            _write_synced(tmp / f"{name}.json", json.dumps(value, ensure_ascii=False))
+            write_synced(tmp / f"{name}.json", json.dumps(value, ensure_ascii=False))
             files[f"{name}.json"] = None
         manifest = {
             "format": FORMAT_NAME, "version": FORMAT_VERSION,
@@ -50,8 +51,8 @@ def save_index(data, path: Path) -> Path:
             "avgdl": data.avgdl, "config": data.config.to_dict(),
             "files": {name: _sha256(tmp / name) for name in sorted(files)},
         }
-        _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
-        _write_synced(tmp / EDITORIAL, json.dumps(data.editorial, ensure_ascii=False))
+        write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+        write_synced(tmp / EDITORIAL, json.dumps(data.editorial, ensure_ascii=False))
         _swap_into_place(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -132,15 +133,7 @@ def save_editorial(rules: dict, path: Path) -> None:
     """Replace the pins and blocks of an existing index directory (its current generation), atomically."""
     path = current(path)
     read_manifest(path)
-    handle, name = tempfile.mkstemp(prefix=".editorial.", suffix=".tmp", dir=path)
-    os.close(handle)
-    tmp = Path(name)
-    try:
-        _write_synced(tmp, json.dumps(rules, ensure_ascii=False))
-        os.replace(tmp, path / EDITORIAL)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    replace_atomically(path / EDITORIAL, json.dumps(rules, ensure_ascii=False))
 
 
 def read_manifest(path: Path) -> dict:
@@ -198,37 +191,17 @@ def _sha256(file: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_synced(file: Path, text: str) -> None:
-    with open(file, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        _sync(handle)
 
-
-def _sync(handle) -> None:
-    handle.flush()
-    os.fsync(handle.fileno())
-
-
-def _sync_directory(path: Path) -> None:
-    """Make renames in a directory durable (a no-op where directories cannot be opened)."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _swap_into_place(tmp: Path, path: Path) -> None:
     """Rename the finished (and synced) ``tmp`` directory to ``path``; an existing index there is
     replaced. Between the two renames there is a moment with no directory at ``path``: a crash
     right then leaves the complete new index in ``tmp`` (a hidden sibling) to rename by hand."""
-    _sync_directory(tmp)
+    sync_directory(tmp)
     if not path.exists():
         os.rename(tmp, path)
-        _sync_directory(path.parent)
+        sync_directory(path.parent)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
     os.rmdir(old)
@@ -238,5 +211,5 @@ def _swap_into_place(tmp: Path, path: Path) -> None:
     except BaseException:
         os.rename(old, path)
         raise
-    _sync_directory(path.parent)
+    sync_directory(path.parent)
     shutil.rmtree(old, ignore_errors=True)

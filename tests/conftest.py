@@ -1,5 +1,6 @@
 import json
 import os
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,38 @@ def sample_articles(sample_path) -> list[dict]:
 @pytest.fixture(scope="session")
 def sample_index(sample_path) -> recsys.RelatedIndex:
     return recsys.RelatedIndex.build(sample_path)
+
+
+@pytest.fixture(scope="module")
+def served_index_dir(sample_index, tmp_path_factory) -> Path:
+    """The sample index saved to disk, for the HTTP tests of one module."""
+    return sample_index.save(tmp_path_factory.mktemp("served") / "news")
+
+
+@pytest.fixture()
+def start_app():
+    """``start_app(**settings)``: an in-process app (its lifespan run) behind a TestClient, closed
+    after the test."""
+    from fastapi.testclient import TestClient
+
+    from recsys.server import Settings, create_app
+
+    clients = []
+
+    def start(**settings):
+        client = TestClient(create_app(Settings(**settings)), raise_server_exceptions=False)
+        clients.append(client.__enter__())
+        return client
+
+    yield start
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture()
+def start_sample_app(start_app, served_index_dir, tmp_path):
+    """``start_sample_app(**settings)``: ``start_app`` on the sample index and this test's SQLite file."""
+    return partial(start_app, index=served_index_dir, events_db=tmp_path / "events.sqlite3")
 
 
 def write_jsonl(path: Path, rows) -> Path:

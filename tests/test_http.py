@@ -2,6 +2,8 @@
 
 import sqlite3
 
+from functools import partial
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -14,27 +16,10 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SHOWN = ["id", "title", "url", "section", "tags", "author", "published_at", "score", "views", "reason"]
 
 
-@pytest.fixture(scope="module")
-def index_dir(sample_index, tmp_path_factory):
-    return sample_index.save(tmp_path_factory.mktemp("srv") / "news")
-
-
 @pytest.fixture()
-def make_client(index_dir, tmp_path):
-    clients = []
-
-    def make(**overrides):
-        settings = Settings(**{"index": index_dir, "events_db": tmp_path / "events.sqlite3", "api_token": TOKEN,
-                               "admin_token": ADMIN_TOKEN, "index_root": tmp_path.parent, "public_fields": SHOWN,
-                               **overrides})
-        client = TestClient(create_app(settings), raise_server_exceptions=False)
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+def make_client(start_sample_app, tmp_path):
+    return partial(start_sample_app, api_token=TOKEN, admin_token=ADMIN_TOKEN, index_root=tmp_path.parent,
+                   public_fields=SHOWN)
 
 
 @pytest.fixture()
@@ -116,11 +101,11 @@ def test_limits_answer_4xx(make_client):
                              headers={"Content-Type": "application/json"}), 413, "over the limit")
 
 
-def test_writes_need_the_token(client, make_client, index_dir, tmp_path):
+def test_writes_need_the_token(client, served_index_dir, tmp_path):
     batch = {"events": [{"id": "e1", "article_id": "a-001", "type": "view"}]}
     assert_error(client.post("/v1/events", json=batch), 401, "bearer token")
     assert_error(client.post("/v1/events", json=batch, headers={"Authorization": "Bearer wrong"}), 401, "bearer")
-    settings = Settings(index=index_dir, events_db=tmp_path / "other.sqlite3")
+    settings = Settings(index=served_index_dir, events_db=tmp_path / "other.sqlite3")
     with TestClient(create_app(settings)) as no_token:
         assert_error(no_token.post("/v1/events", json=batch, headers=AUTH), 403, "set RECSYS_API_TOKEN")
 
@@ -208,7 +193,7 @@ def test_reload_swaps_and_refuses_a_bad_directory(client, sample_articles, tmp_p
     assert_error(client.post("/v1/admin/reload", json={}), 401, "bearer")
 
 
-def test_compaction_folds_changes_in(client, index_dir, tmp_path, sample_articles):
+def test_compaction_folds_changes_in(client, tmp_path, sample_articles):
     import recsys
 
     served = recsys.RelatedIndex.build(sample_articles).save(tmp_path / "served")

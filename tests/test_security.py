@@ -8,6 +8,8 @@ import resource
 import sqlite3
 import string
 
+from functools import partial
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -26,25 +28,9 @@ HOSTILE_URLS = ["javascript:alert(document.cookie)", " javascript:alert(1)", "Ja
                 "https://example.com/\nx", "http://", "file:///etc/passwd"]
 
 
-@pytest.fixture(scope="module")
-def index_dir(sample_index, tmp_path_factory):
-    return sample_index.save(tmp_path_factory.mktemp("sec") / "news")
-
-
 @pytest.fixture()
-def make_client(index_dir, tmp_path):
-    clients = []
-
-    def make(**overrides):
-        settings = {"index": index_dir, "events_db": tmp_path / "events.sqlite3", "api_token": WRITE,
-                    "admin_token": ADMIN, **overrides}
-        client = TestClient(create_app(Settings(**settings)), raise_server_exceptions=False)
-        clients.append(client.__enter__())
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+def make_client(start_sample_app):
+    return partial(start_sample_app, api_token=WRITE, admin_token=ADMIN)
 
 
 @pytest.fixture()
@@ -58,9 +44,9 @@ def logged_changes(tmp_path) -> int:
 
 # ------------------------------------------------------------------ tokens
 @pytest.mark.parametrize("token", ["", "   ", "short-token"])
-def test_an_empty_or_short_token_counts_as_unset(index_dir, tmp_path, monkeypatch, caplog, token):
+def test_an_empty_or_short_token_counts_as_unset(served_index_dir, tmp_path, monkeypatch, caplog, token):
     monkeypatch.setenv("RECSYS_API_TOKEN", token)
-    monkeypatch.setenv("RECSYS_INDEX", str(index_dir))
+    monkeypatch.setenv("RECSYS_INDEX", str(served_index_dir))
     monkeypatch.setenv("RECSYS_EVENTS_DB", str(tmp_path / "e.sqlite3"))
     with caplog.at_level(logging.WARNING, logger="recsys.server"):
         settings = Settings()

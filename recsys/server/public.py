@@ -10,6 +10,8 @@ from ..article import URL_PATTERN
 
 SCORE_PARTS = ("similarity", "popularity", "freshness", "reason", "explanation")
 _SAFE_URL = re.compile(URL_PATTERN)
+_PLAIN_STARTS = ("http://", "https://")  # the common case, safe whatever follows: no need for the pattern
+_ABSENT = object()
 
 
 class PublicFields:
@@ -20,23 +22,29 @@ class PublicFields:
 
     def hit(self, hit, *, explain: bool = False) -> dict[str, Any]:
         """The public view of a Hit; with ``explain``, its score parts too."""
-        data = hit.to_dict(body="body" in self.fields)
-        shown = self._project(data)
+        shown = {}
+        for name in self.fields:
+            value = hit.get(name, _ABSENT)
+            if value is not _ABSENT:
+                shown[name] = value
         if explain:
-            shown.update((name, data[name]) for name in SCORE_PARTS if name in data)
-        return shown
+            shown.update((name, hit.get(name)) for name in SCORE_PARTS if hit.get(name) is not None)
+        return self._made_safe(shown, hit.get("paywalled"))
 
     def hits(self, hits, *, explain: bool = False) -> list[dict[str, Any]]:
         return [self.hit(h, explain=explain) for h in hits]
 
     def article(self, article) -> dict[str, Any]:
         """The public view of an Article (its stored fields; no score)."""
-        return self._project(article.to_dict())
+        data = article.to_dict()
+        return self._made_safe({name: data[name] for name in self.fields if name in data}, data.get("paywalled"))
 
-    def _project(self, data: dict[str, Any]) -> dict[str, Any]:
-        shown = {name: data.get(name) for name in self.fields if name in data}
-        if "url" in shown and shown["url"] is not None and not _SAFE_URL.fullmatch(str(shown["url"])):
-            shown["url"] = None  # written by an older version that let any scheme in
-        if "body" in shown and data.get("paywalled"):
+    @staticmethod
+    def _made_safe(shown: dict[str, Any], paywalled: Any) -> dict[str, Any]:
+        """No URL of another scheme (written by an older version that let any in), no paywalled body."""
+        url = shown.get("url")
+        if url is not None and not (str(url)[:8].lower().startswith(_PLAIN_STARTS) or _SAFE_URL.fullmatch(str(url))):
+            shown["url"] = None
+        if "body" in shown and paywalled:
             shown["body"] = None
         return shown

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from ..events import Event
-from .deps import ReadyDep, SettingsDep, StateDep, WriteAccess
+from .deps import ReadyDep, StateDep, WriteAccess
 from .errors import ServiceError
 from .public import PublicFields
 from .ratelimit import RateLimiter
