@@ -257,3 +257,26 @@ def test_drafts_of_new_words_leave_memory_flat(sample_index):
         sample_index.more_like_this(draft(), k=5)
     grown = _rss_mb() - before
     assert grown < 8, f"RSS grew by {grown:.1f} MB over 5,000 drafts of new words"
+
+
+# ------------------------------------------------------------------ the event loop
+def test_only_the_stored_list_path_runs_on_the_event_loop(client, monkeypatch):
+    import asyncio
+
+    on_loop = []
+    related = recsys.RelatedIndex.related
+
+    def recording(self, *args, **kwargs):
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:  # a thread of the pool
+            on_loop.append(False)
+        return related(self, *args, **kwargs)
+
+    monkeypatch.setattr(recsys.RelatedIndex, "related", recording)
+    slow = [{"section": "business"}, {"tag": "unions"}, {"exclude": "a-012"}, {"diversity": 0.5},
+            {"explain": True}, {"published_after": "2026-09-01"}, {"k": 60}]
+    for params in [{}] + slow:
+        assert client.get("/v1/articles/a-003/related", params=params).status_code == 200
+    assert on_loop == [True] + [False] * len(slow)
