@@ -59,6 +59,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys.evaluation import ndcg_at_k as recsys_ndcg
+
 N_DOCS = 50
 N_BACKGROUND = 300
 N_PAIRS = N_DOCS * (N_DOCS - 1) // 2  # 1225
@@ -230,18 +232,15 @@ def ndcg_at_k(sims_true, sims_pred, k: int = 10, rows=None) -> float:
         raise ValueError(f"shape mismatch {t.shape} vs {p.shape}")
     n = t.shape[0]
     p = np.where(np.isnan(p), -np.inf, p)
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
     scores = []
     for i in (range(n) if rows is None else rows):
         others = np.array([j for j in range(n) if j != i])
         gains = np.clip((t[i, others] - 0.2) / 0.8, 0.0, None)
+        if not gains.any():
+            continue
         # lexsort: last key is primary -> sort by -score, then by index.
-        order = np.lexsort((others, -p[i, others]))[:k]
-        dcg = float((gains[order] * discounts[:len(order)]).sum())
-        ideal = np.sort(gains)[::-1][:k]
-        idcg = float((ideal * discounts[:len(ideal)]).sum())
-        if idcg > 0:
-            scores.append(dcg / idcg)
+        ranked = others[np.lexsort((others, -p[i, others]))].tolist()
+        scores.append(recsys_ndcg(ranked, dict(zip(others.tolist(), gains.tolist())), i, k))
     return float(np.mean(scores)) if scores else float("nan")
 
 

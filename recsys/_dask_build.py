@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _kernels
+from ._checks import check_int
 from ._store import StoreBuilder
 from ._vectorize import CountBuilder
 from .article import Article
@@ -54,9 +55,7 @@ def build_on_dask(source: str | os.PathLike, address: Any = "local", method: str
     config = IndexConfig.from_params(**params)
     if on_error not in ON_ERROR:
         raise ParameterError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-    if partition_bytes is not None and (isinstance(partition_bytes, bool) or not isinstance(partition_bytes, int)
-                                        or partition_bytes < 1):
-        raise ParameterError(f"partition_bytes must be an integer >= 1 or None, got {partition_bytes!r}")
+    check_int("partition_bytes", partition_bytes, optional=True)
     _require_minilm_if_used(config)
     path = Path(source)
     fmt = _format_of(path, format)
@@ -81,8 +80,7 @@ def _connected(address: Any, n_workers: int, timeout: float):
         raise ParameterError(f"dask: expected a scheduler address such as tcp://host:8786, or 'local'; got {address!r}")
     address = address.strip()
     if address == "local":
-        if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-            raise ParameterError(f"n_workers must be an integer >= 1, got {n_workers!r}")
+        check_int("n_workers", n_workers)
         with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                           dashboard_address=":0") as cluster, Client(cluster) as client:
             yield client

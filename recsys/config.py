@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ._checks import check_int
 from .errors import ParameterError
 from .text import AnalyzerConfig
 from .weighting import METHODS
@@ -126,19 +127,19 @@ class IndexConfig:
         if self.method == "tfidf" and self.sublinear_tf:
             _check_sublinear_weights(self.field_weights)
         for name in ("max_query_terms", "n_neighbors", "n_candidates"):
-            _check_int(name, getattr(self, name), low=1)
+            check_int(name, getattr(self, name), low=1)
         _check_number("min_term_freq", self.min_term_freq, low=0.0)
-        _check_int("min_doc_freq", self.min_doc_freq, low=1)
+        check_int("min_doc_freq", self.min_doc_freq, low=1)
         if self.probe_budget is not None:
-            _check_int("probe_budget", self.probe_budget, low=1)
-        _check_int("refine_rounds", self.refine_rounds, low=0)
-        _check_int("refine_fan_out", self.refine_fan_out, low=1)
+            check_int("probe_budget", self.probe_budget, low=1)
+        check_int("refine_rounds", self.refine_rounds, low=0)
+        check_int("refine_fan_out", self.refine_fan_out, low=1)
         if self.max_doc_freq is not None:
             _check_number("max_doc_freq", self.max_doc_freq, low=0.0)
         _check_number("semantic_weight", self.semantic_weight, low=0.0, high=1.0)
         if self.semantic_model not in SEMANTIC_MODELS:
             raise ParameterError(f"semantic_model must be one of {SEMANTIC_MODELS}, got {self.semantic_model!r}")
-        _check_int("lsa_components", self.lsa_components, low=1)
+        check_int("lsa_components", self.lsa_components, low=1)
         if self.near_duplicate_threshold is not None:
             _check_number("near_duplicate_threshold", self.near_duplicate_threshold, low=0.0)
         if self.n_candidates < self.n_neighbors:
@@ -201,8 +202,3 @@ def _check_sublinear_weights(field_weights: dict) -> None:
         if 0 < weight < MIN_SUBLINEAR_WEIGHT:
             raise ParameterError(f"field_weights[{name!r}] must be 0 or >= 1/e (about 0.368) when sublinear_tf is "
                                  f"on, got {weight!r}: 1 + log(tf) of a weighted count below 1/e is negative")
-
-
-def _check_int(name: str, value: Any, *, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ParameterError(f"{name} must be an integer >= {low}, got {value!r}")

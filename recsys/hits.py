@@ -32,11 +32,6 @@ class Hit:
         self.explanation, self.reason = explanation, reason
         self._record, self._load = record, load
 
-    @classmethod
-    def from_record(cls, record: dict[str, Any], **scores: Any) -> "Hit":
-        """A hit for an article given by its stored record (a dict with at least "id")."""
-        return cls(record["id"], record=record, **scores)
-
     def _fields(self) -> dict[str, Any]:
         if self._record is None:
             self._record = self._load() if self._load is not None else {}

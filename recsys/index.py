@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _embedding, _kernels
+from ._checks import check_int
 from ._store import ArticleStore, StoreBuilder
 from ._vectorize import CountBuilder, Languages, article_texts, weighted_terms
 from .article import MAX_VIEWS, Article
@@ -1079,8 +1080,7 @@ def _uses_minilm(config: IndexConfig) -> bool:
 def _jobs(n_jobs: int | None) -> int:
     if n_jobs is None:
         return os.cpu_count() or 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
-        raise ParameterError(f"n_jobs must be an integer >= 1 or None, got {n_jobs!r}")
+    return check_int("n_jobs", n_jobs, optional=True)
     return n_jobs
 
 
@@ -1090,9 +1090,7 @@ def _check_views(views: Any, article_id: str) -> None:
 
 
 def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ParameterError(f"k must be an integer >= 1, got {k!r}")
-    return int(k)
+    return check_int("k", k)
 
 
 def _progress(items, enabled: bool, label: str):

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_int
 from .article import Article
 from .corpus import iter_input, read_articles, validate_rows
 from .errors import ParameterError
@@ -42,10 +43,8 @@ def tune(articles: Iterable[Mapping[str, Any] | Article] | str | Path, judgments
 
     if search not in ("grid", "random"):
         raise ParameterError(f"search must be 'grid' or 'random', got {search!r}")
-    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
-        raise ParameterError(f"n_iter must be an integer >= 1, got {n_iter!r}")
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise ParameterError(f"folds must be an integer >= 2, got {folds!r}")
+    check_int("n_iter", n_iter)
+    check_int("folds", folds, low=2)
     corpus = list(read_articles(articles) if isinstance(articles, (str, Path))
                   else validate_rows(iter_input(articles), source=None))
     gains = load_gains(judgments, format)

@@ -14,11 +14,6 @@ def document_frequencies(counts: sp.csr_matrix) -> np.ndarray:
     return np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.int64)
 
 
-def tfidf_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
-    """scikit-learn's smoothed idf: ln((1 + n) / (1 + df)) + 1."""
-    return np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
-
-
 def tfidf_weights(counts: sp.csr_matrix, *, sublinear_tf: bool = False,
                   copy: bool = True) -> tuple[sp.csr_matrix, np.ndarray]:
     """L2-normalised TF-IDF rows (in the dtype of ``counts``; in place if ``copy`` is False) and the
