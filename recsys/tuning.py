@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.model_selection import KFold, ParameterGrid
 
 from ._checks import check_int
 from .article import Article
@@ -57,14 +57,11 @@ def tune(articles: Iterable[Mapping[str, Any] | Article] | str | Path, judgments
             raise ParameterError(f"only {len(queries)} judged articles are in the corpus; need >= {folds} folds")
         scored.append((params, {q: ndcg_at_k([h.id for h in index.related(q, k=k)], gains[q], q, k) for q in queries}))
     queries = sorted(scored[0][1])
-    order = list(queries)
-    random.Random(seed).shuffle(order)
     held_out = []
-    for fold in range(folds):
-        test = set(order[fold::folds])
-        train = [q for q in queries if q not in test]
+    for train_rows, test_rows in KFold(folds, shuffle=True, random_state=seed).split(queries):
+        train, test = [queries[r] for r in train_rows], [queries[r] for r in test_rows]
         best = max(range(len(scored)), key=lambda i: (_mean(scored[i][1], train), -i))
-        held_out.append(_mean(scored[best][1], sorted(test)))
+        held_out.append(_mean(scored[best][1], test))
     ranking = sorted(range(len(scored)), key=lambda i: (-_mean(scored[i][1], queries), i))
     results = [{"params": scored[i][0], f"ndcg@{k}": _mean(scored[i][1], queries)} for i in ranking]
     return {"best": scored[ranking[0]][0], f"ndcg@{k}": results[0][f"ndcg@{k}"],
@@ -76,12 +73,10 @@ def _candidates(grid: dict[str, list], search: str, n_iter: int, seed: int) -> l
     for name, values in grid.items():
         if not isinstance(values, list) or not values:
             raise ParameterError(f"grid: {name} must map to a non-empty list of values")
-    names = sorted(grid)
-    combos = [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
-    combos = [_drop_unused(c) for c in combos]
+    combos = [_drop_unused(c) for c in ParameterGrid(grid)]
     unique = list({repr(sorted(c.items())): c for c in combos}.values())
-    if search == "random" and n_iter < len(unique):
-        unique = random.Random(seed).sample(unique, n_iter)
+    if search == "random" and n_iter < len(unique):  # sampled after dropping equivalent sets, which
+        unique = random.Random(seed).sample(unique, n_iter)  # ParameterSampler would draw twice
     return unique
 
 
