@@ -1,4 +1,5 @@
-"""The recsys command line: build, related, similar, info and demo, each a thin layer over the library."""
+"""The recsys command line (build, related, similar, info, serve, eval, tune, editorial, demo), each a thin
+layer over the library."""
 
 from __future__ import annotations
 
@@ -185,7 +186,8 @@ def info(index_dir: Path, as_json: bool) -> None:
               help="SQLite file for events (default: <DIR>.events.sqlite3).")
 @_one_line_errors
 def serve(index_dir: Path, host: str, port: int, workers: int, events_db: Path | None) -> None:
-    """Serve related lists over HTTP (writes need RECSYS_API_TOKEN in the environment)."""
+    """Serve related lists over HTTP (writes need RECSYS_API_TOKEN, reload and compaction
+    RECSYS_ADMIN_TOKEN, in the environment; see docs/deploy.md)."""
     RelatedIndex.load(index_dir)  # refuse a bad index before listening
     _serve(index_dir, host, port, workers=workers, events_db=events_db)
 

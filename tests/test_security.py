@@ -280,3 +280,10 @@ def test_only_the_stored_list_path_runs_on_the_event_loop(client, monkeypatch):
     for params in [{}] + slow:
         assert client.get("/v1/articles/a-003/related", params=params).status_code == 200
     assert on_loop == [True] + [False] * len(slow)
+
+
+def test_an_unknown_setting_variable_is_named_in_a_warning(served_index_dir, monkeypatch, caplog):
+    monkeypatch.setenv("RECSYS_MAX_TEXT_BYTES", "50")  # renamed to RECSYS_MAX_TEXT_CHARS
+    with caplog.at_level(logging.WARNING, logger="recsys.server"):
+        Settings(index=served_index_dir)
+    assert "RECSYS_MAX_TEXT_BYTES is not a recsys setting" in caplog.text

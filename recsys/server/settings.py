@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_TOKEN_LENGTH = 16
@@ -51,6 +52,15 @@ class Settings(BaseSettings):
                         info.field_name.upper(), MIN_TOKEN_LENGTH)
             return None
         return str(text).strip()
+
+    @model_validator(mode="after")
+    def _warn_of_unknown_variables(self) -> "Settings":
+        """A RECSYS_* variable that names no setting (a typo, or a renamed one) is ignored, with a warning."""
+        known = {f"RECSYS_{name.upper()}" for name in type(self).model_fields}
+        for name in sorted(set(os.environ) - known):
+            if name.startswith("RECSYS_"):
+                log.warning("%s is not a recsys setting and is ignored; the settings are %s", name, sorted(known))
+        return self
 
     def events_path(self) -> Path:
         return self.events_db or self.index.with_name(self.index.name + ".events.sqlite3")
