@@ -805,22 +805,30 @@ class RelatedIndex:
     def _fallback(self, n: int, listed: np.ndarray, query: "int | _Vector", filters: Filters,
                   blend: BlendConfig, now) -> list[Hit]:
         """Up to n popular, recent articles of the query's section (or the section filter) that the
-        filters allow, none listed already, none of the query's own story."""
+        filters allow, one per story: none of a listed article's story, nor of the query's own."""
         store = self._data.store
         section = filters.section
         if section is None and isinstance(query, (int, np.integer)):
             section = self.article(store.ids[query]).section
         allowed = replace(filters, section=section).mask(store) & self._live_rows()
-        allowed[listed] = False
-        if isinstance(query, (int, np.integer)):
-            allowed &= self._groups[: len(allowed)] != self._groups[query]
+        groups = self._groups[: len(allowed)]
+        shown = groups[listed] if not isinstance(query, (int, np.integer)) else np.append(groups[listed], groups[query])
+        allowed &= ~np.isin(groups, shown)
         rows = np.flatnonzero(allowed)
         views = self._views(rows)
         fresh = freshness(store.published[rows], now_timestamp(now), blend)
-        order = top_k((np.log1p(views) + 1.0) * (fresh + 1e-6), rows, n)  # views, decayed by age
+        scores = (np.log1p(views) + 1.0) * (fresh + 1e-6)  # views, decayed by age
+        order = self._one_per_group(top_k(scores, rows, 4 * n), rows, n)
+        if len(order) < n < len(rows) and 4 * n < len(rows):  # many twins among the best: look at all
+            order = self._one_per_group(top_k(scores, rows, len(rows)), rows, n)
         pop = popularity(views, self._max_views)
         return [self._hit(int(rows[p]), popularity=pop[p], freshness=fresh[p], views=views[p], reason="fallback")
                 for p in order]
+
+    def _one_per_group(self, order: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+        """The first n positions of ``order`` (best first) whose rows are of different stories."""
+        _, first = np.unique(self._groups[rows[order]], return_index=True)
+        return order[np.sort(first)][:n]
 
     def _hit(self, row: int, *, score: float = 0.0, similarity: float = 0.0, popularity: float = 0.0,
              freshness: float = 0.0, views: int | None = None, reason: str = "related",

@@ -6,10 +6,12 @@ import math
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from scipy.stats import rankdata
 
 import recsys
 from recsys.cli import main
 from recsys.evaluation import click_gains, ranking_metrics
+from brute_force import stored_cosines
 
 
 def test_ranking_metrics_by_hand():
@@ -38,15 +40,27 @@ def test_qrels_on_the_sample_threads(sample_index, tmp_path):
 
 def test_pairwise_ratings_give_pearson_and_spearman(sample_index, tmp_path):
     ids = ["a-012", "a-003", "a-007", "a-028", "a-030", "a-040"]
-    truth = np.array([[sample_index.similarity(a, b) for b in ids] for a in ids])
-    truth = np.round((truth + truth.T) / 2 * 4 + 1, 2)  # a 1-5 scale that follows the index
+    # A judge's ratings, 1 to 5: a-012, a-003 and a-007 tell the rail strike, a-028 and a-030 the
+    # Calder Mutual breach, a-040 (the marathon) neither.
+    ratings = np.array([[5, 5, 4, 1, 1, 1],
+                        [5, 5, 4, 1, 1, 1],
+                        [4, 4, 5, 1, 1, 1],
+                        [1, 1, 1, 5, 4, 1],
+                        [1, 1, 1, 4, 5, 1],
+                        [1, 1, 1, 1, 1, 5]], dtype=float)
+    rows = [sample_index.ids.index(i) for i in ids]
+    upper = np.triu_indices(len(ids), 1)
+    predicted = stored_cosines(sample_index)[np.ix_(rows, rows)][upper]
     path = tmp_path / "ratings.json"
-    path.write_text(json.dumps({"ids": ids, "ratings": np.triu(truth).tolist()}))
-    metrics = recsys.evaluate(sample_index, path, k=3)
-    assert metrics["pearson"] == pytest.approx(1.0, abs=1e-3) and metrics["spearman"] > 0.95
-    shuffled = truth[np.ix_([5, 4, 3, 2, 1, 0], [5, 4, 3, 2, 1, 0])]
-    path.write_text(json.dumps({"ids": ids, "ratings": shuffled.tolist()}))
-    assert recsys.evaluate(sample_index, path, k=3)["pearson"] < 0.9
+    for order, agrees in (([0, 1, 2, 3, 4, 5], True), ([5, 4, 3, 2, 1, 0], False)):  # then other pairs' ratings
+        judged = ratings[np.ix_(order, order)]
+        path.write_text(json.dumps({"ids": ids, "ratings": np.triu(judged).tolist()}))  # the upper triangle is enough
+        metrics = recsys.evaluate(sample_index, path, k=3)
+        pearson = np.corrcoef(judged[upper], predicted)[0, 1]
+        spearman = np.corrcoef(rankdata(judged[upper]), rankdata(predicted))[0, 1]  # Pearson of the ranks
+        assert metrics["pearson"] == pytest.approx(pearson, abs=1e-4)
+        assert metrics["spearman"] == pytest.approx(spearman, abs=1e-4)
+        assert (pearson > 0.8 and spearman > 0.6) if agrees else pearson < 0.5
 
 
 def test_click_log_gains_are_position_debiased(tmp_path):

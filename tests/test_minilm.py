@@ -10,6 +10,7 @@ import pytest
 
 import recsys
 from recsys import _embedding
+from brute_force import assert_ranking, embedding_cosines, expected_rows, stored_cosines
 
 PURE = dict(popularity_weight=0, freshness_weight=0)
 MINILM = dict(semantic_model="minilm", semantic_weight=0.5)
@@ -77,16 +78,18 @@ def test_a_paraphrase_with_no_shared_word_is_related(lexical, minilm):
 
 
 @needs_model
-def test_similarity_blends_the_minilm_cosine(lexical, minilm):
+def test_similarity_blends_the_minilm_cosine(minilm):
     embeddings = minilm._data.embeddings
     assert embeddings.shape == (len(CORPUS), 384) and embeddings.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     row = minilm._data.store.row_of
+    blended = 0.5 * stored_cosines(minilm) + 0.5 * embedding_cosines(minilm)
     for a, b in [("p-1", "p-2"), ("f-1", "f-2"), ("s-1", "t-2")]:
-        cosine = max(float(embeddings[row[a]] @ embeddings[row[b]]), 0.0)
-        assert minilm.similarity(a, b) == pytest.approx(0.5 * lexical.similarity(a, b) + 0.5 * cosine, abs=1e-5)
-    for hit in minilm.related("f-1", k=5):
-        assert hit.similarity == pytest.approx(minilm.similarity("f-1", hit.id), abs=1e-5)
+        assert minilm.similarity(a, b) == pytest.approx(blended[row[a], row[b]], abs=1e-5)
+    hits = minilm.related("f-1", k=5)
+    rows = [row[h.id] for h in hits]
+    assert_ranking(rows, expected_rows(blended[row["f-1"]], row["f-1"], 5), blended[row["f-1"]])  # the exact top 5
+    np.testing.assert_allclose([h.similarity for h in hits], blended[row["f-1"], rows], atol=1e-5)
 
 
 @needs_model

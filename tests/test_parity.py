@@ -1,5 +1,7 @@
 """Reference parity: our BM25 equals rank-bm25, our TF-IDF equals scikit-learn, neighbour lists equal brute force."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
@@ -8,7 +10,8 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 import recsys
 from recsys.ranking import Filters
 from recsys.text import Analyzer, AnalyzerConfig
-from recsys.weighting import bm25_weights, tfidf_weights
+from recsys.weighting import bm25_weights, tfidf_query, tfidf_weights
+from brute_force import assert_ranking, expected_rows
 
 PLAIN = dict(stop_words=None, stemmer=None, field_weights={"body": 1.0}, popularity_weight=0.0,
              freshness_weight=0.0)
@@ -70,6 +73,43 @@ def test_tfidf_vectors_equal_scikit_learn(sample_articles, sublinear_tf, stemmer
     np.testing.assert_allclose(ours.toarray(), expected.toarray(), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("sublinear_tf", [False, True])
+def test_tfidf_query_weights_equal_scikit_learn_on_the_same_tokens(sublinear_tf):
+    docs = random_corpus(21)
+    reference = TfidfVectorizer(analyzer=lambda tokens: tokens, sublinear_tf=sublinear_tf).fit(docs)
+    vocabulary = reference.vocabulary_
+    rng = np.random.default_rng(21)
+    for size in (1, 2, 3, 8, 20, 40, 60, 60):  # drawn with replacement: repeated tokens, tf > 1
+        query = list(rng.choice(docs[rng.integers(len(docs))], size=size)) + ["unseen"]
+        counts = Counter(token for token in query if token in vocabulary)
+        known = sorted(counts, key=vocabulary.get)
+        terms = np.array([vocabulary[t] for t in known], dtype=np.int32)
+        tf = np.array([counts[t] for t in known], dtype=np.float64)
+        ours = np.zeros(len(vocabulary))
+        ours[terms] = tfidf_query(terms, tf, reference.idf_, sublinear_tf=sublinear_tf)
+        np.testing.assert_allclose(ours, reference.transform([query]).toarray()[0], rtol=0, atol=1e-12)
+    nothing = np.zeros(0, dtype=np.int32)
+    assert len(tfidf_query(nothing, np.zeros(0), reference.idf_, sublinear_tf=sublinear_tf)) == 0
+
+
+@pytest.mark.parametrize("sublinear_tf", [False, True])
+def test_a_draft_is_weighted_and_scored_as_scikit_learn_does(sublinear_tf):
+    docs = random_corpus(22)
+    reference = TfidfVectorizer(analyzer=lambda tokens: tokens, sublinear_tf=sublinear_tf)
+    matrix = reference.fit_transform(docs)
+    index = recsys.RelatedIndex.build([{"id": f"d{i}", "body": " ".join(d)} for i, d in enumerate(docs)],
+                                      method="tfidf", sublinear_tf=sublinear_tf, max_query_terms=10_000,
+                                      near_duplicate_threshold=None, **PLAIN)
+    rng = np.random.default_rng(22)
+    for _ in range(8):
+        draft = list(rng.choice(docs[rng.integers(len(docs))], size=rng.integers(2, 30))) + ["unseen"]
+        cosine = (matrix @ reference.transform([draft]).T).toarray().ravel()
+        hits = index.more_like_this(" ".join(draft), k=10)
+        rows = [int(h.id[1:]) for h in hits]
+        assert_ranking(rows, expected_rows(cosine, -1, 10), cosine)  # -1: a draft has no row of its own
+        np.testing.assert_allclose([h.similarity for h in hits], cosine[rows], rtol=1e-5)
+
+
 def test_tfidf_index_similarity_is_scikit_learn_cosine(sample_articles):
     texts = [a["body"] for a in sample_articles]
     analyzer = Analyzer(AnalyzerConfig(stemmer="english"))
@@ -95,17 +135,26 @@ def brute_force_similarity(method: str, docs: list[list[str]]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("method", ["tfidf", "bm25"])
-def test_neighbour_lists_equal_brute_force(method):
+def test_stored_neighbour_lists_are_the_exact_top_k_with_ties_in_index_order(method):
     docs = random_corpus(11, n_docs=80, vocab=300)
+    docs += [docs[5]] * 11  # rows 80-90 copy row 5: twelve rows of one text, more than a list holds
     index = recsys.RelatedIndex.build([{"id": f"d{i}", "body": " ".join(d)} for i, d in enumerate(docs)],
-                                      method=method, n_neighbors=10, max_query_terms=10_000, **PLAIN)
+                                      method=method, n_neighbors=10, max_query_terms=10_000,
+                                      near_duplicate_threshold=None, **PLAIN)
     similarity = brute_force_similarity(method, docs)
+    stored_rows, stored_sims = index._data.neighbor_rows, index._data.neighbor_sims
+    ties_at_the_cut = 0
     for i in range(len(docs)):
-        others = [j for j in range(len(docs)) if j != i and similarity[i, j] > 1e-12]
-        expected = sorted(others, key=lambda j: (-round(similarity[i, j], 6), j))[:10]
+        expected = expected_rows(similarity[i], i, 10)
+        listed = [int(j) for j in stored_rows[i] if j >= 0]
+        assert_ranking(listed, expected, similarity[i])  # the set and the order of the stored list
+        np.testing.assert_allclose(stored_sims[i, :len(listed)], similarity[i, listed], rtol=1e-5)
         hits = index.related(f"d{i}", k=10)
-        assert [h.id for h in hits] == [f"d{j}" for j in expected]
+        assert_ranking([int(h.id[1:]) for h in hits], expected, similarity[i])
         np.testing.assert_allclose([h.similarity for h in hits], similarity[i, expected], rtol=1e-5)
+        left_out = np.setdiff1d(np.arange(len(docs)), expected + [i])
+        ties_at_the_cut += bool(np.any(similarity[i, left_out] == similarity[i, expected[-1]]))
+    assert ties_at_the_cut >= 12  # the copies' lists (at least) cut through a run of equal similarities
 
 
 def test_refinement_finds_what_a_narrow_search_missed_and_keeps_every_similarity_exact():
@@ -160,6 +209,7 @@ def test_a_live_search_adds_the_stored_neighbours_of_its_first_matches_and_score
                                       max_query_terms=1, refine_fan_out=4, semantic_weight=semantic_weight,
                                       lsa_components=8, **PLAIN)  # with 3 neighbours, lists are shorter than the fan-out
     stored = index._data.neighbor_rows
+    embeddings = np.asarray(index._data.embeddings, dtype=np.float64) if semantic_weight else None
     two_in_three = np.arange(len(docs)) % 3 != 0
     every_row = np.zeros(0, dtype=bool)
     true_ones_added = 0
@@ -172,13 +222,16 @@ def test_a_live_search_adds_the_stored_neighbours_of_its_first_matches_and_score
         np.testing.assert_allclose(linked_scores / vector.self_score, similarity[i, linked], rtol=1e-5, atol=1e-9)
         true_top = set(np.argsort(-np.where(np.arange(len(docs)) == i, -1, similarity[i]), kind="stable")[:8])
         true_ones_added += len(true_top & set(linked.tolist()))
-        if semantic_weight:  # the embeddings' closest rows join the linked ones, in one ascending run
+        if semantic_weight:  # the embeddings' 8 closest rows join the linked ones, in one ascending run
             found, sims = index._candidates(vector, Filters(), 4, i, index._article_terms)
             rows, _, linked, _ = index._search(vector, index._article_terms, every_row, i, 8)
-            dense = index._dense_candidates(vector.embedding, every_row, i, 8)
+            cosines = embeddings @ embeddings[i]
+            cosines[i] = -np.inf
+            dense = {int(j) for j in np.argsort(-cosines)[:8] if cosines[j] > 0}
             assert found[:len(rows)].tolist() == rows.tolist()
-            assert found[len(rows):].tolist() == sorted((set(linked.tolist()) | set(dense.tolist())) - set(rows.tolist()))
-            np.testing.assert_allclose(sims, index._mixed(found, similarity[i, found], vector), rtol=1e-5, atol=1e-9)
+            assert found[len(rows):].tolist() == sorted((set(linked.tolist()) | dense) - set(rows.tolist()))
+            blended = (1 - semantic_weight) * similarity[i, found] + semantic_weight * np.maximum(cosines[found], 0)
+            np.testing.assert_allclose(sims, blended, rtol=1e-5, atol=1e-9)
     assert all(not buffers.acc.any() for buffers in index._scratch_pool)  # the pooled marks are cleared
     assert true_ones_added > 0  # the stored lists give true neighbours the narrow probe missed
 

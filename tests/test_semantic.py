@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import recsys
+from brute_force import assert_ranking, embedding_cosines, expected_rows, stored_cosines
 
 PURE = dict(popularity_weight=0, freshness_weight=0)
 
@@ -28,17 +29,23 @@ def test_similarity_blends_the_lsa_cosine(lexical, mixed):
     assert embeddings.shape == (60, 8)
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     row = mixed._data.store.row_of
-    for a, b in [("a-001", "a-006"), ("a-012", "a-003"), ("a-020", "a-040")]:
-        cosine = max(float(embeddings[row[a]] @ embeddings[row[b]]), 0.0)
-        assert mixed.similarity(a, b) == pytest.approx(0.6 * lexical.similarity(a, b) + 0.4 * cosine, abs=1e-5)
+    lexical_cosine, semantic = stored_cosines(mixed), embedding_cosines(mixed)
+    assert float(embeddings[row["a-023"]] @ embeddings[row["a-033"]]) < 0  # counted as 0
+    for a, b in [("a-001", "a-006"), ("a-012", "a-003"), ("a-020", "a-040"), ("a-023", "a-033")]:
+        expected = 0.6 * lexical_cosine[row[a], row[b]] + 0.4 * semantic[row[a], row[b]]
+        assert mixed.similarity(a, b) == pytest.approx(expected, abs=1e-5)
+        assert lexical.similarity(a, b) == pytest.approx(lexical_cosine[row[a], row[b]], abs=1e-5)
 
 
-def test_stored_lists_are_blended_and_sorted(lexical, mixed):
+def test_stored_lists_are_blended_and_sorted(mixed):
+    blended, ids = 0.6 * stored_cosines(mixed) + 0.4 * embedding_cosines(mixed), mixed.ids
     for article_id in ("a-001", "a-028", "a-044"):
+        row = ids.index(article_id)
         hits = mixed.related(article_id, k=10)
-        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
-        for hit in hits:
-            assert hit.similarity == pytest.approx(mixed.similarity(article_id, hit.id), abs=1e-5)
+        rows = [ids.index(h.id) for h in hits]
+        assert_ranking(rows, expected_rows(blended[row], row, 10), blended[row])  # the exact top 10
+        np.testing.assert_allclose([h.similarity for h in hits], blended[row, rows], atol=1e-5)
+        assert [h.score for h in hits] == [h.similarity for h in hits]
 
 
 def test_it_is_off_by_default_and_survives_save_and_load(lexical, mixed, tmp_path):
@@ -72,7 +79,7 @@ def test_a_text_with_no_shared_term_is_found_through_its_embedding(mixed):
 def test_drafts_and_upserts_are_projected(sample_articles):
     index = recsys.RelatedIndex.build(sample_articles, semantic_weight=0.4, lsa_components=8, **PURE)
     draft = index.more_like_this("Kestrel Athletic striker injury before the title decider", k=3)
-    assert {h.id for h in draft} <= {"a-018", "a-026", "a-035", "a-051", "a-053"}
+    assert len(draft) == 3 and {h.id for h in draft} <= {"a-018", "a-026", "a-035", "a-051", "a-053"}
     index.upsert({"id": "n-1", "title": "Kestrel Athletic title race", "body": "Kestrel Athletic striker news."})
     assert index.related("n-1", k=1)[0].id in {"a-018", "a-026", "a-035", "a-051", "a-053"}
 
