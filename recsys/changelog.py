@@ -152,6 +152,11 @@ class ChangeLog:
                       seq, str(op)[:40], str(article_id)[:80], text)
         return moved
 
+    def is_quarantined(self, seq: int) -> bool:
+        """True if entry ``seq`` was set aside (by this worker's replay or another's)."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM dead_letters WHERE seq = ?", (seq,)).fetchone() is not None
+
     def quarantined(self) -> int:
         """How many entries the dead_letters table holds."""
         with self._lock:

@@ -219,10 +219,12 @@ def test_metrics(client):
     assert 'recsys_index_size{what="articles"} 60.0' in text and 'recsys_events{type="click"} 1.0' in text
 
 
-def test_explain_and_diversity_over_http(client):
+def test_explain_and_diversity_over_http(client, sample_articles):
+    paywalled = {a["id"] for a in sample_articles if a.get("paywalled")}
     body = client.get("/v1/articles/a-028/related", params={"k": 3, "explain": "true"}).json()
-    assert all({"similarity", "popularity", "freshness", "penalty", "terms"} <= set(r["explanation"])
-               for r in body["results"])
+    assert body["results"] and all({"similarity", "popularity", "freshness", "penalty"} <= set(r["explanation"])
+                                   for r in body["results"])
+    assert all(("terms" in r["explanation"]) == (r["id"] not in paywalled) for r in body["results"])
     plain = client.get("/v1/articles/a-028/related", params={"k": 3}).json()["results"]
     assert "explanation" not in plain[0]
     diverse = client.get("/v1/articles/a-028/related", params={"k": 3, "diversity": 0.9}).json()["results"]

@@ -287,3 +287,12 @@ def test_an_unknown_setting_variable_is_named_in_a_warning(served_index_dir, mon
     with caplog.at_level(logging.WARNING, logger="recsys.server"):
         Settings(index=served_index_dir)
     assert "RECSYS_MAX_TEXT_BYTES is not a recsys setting" in caplog.text
+
+
+def test_explanations_do_not_show_the_words_of_a_paywalled_body(client, sample_articles):
+    paywalled = {a["id"] for a in sample_articles if a.get("paywalled")}
+    hits = [h for a in sorted(paywalled) for h in
+            client.get(f"/v1/articles/{a}/related", params={"k": 10, "explain": True}).json()["results"]]
+    shown = [h for h in hits if h["id"] in paywalled]
+    assert shown and all("terms" not in h["explanation"] and "similarity" in h["explanation"] for h in shown)
+    assert any(h["explanation"].get("terms") for h in hits if h["id"] not in paywalled)

@@ -27,9 +27,12 @@ class PublicFields:
             value = hit.get(name, _ABSENT)
             if value is not _ABSENT:
                 shown[name] = value
+        paywalled = hit.get("paywalled")
         if explain:
             shown.update((name, hit.get(name)) for name in SCORE_PARTS if hit.get(name) is not None)
-        return self._made_safe(shown, hit.get("paywalled"))
+            if paywalled and shown.get("explanation"):  # its shared terms are words of its body
+                shown["explanation"] = {k: v for k, v in shown["explanation"].items() if k != "terms"}
+        return self._made_safe(shown, paywalled)
 
     def hits(self, hits, *, explain: bool = False) -> list[dict[str, Any]]:
         return [self.hit(h, explain=explain) for h in hits]

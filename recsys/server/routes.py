@@ -64,9 +64,9 @@ def build_router(settings: Settings) -> APIRouter:
                                  exclude=_split(exclude), diversity=diversity, explain=explain, fallback=fallback)
 
         def stored_list(index):  # the hot path: microseconds, so it runs on the event loop
-            return query(index) if plain and index.served_from_stored_list(article_id, n) else None
+            return query(index) if index.served_from_stored_list(article_id, n) else None
 
-        hits = await state.read(stored_list)
+        hits = await state.read(stored_list) if plain else None
         if hits is None:  # a live search, MMR or explanations: the thread pool
             hits = await state.read_in_thread(query)
         return JSONResponse({"ok": True, "article_id": article_id,

@@ -187,7 +187,8 @@ class ServingState:
             with self.lock:
                 created = article.id not in self._ready()
                 seq = self.changes.append_upsert(article)
-                self._refuse_if_quarantined(seq, self._catch_up())
+                self._catch_up()
+                self._refuse_if_quarantined(seq)
                 return created, self.index.pending_changes
 
     def delete(self, article_id: str) -> int:
@@ -197,12 +198,13 @@ class ServingState:
                 if article_id not in self._ready():
                     raise UnknownArticleError(article_id)
                 seq = self.changes.append_delete(article_id)
-                self._refuse_if_quarantined(seq, self._catch_up())
+                self._catch_up()
+                self._refuse_if_quarantined(seq)
                 return self.index.pending_changes
 
-    @staticmethod
-    def _refuse_if_quarantined(seq: int, quarantined: list[int]) -> None:
-        if seq in quarantined:
+    def _refuse_if_quarantined(self, seq: int) -> None:
+        """500 if our own logged change was set aside on replay (here or by another worker)."""
+        if self.changes.is_quarantined(seq):
             raise ServiceError(500, "the change could not be applied; it was set aside (dead_letters), "
                                     "not stored")
 
@@ -219,7 +221,7 @@ class ServingState:
         with compaction.single_flight(self.db_path), self.write_lock:
             try:
                 opened = self._opened(path)
-            except IndexFormatError as error:
+            except (IndexFormatError, OSError) as error:
                 raise ServiceError(422, f"refused: {error}; still serving {self.index_path}") from None
             self._swap_in(opened, self.changes.new_generation(str(path)))
             return self.index
