@@ -55,6 +55,7 @@ log = logging.getLogger("recsys.server")
 
 # ``python -m recsys.server.compaction`` works too, but the package imports this module first (runpy warns).
 _CHILD = "import sys; from recsys.server.compaction import main; sys.exit(main())"
+REBUILD_TIMEOUT_SECONDS = 6 * 3600  # a 1M-article rebuild takes under two hours on 2 cores
 _PRIVATE_ENVIRONMENT = ("RECSYS_API_TOKEN", "RECSYS_ADMIN_TOKEN", "PROMETHEUS_MULTIPROC_DIR")
 
 
@@ -101,8 +102,12 @@ def _rebuild(path: Path, db_path: Path, upto: int, target: Path, descriptor: int
     environment = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENVIRONMENT}
     command = [sys.executable, "-c", _CHILD, "--index", str(path), "--db", str(db_path), "--upto", str(upto),
                "--output", str(target)]
-    done = subprocess.run(command, env=environment, capture_output=True, text=True, pass_fds=(descriptor,),
-                          stdin=subprocess.DEVNULL)
+    try:
+        done = subprocess.run(command, env=environment, capture_output=True, text=True, pass_fds=(descriptor,),
+                              stdin=subprocess.DEVNULL, timeout=REBUILD_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:  # killed: a hung rebuild must not hold the lock for ever
+        raise ServiceError(500, f"compaction failed: the rebuild took over {REBUILD_TIMEOUT_SECONDS} s and "
+                                "was stopped; still serving the index as it was") from None
     if done.returncode == 0:
         return
     if done.stderr.strip():
