@@ -30,6 +30,11 @@ URL_PATTERN = rf"^(?:[Hh][Tt][Tt][Pp][Ss]?://{_HOST}+(?:[/?#]{_U}*)?|{_FIRST}*(?
 _ID, _URL = re.compile(ID_PATTERN), re.compile(URL_PATTERN)
 
 
+def is_allowed_url(url: str) -> bool:
+    """True for what ``url`` may hold: an http(s) URL with a host, or a relative one (URL_PATTERN)."""
+    return _URL.fullmatch(url) is not None
+
+
 @dataclass(frozen=True)
 class Article:
     """One news article. ``meta`` holds every field recsys does not know, returned with hits."""
@@ -143,7 +148,7 @@ def _optional_text(row: Mapping[str, Any], name: str, fail) -> str | None:
 
 def _parse_url(row: Mapping[str, Any], fail) -> str | None:
     url = _optional_text(row, "url", fail)
-    if url is not None and not _URL.fullmatch(url):
+    if url is not None and not is_allowed_url(url):
         raise fail("url", f"{url[:80]!r} is not an http(s) URL or a relative path (other schemes, white space "
                           "and control characters are refused)")
     return url

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
-from ..article import URL_PATTERN
+from ..article import is_allowed_url
 
 SCORE_PARTS = ("similarity", "popularity", "freshness", "reason", "explanation")
-_SAFE_URL = re.compile(URL_PATTERN)
 _PLAIN_STARTS = ("http://", "https://")  # the common case, safe whatever follows: no need for the pattern
 _ABSENT = object()
 
@@ -29,7 +27,8 @@ class PublicFields:
                 shown[name] = value
         paywalled = hit.get("paywalled")
         if explain:
-            shown.update((name, hit.get(name)) for name in SCORE_PARTS if hit.get(name) is not None)
+            parts = {name: hit.get(name) for name in SCORE_PARTS}
+            shown.update((name, value) for name, value in parts.items() if value is not None)
             if paywalled and shown.get("explanation"):  # its shared terms are words of its body
                 shown["explanation"] = {k: v for k, v in shown["explanation"].items() if k != "terms"}
         return self._made_safe(shown, paywalled)
@@ -46,7 +45,7 @@ class PublicFields:
     def _made_safe(shown: dict[str, Any], paywalled: Any) -> dict[str, Any]:
         """No URL of another scheme (written by an older version that let any in), no paywalled body."""
         url = shown.get("url")
-        if url is not None and not (str(url)[:8].lower().startswith(_PLAIN_STARTS) or _SAFE_URL.fullmatch(str(url))):
+        if url is not None and not (str(url)[:8].lower().startswith(_PLAIN_STARTS) or is_allowed_url(str(url))):
             shown["url"] = None
         if "body" in shown and paywalled:
             shown["body"] = None
