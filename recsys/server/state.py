@@ -86,11 +86,10 @@ class ServingState:
                 self.write_lock.release()
         return self._ready()
 
-    def _catch_up_or_reopen(self, *, retry_now: bool = False) -> list[int]:
+    def _catch_up_or_reopen(self, *, retry_now: bool = False) -> None:
         """Under write_lock: apply what other workers wrote, or reopen on a new generation. A worker
         that cannot open the new generation keeps serving the index it has (caught up with the log)
-        and tries again on a later sync, at most once per ``retry_delay`` (or now: ``retry_now``).
-        Returns the seqs of log entries that were quarantined meanwhile."""
+        and tries again on a later sync, at most once per ``retry_delay`` (or now: ``retry_now``)."""
         version = self.changes.data_version()
         generation, path = self.changes.generation()
         if generation != self._generation or self.index is None:
@@ -106,18 +105,17 @@ class ServingState:
                         log.error("could not open index generation %d (%s); still serving %s, trying again",
                                   generation, error, self.index_path)
                 else:
-                    quarantined = self._swap_in(opened, generation)
+                    self._swap_in(opened, generation)
                     self._failed_generation = None
                     self._seen_version = version
-                    return quarantined
+                    return
             with self.lock:
-                quarantined = self._catch_up()
+                self._catch_up()
             self._seen_version = None  # not up to date: the next sync tries the new generation again
-            return quarantined
+            return
         with self.lock:
-            quarantined = self._catch_up()
+            self._catch_up()
         self._seen_version = version
-        return quarantined
 
     def _opened(self, path: Path) -> tuple[RelatedIndex, Path, int, int]:
         """Load the index at ``path`` (the generation it points to), replay the logged changes, then add
@@ -130,26 +128,23 @@ class ServingState:
         warm(index)
         return index, path, applied, events_seen
 
-    def _swap_in(self, opened: tuple[RelatedIndex, Path, int, int], generation: int) -> list[int]:
+    def _swap_in(self, opened: tuple[RelatedIndex, Path, int, int], generation: int) -> None:
         index, path, applied, events_seen = opened
         with self.lock:  # requests under way keep the index they hold
             self.index, self.index_path, self._generation = index, path, generation
             self._applied_seq, self._events_seen = applied, events_seen
-            return self._catch_up()  # anything written while it was loading
+            self._catch_up()  # anything written while it was loading
 
-    def _catch_up(self) -> list[int]:
-        """Under lock: apply the changes and views written since we last looked (changes first); the
-        seqs of entries quarantined on the way."""
-        quarantined: list[int] = []
+    def _catch_up(self) -> None:
+        """Under lock: apply the changes and views written since we last looked (changes first)."""
         if self.changes.last_seq() > self._applied_seq:
             replayed = self.changes.replay(self.index, after=self._applied_seq)
-            self._applied_seq, quarantined = replayed.last, replayed.quarantined
+            self._applied_seq = replayed.last
             if replayed.created:  # views reported for these ids before they existed
                 self.index.add_views(self.events.views_of(replayed.created, upto=self._events_seen))
         if self.events.last_rowid() > self._events_seen:
             views, self._events_seen = self.events.views_after(self._events_seen)
             self.index.add_views(views)
-        return quarantined
 
     # ------------------------------------------------------------ reads
     async def read(self, query: Callable[[RelatedIndex], T]) -> T:
