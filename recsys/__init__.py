@@ -2,9 +2,9 @@
 
 import os
 
-# numba's parallel kernels and torch (the semantic extra) each run an OpenMP thread pool. Threads
-# that spin while waiting make the two pools fight over the cores (seen: MiniLM encoding 8 to 20 times
-# slower after a build); waiting threads that sleep do not. Set before either pool starts; an
+# torch (the semantic extra) runs an OpenMP thread pool whose idle threads spin by default, and so
+# fight the build's threads for the cores (seen: MiniLM encoding 8 to 20 times slower next to a
+# parallel build); waiting threads that sleep do not. Set before either pool starts; an
 # explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

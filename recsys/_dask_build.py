@@ -421,39 +421,32 @@ def _linker(client, timeout: float) -> Callable:
     return link
 
 
-_KERNEL_LOCK = threading.Lock()  # one parallel kernel at a time in a worker process
+_KERNEL_LOCK = threading.Lock()  # one whole-index kernel at a time in a worker process
 
 
 @contextmanager
 def _kernel_threads(per_host: dict[str, int]):
-    """Run a parallel kernel with this machine's cores shared among its worker processes."""
-    import numba
+    """Threads for one kernel call: this machine's cores shared among its worker processes."""
     from distributed import get_worker
     from distributed.comm import get_address_host
 
     siblings = per_host.get(get_address_host(get_worker().address), 1)
     with _KERNEL_LOCK:
-        before = numba.get_num_threads()
-        numba.set_num_threads(max(1, numba.config.NUMBA_NUM_THREADS // siblings))
-        try:
-            yield
-        finally:
-            numba.set_num_threads(before)
+        yield max(1, _kernels.threads() // siblings)
 
 
 def _neighbours_block(q_data, usable, term_max, colptr, rowidx, colval, indptr, indices, data, max_query_terms,
                       budget, n_candidates, n_keep, first, last, per_host):
-    with _kernel_threads(per_host):
+    with _kernel_threads(per_host) as n_threads:
         return _kernels.all_neighbours(q_data, usable, term_max, max_query_terms, budget, colptr, rowidx, colval,
-                                       indptr, indices, data, n_candidates, n_keep, first, last,
-                                       max(1, min(last - first, 64)))
+                                       indptr, indices, data, n_candidates, n_keep, first, last, n_threads)
 
 
 def _refine_block(q_data, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, first, last,
                   fan_out, n_keep, per_host):
-    with _kernel_threads(per_host):
+    with _kernel_threads(per_host) as n_threads:
         return _kernels.refine(q_data, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, first,
-                               last, fan_out, n_keep, max(1, min(last - first, 64)))
+                               last, fan_out, n_keep, n_threads)
 
 
 def _require_minilm_if_used(config: IndexConfig) -> None:

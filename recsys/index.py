@@ -610,7 +610,7 @@ class RelatedIndex:
         candidates (rows, unnormalised scores; best first), then rows their stored lists add (ascending)."""
         data = self._data
         with self._scratch() as buffers:
-            return _kernels.live_search(vector.terms, np.asarray(vector.weights, np.float64), usable, data.term_max,
+            return _kernels.live_search(vector.terms, np.asarray(vector.weights, np.float32), usable, data.term_max,
                                         self.config.max_query_terms, _budget(self.config), data.columns.indptr,
                                         data.columns.indices, data.columns.data, data.rows.indptr, data.rows.indices,
                                         data.rows.data, data.neighbor_rows, self.config.refine_fan_out, mask, skip_row,
@@ -682,7 +682,7 @@ class RelatedIndex:
         """The unnormalised lexical score of built ``rows`` against ``vector`` (what the search returns)."""
         data = self._data
         with self._scratch() as buffers:
-            return _kernels.query_scores(vector.terms, np.asarray(vector.weights, np.float64), data.rows.indptr,
+            return _kernels.query_scores(vector.terms, np.asarray(vector.weights, np.float32), data.rows.indptr,
                                          data.rows.indices, data.rows.data, rows.astype(np.int64), buffers.qdense)
 
     def _appended_candidates(self, vector: "_Vector", skip_row: int) -> tuple[np.ndarray, np.ndarray]:
@@ -955,15 +955,14 @@ def _neighbour_lists(config: IndexConfig, q_data: np.ndarray, usable: np.ndarray
     candidate search per article, then ``refine_rounds`` rounds of neighbour-of-neighbour
     re-scoring. Every similarity is exact; the lists are exact when the budget covers the postings."""
     n = len(rows.indptr) - 1
-    n_chunks = max(1, min(n, 64))
     neighbor_rows, neighbor_sims, self_scores = _kernels.all_neighbours(
         q_data, usable, term_max, config.max_query_terms, _budget(config), columns.indptr, columns.indices,
-        columns.data, rows.indptr, rows.indices, rows.data, config.n_candidates, config.n_neighbors, 0, n, n_chunks)
+        columns.data, rows.indptr, rows.indices, rows.data, config.n_candidates, config.n_neighbors, 0, n)
     fresh = neighbor_rows >= 0
     for _ in range(config.refine_rounds):
         neighbor_rows, neighbor_sims, fresh = _kernels.refine(
             q_data, rows.indptr, rows.indices, rows.data, n_terms, self_scores, neighbor_rows, neighbor_sims, fresh,
-            0, n, config.refine_fan_out, config.n_neighbors, n_chunks)
+            0, n, config.refine_fan_out, config.n_neighbors)
     return neighbor_rows, neighbor_sims, self_scores
 
 
@@ -1022,8 +1021,7 @@ def _semantic_neighbours(lexical_rows: np.ndarray, embeddings: np.ndarray, weigh
         union[:, 1:][union[:, 1:] == union[:, :-1]] = -1  # a row in both lists once
         candidates[start:stop] = union
         cosines[start:stop] = np.take_along_axis(block_cosines, np.maximum(union, 0), axis=1)
-    scores = _kernels.candidate_scores(q_data, rows.indptr, rows.indices, rows.data, n_terms, candidates,
-                                       max(1, min(n, 64)))
+    scores = _kernels.candidate_scores(q_data, rows.indptr, rows.indices, rows.data, n_terms, candidates)
     with np.errstate(divide="ignore", invalid="ignore"):
         lexical = np.where(self_scores[:, None] > 0, scores / self_scores[:, None], 0.0)
     valid = candidates >= 0
