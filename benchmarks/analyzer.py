@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     from sklearn.feature_extraction.text import CountVectorizer
 
     from benchmarks.synth import generate
-    from recsys.text import Analyzer, AnalyzerConfig
+    from recsys.analysis.analyzer import Analyzer, AnalyzerConfig
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="articles of the synthetic corpus to analyse")

@@ -421,7 +421,7 @@ def index_matrix(index, n: int) -> np.ndarray:
 def minilm_missing() -> str | None:
     """Why the MiniLM rows cannot run (the optional extra is not installed), or None."""
     try:
-        from recsys import _embedding
+        from recsys.analysis import embedding as _embedding
     except ImportError:
         return "recsys is not importable"
     missing = _embedding.missing_packages()
@@ -430,7 +430,7 @@ def minilm_missing() -> str | None:
 
 def minilm_matrix(docs) -> np.ndarray:
     """Cosine of the articles' all-MiniLM-L6-v2 embeddings, as recsys computes them."""
-    from recsys import _embedding
+    from recsys.analysis import embedding as _embedding
     embeddings = _embedding.encode(docs).astype(float)
     pred = embeddings @ embeddings.T
     np.fill_diagonal(pred, np.nan)

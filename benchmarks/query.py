@@ -55,7 +55,7 @@ def weight_matrix(index):
     """The index's document-term weights as one scipy CSR matrix (no copy of the big arrays)."""
     import scipy.sparse as sp
 
-    data = index._data
+    data = index._view.data
     indptr = data.rows.indptr.astype(np.int32)  # one index dtype, so scipy does not copy the indices
     return sp.csr_matrix((data.rows.data, data.rows.indices, indptr), shape=(len(index), len(data.vocabulary)))
 
@@ -64,14 +64,13 @@ def mlt_recall_at_10(index, drafts) -> float:
     """Share of the exact top 10 of each draft's query vector (brute force over every article)
     that more_like_this() lists, blend off."""
     matrix = weight_matrix(index)
-    weights = index.config.field_weights
     found = 0
     for text in drafts:
-        vector = index._text_vector([(text, weights.get("body", 1.0) or 1.0), ("", weights.get("title", 0.0))])
+        vector = index._view.built.vectorizer.draft(text, None, None)
         q = np.zeros(matrix.shape[1])
         q[vector.terms] = vector.weights
         exact = set(np.argsort(-(matrix @ q), kind="stable")[:10].tolist())
-        got = {index._data.store.row_of[h.id]
+        got = {index._view.data.store.row_of[h.id]
                for h in index.more_like_this(text, k=10, popularity_weight=0, freshness_weight=0)}
         found += len(exact & got)
     return found / (10 * len(drafts))
@@ -79,7 +78,7 @@ def mlt_recall_at_10(index, drafts) -> float:
 
 def recall_at_10(index, ids) -> float:
     """Share of the exact top 10 (full query vector against every article) that related() lists."""
-    data = index._data
+    data = index._view.data
     matrix = weight_matrix(index)
     found = total = 0
     for article_id in ids:

@@ -4,22 +4,20 @@ import os
 
 # torch (the semantic extra) runs an OpenMP thread pool whose idle threads spin by default, and so
 # fight the build's threads for the cores (seen: MiniLM encoding 8 to 20 times slower next to a
-# parallel build); waiting threads that sleep do not. Set before either pool starts; an
+# parallel build); waiting threads that sleep do not. Set before torch starts its pool; an
 # explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .article import Article
+from ._version import __version__
+from .analysis.analyzer import Analyzer, AnalyzerConfig
 from .config import BlendConfig, IndexConfig
-from .corpus import read_articles
-from .evaluation import evaluate
+from .documents.article import Article
+from .documents.readers import read_articles
 from .errors import (DependencyError, DuplicateIdError, EmptyCorpusError, IndexFormatError, InputError,
                      ParameterError, PendingChangesError, RecsysError, UnknownArticleError)
-from .hits import Hit
-from .index import RelatedIndex
-from .text import Analyzer, AnalyzerConfig
-from .tuning import tune
-
-__version__ = "0.1.0"
+from .evaluation import evaluate, tune
+from .query.hits import Hit
+from .related_index import RelatedIndex
 
 __all__ = [
     "Analyzer", "AnalyzerConfig", "Article", "BlendConfig", "DependencyError", "DuplicateIdError",

@@ -14,8 +14,8 @@ import click
 
 from .config import load_config_file
 from .errors import InputError, ParameterError, RecsysError
-from .generations import current
-from .index import RelatedIndex
+from .index.generations import current
+from .related_index import RelatedIndex
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -78,7 +78,7 @@ def build(input_path: Path, output: Path | None, method: str | None, input_forma
           config_path: Path | None, settings: tuple[str, ...], progress: bool | None,
           dask_address: str | None) -> None:
     """Build an index from a JSONL or CSV file of articles."""
-    from .corpus import read_articles
+    from .documents.readers import read_articles
 
     params = load_config_file(config_path) if config_path else {}
     params.update(_parse_setting(s) for s in settings)
@@ -241,7 +241,7 @@ def _serve(index_dir: Path, host: str, port: int, *, workers: int, events_db: Pa
 def evaluate_command(index_dir: Path, judgments: Path, judgment_format: str | None, k: int, as_json: bool) -> None:
     """Score an index against judgments: nDCG@k, recall@k, MRR, P@k, coverage (and Pearson and
     Spearman for pairwise ratings)."""
-    from .evaluation import evaluate
+    from .evaluation.metrics import evaluate
 
     metrics = evaluate(RelatedIndex.load(index_dir), judgments, k=k, format=judgment_format)
     if as_json:
@@ -268,7 +268,7 @@ def evaluate_command(index_dir: Path, judgments: Path, judgment_format: str | No
 def tune(input_path: Path, judgments: Path, output: Path, grid_path: Path | None, search: str, n_iter: int,
          folds: int, k: int, judgment_format: str | None) -> None:
     """Search parameters for the best nDCG@k on judgments, cross-validated; write the best as a config."""
-    from .tuning import tune as run_tuning
+    from .evaluation.tuning import tune as run_tuning
 
     grid = load_config_file(grid_path) if grid_path else None
     result = run_tuning(input_path, judgments, grid=grid, search=search, n_iter=n_iter, folds=folds, k=k,

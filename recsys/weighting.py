@@ -1,4 +1,5 @@
-"""Term weighting: TF-IDF (scikit-learn's) and BM25 (rank-bm25's Okapi formula), on count matrices."""
+"""Term weighting: TF-IDF (scikit-learn's) and BM25 (rank-bm25's Okapi formula), the document side
+(count matrices of articles) and the query side (an article or a text as a query) together."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 
-METHODS = ("tfidf", "bm25")
+from .config import IndexConfig
+
+FLOAT = np.float32  # the dtype of the weights an index stores
 
 
 def document_frequencies(counts: sp.csr_matrix) -> np.ndarray:
@@ -64,3 +67,49 @@ def bm25_weights(counts: sp.csr_matrix, doc_len: np.ndarray, *, k1: float = 1.5,
     del row_len
     weights = sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
     return weights, idf, avgdl
+
+
+def weigh(config: IndexConfig, counts: sp.csr_matrix,
+          doc_len: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, float]:
+    """The document-side weights of a count matrix by the config's method (in place for TF-IDF),
+    the document frequencies, the idf and the average document length."""
+    df = document_frequencies(counts)
+    if config.method == "tfidf":
+        weights, idf = tfidf_weights(counts, sublinear_tf=config.sublinear_tf, copy=False)
+        return weights, df, idf, float(doc_len.mean())
+    weights, idf, avgdl = bm25_weights(counts, doc_len, k1=config.k1, b=config.b, epsilon=config.epsilon, dtype=FLOAT)
+    return weights, df, idf, avgdl
+
+
+def query_weights(config: IndexConfig, doc_weights: np.ndarray, tf: np.ndarray, terms: np.ndarray,
+                  df: np.ndarray) -> np.ndarray:
+    """The query side of indexed articles: their TF-IDF weights or BM25 term counts (aligned with
+    ``terms``), with the entries min_term_freq and min_doc_freq rule out set to zero."""
+    q = doc_weights if config.method == "tfidf" else tf
+    ruled_out = None
+    if config.min_term_freq > 1:  # every present term occurs at least once
+        ruled_out = tf < config.min_term_freq
+    rare = df < config.min_doc_freq
+    if rare.any():
+        ruled_out = rare[terms] if ruled_out is None else ruled_out | rare[terms]
+    if ruled_out is None or not ruled_out.any():
+        return q  # shared, not copied: at build time this array is the size of the whole index
+    q = np.array(q, dtype=FLOAT)
+    q[ruled_out] = 0.0
+    return q
+
+
+def text_weights(config: IndexConfig, idf: np.ndarray, avgdl: float, terms: np.ndarray, tf: np.ndarray,
+                 length: float) -> tuple[np.ndarray, np.ndarray]:
+    """(query side, document side) of a text with these term ids, counts and length. The document
+    side is the text's full vector; the query side leaves out the terms min_term_freq rules out, as
+    for indexed articles."""
+    if config.method == "tfidf":
+        doc_side = tfidf_query(terms, tf, idf, sublinear_tf=config.sublinear_tf)
+        query = doc_side
+    else:
+        doc_side = bm25_term_weights(tf, np.full(len(tf), length), idf[terms], k1=config.k1, b=config.b, avgdl=avgdl)
+        query = tf
+    if config.min_term_freq > 1:  # every present term occurs at least once
+        query = np.where(tf >= config.min_term_freq, query, 0.0)
+    return query, doc_side

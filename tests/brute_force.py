@@ -10,7 +10,7 @@ def stored_cosines(index) -> np.ndarray:
     """The cosine of every pair of rows of a TF-IDF index's stored weight matrix, in float64. With
     every term of an article a query term (min_term_freq and min_doc_freq 1), this is the similarity
     related() lists."""
-    config, data = index.config, index._data
+    config, data = index.config, index._view.data
     assert config.method == "tfidf" and config.min_term_freq <= 1 and config.min_doc_freq <= 1
     n_rows = len(data.rows.indptr) - 1
     matrix = sp.csr_matrix((np.asarray(data.rows.data, dtype=np.float64), np.asarray(data.rows.indices),
@@ -22,7 +22,7 @@ def stored_cosines(index) -> np.ndarray:
 
 def embedding_cosines(index) -> np.ndarray:
     """The cosine of every pair of the index's stored embeddings, negative ones counted as 0."""
-    embeddings = np.asarray(index._data.embeddings, dtype=np.float64)
+    embeddings = np.asarray(index._view.data.embeddings, dtype=np.float64)
     return np.maximum(embeddings @ embeddings.T, 0.0)
 
 

@@ -24,6 +24,16 @@ def sample_index(sample_path) -> recsys.RelatedIndex:
     return recsys.RelatedIndex.build(sample_path)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels(sample_index) -> None:
+    """Compile every kernel once, first, into numba's on-disk cache: the servers the tests start in
+    fresh processes then load them from there instead of each compiling them (seconds, on a cold
+    machine tens of seconds) before they are ready."""
+    from recsys.server.state import warm
+
+    warm(sample_index)
+
+
 @pytest.fixture(scope="module")
 def served_index_dir(sample_index, tmp_path_factory) -> Path:
     """The sample index saved to disk, for the HTTP tests of one module."""

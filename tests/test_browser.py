@@ -41,7 +41,7 @@ def demo_server(tmp_path_factory):
                                     str(workdir / "demo")], cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
                                    env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # generous: a shared CI machine can be slow
     while time.monotonic() < deadline and process.poll() is None:  # a server that died fails at once
         try:
             if httpx.get(f"{base}/ready", timeout=1).status_code == 200:

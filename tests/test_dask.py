@@ -75,7 +75,7 @@ def corpus(tmp_path_factory, articles) -> Path:
 
 
 def assert_same_index(local: RelatedIndex, distributed: RelatedIndex) -> None:
-    a, b = local._data, distributed._data
+    a, b = local._view.data, distributed._view.data
     assert b.vocabulary == a.vocabulary
     assert np.array_equal(b.df, a.df)
     np.testing.assert_allclose(b.idf, a.idf, rtol=0, atol=1e-6)
@@ -106,8 +106,8 @@ def test_the_dask_build_is_the_local_build(client, corpus, params):
     assert corpus.stat().st_size > 6 * PARTITION
     local = RelatedIndex.build(corpus, n_jobs=1, **params)
     distributed = RelatedIndex.build_on_dask(corpus, client, partition_bytes=PARTITION, **params)
-    assert len(distributed) == 2000 and (distributed._data.neighbor_rows >= 0).all()
-    assert (local._data.duplicate_group != np.arange(2000)).any()  # the near-copies were found
+    assert len(distributed) == 2000 and (distributed._view.data.neighbor_rows >= 0).all()
+    assert (local._view.data.duplicate_group != np.arange(2000)).any()  # the near-copies were found
     assert_same_index(local, distributed)
 
 
@@ -192,7 +192,7 @@ def test_csv_input(client, tmp_path, articles):
 
 
 def test_a_worker_that_cannot_read_the_input_says_so(client, tmp_path):
-    from recsys._dask_build import _jsonl_partition
+    from recsys.build.dask_partitions import jsonl_partition as _jsonl_partition
 
     missing = str(tmp_path / "elsewhere.jsonl")  # as on a worker without the shared storage
     part = client.submit(_jsonl_partition, missing, "elsewhere.jsonl", 0, 100, recsys.IndexConfig(), True).result()

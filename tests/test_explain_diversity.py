@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import recsys
+from recsys.query.rank import _cosines
 from recsys import ParameterError
-from recsys.text import Analyzer, AnalyzerConfig
+from recsys.analysis.analyzer import Analyzer, AnalyzerConfig
 
 PURE = dict(popularity_weight=0, freshness_weight=0)
 STORY_A = "Harbour ferry operators announce a strike over pay; the ferry timetable is suspended"
@@ -57,7 +58,7 @@ def test_diversity_trades_a_near_copy_for_another_story():
 def test_diversity_lowers_the_redundancy_of_real_lists(sample_index):
     def redundancy(hits):
         ids = [h.id for h in hits]
-        cos = sample_index._cosines(np.array([sample_index._data.store.row_of[i] for i in ids]))
+        cos = _cosines(sample_index._view, np.array([sample_index._view.store.row_of[i] for i in ids]))
         return cos[np.triu_indices(len(ids), 1)].max()
 
     for article_id in ("a-012", "a-028", "a-023", "a-032"):

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import recsys
+import recsys.query.lists
+import recsys.query.rank
 from recsys import ParameterError, UnknownArticleError
 from brute_force import assert_ranking, expected_rows, stored_cosines, story
 
@@ -171,13 +173,13 @@ def test_bad_build_parameters_raise_parameter_errors(sample_articles, params, me
 def test_sublinear_tf_weights_stay_non_negative_at_the_smallest_field_weight(sample_articles):
     at_bound = {"title": 2, "body": 1, "section": math.exp(-1)}
     index = recsys.RelatedIndex.build(sample_articles, field_weights=at_bound, min_term_freq=2)
-    assert len(index._data.rows.data) > 0 and index._data.rows.data.min() >= 0
-    draft = index._text_vector([("lone words", 1.0), ("harbour", math.exp(-1))])
-    assert len(draft.own) > 0 and draft.own.min() >= 0
+    assert len(index._view.data.rows.data) > 0 and index._view.data.rows.data.min() >= 0
+    draft = index._view.built.vectorizer.text([("lone words", 1.0), ("harbour", math.exp(-1))])
+    assert len(draft.doc_weights) > 0 and draft.doc_weights.min() >= 0
     assert index.related("a-001", k=3) and index.more_like_this("rail rail strike strike pay", k=3)
     for params in ({"sublinear_tf": False}, {"method": "bm25"}):  # no logarithm: any weight >= 0 is fine
         small = recsys.RelatedIndex.build(sample_articles, field_weights={"body": 1, "section": 0.2}, **params)
-        assert small._data.rows.data.min() >= 0
+        assert small._view.data.rows.data.min() >= 0
 
 
 def test_field_weights_make_the_title_count(sample_articles):
@@ -195,15 +197,15 @@ def test_build_is_deterministic(sample_articles, method):
     similarities, but that articles of equal similarity (BM25 has some) follow the index order."""
     def stored_list(index, article_id):
         row = index.ids.index(article_id)
-        rows = index._data.neighbor_rows[row]
-        return [index.ids[j] for j in rows if j >= 0], index._data.neighbor_sims[row][rows >= 0]
+        rows = index._view.data.neighbor_rows[row]
+        return [index.ids[j] for j in rows if j >= 0], index._view.data.neighbor_sims[row][rows >= 0]
 
     a = recsys.RelatedIndex.build(sample_articles, method=method)
     shuffled = [sample_articles[p] for p in np.random.default_rng(0).permutation(len(sample_articles))]
     for articles in (shuffled, sample_articles[::-1]):
         b = recsys.RelatedIndex.build(articles, method=method)
         assert b.ids == [x["id"] for x in articles] != a.ids  # the rows really are in another order
-        assert dict(zip(b._data.vocabulary, b._data.idf)) == pytest.approx(dict(zip(a._data.vocabulary, a._data.idf)))
+        assert dict(zip(b._view.data.vocabulary, b._view.data.idf)) == pytest.approx(dict(zip(a._view.data.vocabulary, a._view.data.idf)))
         for article_id in a.ids:
             (ids_a, sims_a), (ids_b, sims_b) = stored_list(a, article_id), stored_list(b, article_id)
             np.testing.assert_allclose(sims_b, sims_a, rtol=1e-6)
@@ -219,15 +221,15 @@ def test_build_is_deterministic(sample_articles, method):
 
 
 def test_parallel_tokenising_builds_the_same_index(sample_articles, monkeypatch):
-    from recsys._vectorize import CountBuilder
+    from recsys.analysis.counting import CountBuilder
 
     monkeypatch.setattr(CountBuilder, "BATCH", 7)  # several batches from 60 articles
     serial = recsys.RelatedIndex.build(sample_articles, n_jobs=1)
     parallel = recsys.RelatedIndex.build(sample_articles, n_jobs=2)
     for name in ("indptr", "indices", "data"):
-        np.testing.assert_array_equal(getattr(serial._data.rows, name), getattr(parallel._data.rows, name))
-    assert serial._data.vocabulary == parallel._data.vocabulary
-    np.testing.assert_array_equal(serial._data.neighbor_rows, parallel._data.neighbor_rows)
+        np.testing.assert_array_equal(getattr(serial._view.data.rows, name), getattr(parallel._view.data.rows, name))
+    assert serial._view.data.vocabulary == parallel._view.data.vocabulary
+    np.testing.assert_array_equal(serial._view.data.neighbor_rows, parallel._view.data.neighbor_rows)
 
 
 def test_min_term_freq_and_min_doc_freq_rule_query_terms_out():
@@ -262,7 +264,7 @@ def test_field_roles_signal_and_filter_are_independent(sample_articles):
     # a metadata field can be a signal without being a filter
     tagged = [{**a, "desk": "night desk " + a["section"]} for a in sample_articles]
     with_desk = recsys.RelatedIndex.build(tagged, field_weights={"title": 2, "body": 1, "desk": 1})
-    assert "desk" in with_desk._data.vocabulary
+    assert "desk" in with_desk._view.data.vocabulary
 
 
 def test_odd_arguments_get_recsys_errors_or_sensible_answers(sample_index, sample_articles, tmp_path):
@@ -304,15 +306,16 @@ def test_live_searches_in_parallel_threads_answer_as_they_do_one_at_a_time():
         together = list(pool.map(answers, range(len(drafts))))
     assert together == alone
     assert all(mlt and filtered for mlt, filtered in alone)
-    assert len(index._scratch_pool) <= 8  # buffers are lent per search, not made per thread
+    assert len(index._view.built.scratch._free) <= 8  # buffers are lent per search, not made per thread
 
 
 def no_live_scoring(monkeypatch):
     """Make every path but the stored list fail: live search, scoring of added articles, fallback padding."""
     def fail(*args, **kwargs):
         raise AssertionError("left the stored list")
-    for name in ("_candidates", "_appended_candidates", "_fallback"):
-        monkeypatch.setattr(recsys.RelatedIndex, name, fail)
+    for module, name in ((recsys.query.lists, "candidates"), (recsys.query.lists, "appended_candidates"),
+                         (recsys.query.rank, "_fallback")):
+        monkeypatch.setattr(module, name, fail)
 
 
 def test_served_from_stored_list_says_when_related_needs_no_live_scoring(sample_articles, monkeypatch):

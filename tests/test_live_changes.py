@@ -81,7 +81,7 @@ def test_replay_quarantines_entries_that_cannot_be_applied_and_applies_the_rest(
     import logging
     import sqlite3
 
-    from recsys.changelog import ChangeLog
+    from recsys.server.changelog import ChangeLog
 
     db = tmp_path / "changes.sqlite3"
     log = ChangeLog(db)
@@ -111,3 +111,76 @@ def test_replay_quarantines_entries_that_cannot_be_applied_and_applies_the_rest(
     again = recsys.RelatedIndex.build([NEW_STORY, {"id": "x-1", "title": "Harbour", "body": "Harbour ferry"}])
     assert log.replay(again).quarantined == [] and log.quarantined() == 5  # once set aside, never retried
     log.close()
+
+
+def test_reads_on_other_threads_go_on_during_changes_each_on_one_snapshot(sample_articles):
+    """No lock: readers on several threads while a writer adds, replaces and deletes articles. Every
+    read answers without error, lists only articles that exist at some moment, and a list's hits
+    keep their fields after their article is deleted (they belong to the snapshot that listed them)."""
+    import threading
+
+    index = recsys.RelatedIndex.build(sample_articles)
+    added = [{"id": f"n-{i}", "title": f"Harbour pilots strike, day {i}",
+              "body": "Pilots at Marlow Bay harbour walked out over night shifts. " * 3, "section": "business"}
+             for i in range(40)]
+    ever = set(index.ids) | {a["id"] for a in added}
+    errors, lists, stop = [], [], threading.Event()
+
+    def read():
+        while not stop.is_set():
+            try:
+                hits = index.related("a-001", k=10, section="business") + index.more_like_this("harbour pilots", k=5)
+                lists.append([(h.id, h.title) for h in hits])
+            except Exception as error:  # noqa: BLE001 - collected, the test fails below
+                errors.append(error)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    held = index.more_like_this("harbour pilots", k=5)
+    for article in added:
+        index.upsert(article)
+        index.upsert({**article, "title": article["title"] + " (updated)"})
+        if article["id"] != "n-0":
+            index.delete(article["id"])
+    stop.set()
+    for thread in readers:
+        thread.join()
+    assert not errors, errors[:3]
+    assert len(lists) > 20 and all(ids_titles for ids_titles in lists)
+    assert {i for listed in lists for i, _ in listed} <= ever
+    assert any(i.startswith("n-") for listed in lists for i, _ in listed)  # the readers saw changes
+    assert index.pending_changes == 119 and "n-0" in index and "n-1" not in index
+    index.delete(held[0].id)
+    assert held[0].title and held[0].id not in index  # a hit reads its fields from its own snapshot
+
+
+def test_a_read_during_a_change_sees_the_index_as_it_was_before(sample_articles, monkeypatch):
+    """A writer paused halfway through an upsert (after the new article's vector, before its
+    near-duplicate group): a read on another thread meanwhile answers, on the index as it was."""
+    import threading
+
+    import recsys.live
+
+    index = recsys.RelatedIndex.build(sample_articles)
+    now = "2026-11-25T00:00:00Z"
+    before = [(h.id, h.score) for h in index.related("a-001", k=10, now=now)]
+    halfway, go_on = threading.Event(), threading.Event()
+    group_of = recsys.live._group_of
+
+    def paused(view, vector):
+        halfway.set()
+        assert go_on.wait(10)
+        return group_of(view, vector)
+
+    monkeypatch.setattr(recsys.live, "_group_of", paused)
+    copy = {**sample_articles[0], "id": "copy-of-a-001"}
+    writer = threading.Thread(target=index.upsert, args=(copy,))
+    writer.start()
+    assert halfway.wait(10)
+    seen = (len(index), "copy-of-a-001" in index, [(h.id, h.score) for h in index.related("a-001", k=10, now=now)])
+    go_on.set()
+    writer.join()
+    assert seen == (60, False, before)
+    assert "copy-of-a-001" in index and len(index) == 61
+    assert index.similarity("a-001", "copy-of-a-001") > 0.99 and index.related("copy-of-a-001", k=3)

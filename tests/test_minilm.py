@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import recsys
-from recsys import _embedding
+from recsys.analysis import embedding as _embedding
 from brute_force import assert_ranking, embedding_cosines, expected_rows, stored_cosines
 
 PURE = dict(popularity_weight=0, freshness_weight=0)
@@ -79,10 +79,10 @@ def test_a_paraphrase_with_no_shared_word_is_related(lexical, minilm):
 
 @needs_model
 def test_similarity_blends_the_minilm_cosine(minilm):
-    embeddings = minilm._data.embeddings
+    embeddings = minilm._view.data.embeddings
     assert embeddings.shape == (len(CORPUS), 384) and embeddings.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
-    row = minilm._data.store.row_of
+    row = minilm._view.data.store.row_of
     blended = 0.5 * stored_cosines(minilm) + 0.5 * embedding_cosines(minilm)
     for a, b in [("p-1", "p-2"), ("f-1", "f-2"), ("s-1", "t-2")]:
         assert minilm.similarity(a, b) == pytest.approx(blended[row[a], row[b]], abs=1e-5)
@@ -99,7 +99,7 @@ def test_embeddings_survive_save_and_load(minilm, tmp_path):
     assert "minilm_embeddings.npy" in files and "lsa_embeddings.npy" not in files
     loaded = recsys.RelatedIndex.load(path)
     assert loaded.config.semantic_model == "minilm"
-    np.testing.assert_array_equal(loaded._data.embeddings, minilm._data.embeddings)
+    np.testing.assert_array_equal(loaded._view.data.embeddings, minilm._view.data.embeddings)
     for article in CORPUS:
         assert [(h.id, round(h.score, 6)) for h in loaded.related(article["id"], k=5)] == \
                [(h.id, round(h.score, 6)) for h in minilm.related(article["id"], k=5)]
@@ -153,7 +153,7 @@ def test_the_model_loads_without_any_network():
         "    raise OSError('network used')\n"
         "socket.socket.connect = refuse\n"
         "socket.create_connection = refuse\n"
-        "from recsys import _embedding\n"
+        "from recsys.analysis import embedding as _embedding\n"
         "e = _embedding.encode(['a man is eating food', 'someone is having a meal', 'the stock market fell'])\n"
         "assert e.shape == (3, 384), e.shape\n"
         "assert e[0] @ e[1] > 0.5 > e[0] @ e[2], e @ e.T\n"

@@ -8,8 +8,9 @@ from rank_bm25 import BM25Okapi
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 import recsys
-from recsys.ranking import Filters
-from recsys.text import Analyzer, AnalyzerConfig
+from recsys.query.filters import Filters
+from recsys.query.search import _search_built, candidates
+from recsys.analysis.analyzer import Analyzer, AnalyzerConfig
 from recsys.weighting import bm25_weights, tfidf_query, tfidf_weights
 from brute_force import assert_ranking, expected_rows
 
@@ -142,7 +143,7 @@ def test_stored_neighbour_lists_are_the_exact_top_k_with_ties_in_index_order(met
                                       method=method, n_neighbors=10, max_query_terms=10_000,
                                       near_duplicate_threshold=None, **PLAIN)
     similarity = brute_force_similarity(method, docs)
-    stored_rows, stored_sims = index._data.neighbor_rows, index._data.neighbor_sims
+    stored_rows, stored_sims = index._view.data.neighbor_rows, index._view.data.neighbor_sims
     ties_at_the_cut = 0
     for i in range(len(docs)):
         expected = expected_rows(similarity[i], i, 10)
@@ -184,13 +185,13 @@ def test_refinement_rounds_that_skip_pairs_scored_before_find_what_rescoring_eve
     articles = [{"id": f"d{i}", "body": " ".join(d)} for i, d in enumerate(docs)]
     similarity = brute_force_similarity("tfidf", docs)
     narrow = dict(method="tfidf", n_neighbors=8, n_candidates=8, max_query_terms=1, refine_fan_out=4, **PLAIN)
-    start = recsys.RelatedIndex.build(articles, refine_rounds=0, **narrow)._data.neighbor_rows
+    start = recsys.RelatedIndex.build(articles, refine_rounds=0, **narrow)._view.data.neighbor_rows
     rows = [[j for j in start[i] if j >= 0] for i in range(len(docs))]
     for rounds in range(1, 4):  # a plain NN-descent round: every reachable pair scored again
         reached = [set(rows[i]) | {j2 for j in rows[i][:4] for j2 in rows[j][:4]} - {i} for i in range(len(docs))]
         rows = [sorted((j for j in reached[i] if similarity[i, j] > 0), key=lambda j: (-similarity[i, j], j))[:8]
                 for i in range(len(docs))]
-        built = recsys.RelatedIndex.build(articles, refine_rounds=rounds, **narrow)._data
+        built = recsys.RelatedIndex.build(articles, refine_rounds=rounds, **narrow)._view.data
         for i in range(len(docs)):
             listed = [j for j in built.neighbor_rows[i] if j >= 0]
             assert set(listed) == set(rows[i]), (rounds, i)
@@ -208,23 +209,24 @@ def test_a_live_search_adds_the_stored_neighbours_of_its_first_matches_and_score
     index = recsys.RelatedIndex.build(articles, method="tfidf", n_neighbors=n_neighbors, n_candidates=8,
                                       max_query_terms=1, refine_fan_out=4, semantic_weight=semantic_weight,
                                       lsa_components=8, **PLAIN)  # with 3 neighbours, lists are shorter than the fan-out
-    stored = index._data.neighbor_rows
-    embeddings = np.asarray(index._data.embeddings, dtype=np.float64) if semantic_weight else None
+    view = index._view
+    stored = view.data.neighbor_rows
+    embeddings = np.asarray(index._view.data.embeddings, dtype=np.float64) if semantic_weight else None
     two_in_three = np.arange(len(docs)) % 3 != 0
     every_row = np.zeros(0, dtype=bool)
     true_ones_added = 0
     for i in range(len(docs)):
-        vector = index._row_vector(i)
+        vector = view.vector(i)
         mask = two_in_three if i % 2 else every_row  # a filter, or none
-        rows, _, linked, linked_scores = index._search(vector, index._article_terms, mask, i, 8)
+        rows, _, linked, linked_scores = _search_built(view, vector, view.built.article_terms, mask, i, 8)
         expected = {int(j) for s in rows[:4] for j in stored[s, :4] if j >= 0} - set(rows.tolist()) - {i}
         assert linked.tolist() == sorted(j for j in expected if not len(mask) or mask[j])
         np.testing.assert_allclose(linked_scores / vector.self_score, similarity[i, linked], rtol=1e-5, atol=1e-9)
         true_top = set(np.argsort(-np.where(np.arange(len(docs)) == i, -1, similarity[i]), kind="stable")[:8])
         true_ones_added += len(true_top & set(linked.tolist()))
         if semantic_weight:  # the embeddings' 8 closest rows join the linked ones, in one ascending run
-            found, sims = index._candidates(vector, Filters(), 4, i, index._article_terms)
-            rows, _, linked, _ = index._search(vector, index._article_terms, every_row, i, 8)
+            found, sims = candidates(view, vector, Filters(), 4, i, view.built.article_terms)
+            rows, _, linked, _ = _search_built(view, vector, view.built.article_terms, every_row, i, 8)
             cosines = embeddings @ embeddings[i]
             cosines[i] = -np.inf
             dense = {int(j) for j in np.argsort(-cosines)[:8] if cosines[j] > 0}
@@ -232,7 +234,7 @@ def test_a_live_search_adds_the_stored_neighbours_of_its_first_matches_and_score
             assert found[len(rows):].tolist() == sorted((set(linked.tolist()) | dense) - set(rows.tolist()))
             blended = (1 - semantic_weight) * similarity[i, found] + semantic_weight * np.maximum(cosines[found], 0)
             np.testing.assert_allclose(sims, blended, rtol=1e-5, atol=1e-9)
-    assert all(not buffers.acc.any() for buffers in index._scratch_pool)  # the pooled marks are cleared
+    assert all(not buffers.acc.any() for buffers in view.built.scratch._free)  # the pooled marks are cleared
     assert true_ones_added > 0  # the stored lists give true neighbours the narrow probe missed
 
 

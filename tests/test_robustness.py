@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import recsys
+import recsys.live
 from recsys import ParameterError, UnknownArticleError
-from recsys._store import ArticleStore
-from recsys.article import MAX_VIEWS, Article
-from recsys.index import RelatedIndex
+from recsys.index.columns import ArticleStore
+from recsys.documents.article import MAX_VIEWS, Article
 
 NOW = "2026-11-25T00:00:00Z"
 QUERIED = ("a-001", "a-012", "a-035", "n-1", "a-003")
@@ -36,13 +36,14 @@ def index(sample_articles):
 
 def state(index):
     """Everything an upsert changes: counts, ids, the lengths and contents of the internal arrays, lists."""
-    store = index._data.store
-    arrays = {"groups": index._groups, "twinned": index._twinned, "deleted": index._deleted,
-              "event_views": index._event_views,
+    view = index._view
+    store = view.store
+    arrays = {"groups": view.groups, "has_twin": view.has_twin, "deleted": view.deleted,
+              "event_views": view.event_views, "appended_rows": view.appended_rows,
               **{name: getattr(store, name) for name in ArticleStore.ARRAYS if name not in ("records", "bodies")}}
     return {"len": len(index), "ids": index.ids, "store_ids": list(store.ids), "row_of": dict(store.row_of),
-            "pending": index.pending_changes, "n_deleted": index._n_deleted, "appended": sorted(index._appended),
-            "max_views": index._max_views, "names": (list(store.sections), list(store.authors), list(store.tags)),
+            "pending": index.pending_changes, "n_deleted": view.n_deleted, "appended": sorted(view.appended),
+            "max_views": view.max_views, "editorial": dict(view.editorial), "names": (list(store.sections), list(store.authors), list(store.tags)),
             "arrays": {name: np.array(array) for name, array in arrays.items()},
             "lists": {i: [(h.id, round(h.score, 9)) for h in index.related(i, k=8, now=NOW)] for i in QUERIED}}
 
@@ -51,7 +52,7 @@ def assert_unchanged(index, before):
     after = state(index)
     assert before["len"] >= 60 and len(before["lists"]["n-1"]) == 8  # the snapshot is not vacuous
     assert all(len(array) == len(before["store_ids"]) for name, array in before["arrays"].items()
-               if name not in ("offsets", "body_offsets", "tag_indptr", "tag_codes"))
+               if name not in ("offsets", "body_offsets", "tag_indptr", "tag_codes", "appended_rows"))
     for name, array in before["arrays"].items():  # same length, same values (NaN dates included)
         np.testing.assert_array_equal(after["arrays"].pop(name), array, err_msg=name, strict=True)
     assert {**after, "arrays": None} == {**before, "arrays": None}
@@ -67,10 +68,11 @@ def fail(*args, **kwargs):
 
 @pytest.mark.parametrize("upserted", [NEWCOMER, STORY, {**STORY, "id": "a-005"}], ids=["new", "added", "built"])
 @pytest.mark.parametrize("step", [
-    (Article, "to_dict"),                # the store's new record: after the index's arrays grew, before
-    (RelatedIndex, "_twins_of"),         # the near-duplicate marks of the grown groups
-    (RelatedIndex, "_group_of"),         # the new article's near-duplicate group
-    (ArticleStore, "new_row"),           # the store's new columns
+    (Article, "to_dict"),                # the store's new record
+    (recsys.live, "twins"),              # the near-duplicate marks of the grown groups
+    (recsys.live, "_group_of"),          # the new article's near-duplicate group
+    (ArticleStore, "with_row"),          # the store's new columns
+    (recsys.live, "stacked"),            # the weights of the articles added since the build
 ], ids=lambda step: step[1])
 def test_an_upsert_that_fails_at_any_step_leaves_no_trace(index, monkeypatch, upserted, step):
     before = state(index)
@@ -89,19 +91,21 @@ def test_views_too_large_for_the_store_are_refused_before_anything_changes(index
     assert_unchanged(index, before)
 
 
-def test_a_failed_store_append_leaves_the_store_unchanged(index):
-    store = index._data.store
+def test_a_store_is_never_changed_by_adding_a_row(index):
+    store = index._view.store
     before = (list(store.ids), dict(store.row_of), list(store.sections), list(store.tags),
               [len(getattr(store, name)) for name in ArticleStore.ARRAYS])
     with pytest.raises(OverflowError):
-        store.append(Article(id="n-9", body="text", section="brand-new-section", tags=("brand-new-tag",),
-                             views=10**30))
-    assert "brand-new-section" not in store.sections and "brand-new-tag" not in store.tags
+        store.with_row(Article(id="n-9", body="text", section="brand-new-section", tags=("brand-new-tag",),
+                               views=10**30))
+    grown = store.with_row(Article(id="n-9", body="text", section="brand-new-section", tags=("brand-new-tag",)))
     assert (list(store.ids), dict(store.row_of), list(store.sections), list(store.tags),
             [len(getattr(store, name)) for name in ArticleStore.ARRAYS]) == before
-    row = store.append(Article(id="n-9", body="text", section="brand-new-section", tags=("brand-new-tag",)))
-    assert row == len(before[0]) and store.ids[-1] == "n-9" and store.sections[-1] == "brand-new-section"
-    assert store.tag_codes[store.tag_indptr[row]:].tolist() == [store.tag_code("brand-new-tag")]
+    assert "brand-new-section" not in store.sections and "n-9" not in store.row_of
+    row = grown.row_of["n-9"]
+    assert row == len(before[0]) and grown.ids[-1] == "n-9" and grown.sections[-1] == "brand-new-section"
+    assert grown.tag_codes[grown.tag_indptr[row]:].tolist() == [grown.codes["tag"].find("brand-new-tag")]
+    assert grown.record(row)["body"] == "text" and grown.record(0) == store.record(0)
 
 
 @pytest.mark.parametrize("bad", [MAX_VIEWS + 1, 2**63, -1, 2.0, True, "5"])

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import recsys
+from recsys.query.filters import Filters
+from recsys.query.search import candidates
 from brute_force import assert_ranking, embedding_cosines, expected_rows, stored_cosines
 
 PURE = dict(popularity_weight=0, freshness_weight=0)
@@ -25,10 +27,10 @@ def mixed(sample_articles):
 
 
 def test_similarity_blends_the_lsa_cosine(lexical, mixed):
-    embeddings = mixed._data.embeddings
+    embeddings = mixed._view.data.embeddings
     assert embeddings.shape == (60, 8)
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
-    row = mixed._data.store.row_of
+    row = mixed._view.data.store.row_of
     lexical_cosine, semantic = stored_cosines(mixed), embedding_cosines(mixed)
     assert float(embeddings[row["a-023"]] @ embeddings[row["a-033"]]) < 0  # counted as 0
     for a, b in [("a-001", "a-006"), ("a-012", "a-003"), ("a-020", "a-040"), ("a-023", "a-033")]:
@@ -49,7 +51,7 @@ def test_stored_lists_are_blended_and_sorted(mixed):
 
 
 def test_it_is_off_by_default_and_survives_save_and_load(lexical, mixed, tmp_path):
-    assert lexical._data.embeddings is None
+    assert lexical._view.data.embeddings is None
     assert not (lexical.save(tmp_path / "plain") / "lsa_embeddings.npy").exists()
     loaded = recsys.RelatedIndex.load(mixed.save(tmp_path / "mixed"))
     assert [(h.id, round(h.score, 6)) for h in loaded.related("a-001")] == \
@@ -64,16 +66,18 @@ def test_an_lsa_index_written_before_semantic_model_existed_still_loads(mixed, t
     (path / "manifest.json").write_text(json.dumps(manifest))
     loaded = recsys.RelatedIndex.load(path)
     assert loaded.config.semantic_model == "lsa"
-    np.testing.assert_array_equal(loaded._data.embeddings, mixed._data.embeddings)
+    np.testing.assert_array_equal(loaded._view.data.embeddings, mixed._view.data.embeddings)
     assert [h.id for h in loaded.related("a-001")] == [h.id for h in mixed.related("a-001")]
 
 
 def test_a_text_with_no_shared_term_is_found_through_its_embedding(mixed):
     article = mixed.article("a-012")
-    vector = mixed._text_vector([(article.body, 1.0)])
-    blind = replace(vector, terms=vector.terms[:0], weights=vector.weights[:0], own=vector.own[:0], self_score=0.0)
-    rows, sims = mixed._candidates(blind, recsys.ranking.Filters(), 5, -1, mixed._text_terms)
-    assert len(rows) and mixed._data.store.row_of["a-012"] in rows[np.argsort(-sims)[:3]]
+    view = mixed._view
+    vector = view.built.vectorizer.text([(article.body, 1.0)])
+    blind = replace(vector, terms=vector.terms[:0], weights=vector.weights[:0], doc_weights=vector.doc_weights[:0],
+                    self_score=0.0)
+    rows, sims = candidates(view, blind, Filters(), 5, -1, view.built.text_terms)
+    assert len(rows) and mixed._view.data.store.row_of["a-012"] in rows[np.argsort(-sims)[:3]]
 
 
 def test_drafts_and_upserts_are_projected(sample_articles):

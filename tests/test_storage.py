@@ -28,7 +28,7 @@ def test_round_trip_gives_the_same_lists(sample_index, tmp_path):
 def test_arrays_are_memory_mapped_and_there_is_no_pickle(sample_index, tmp_path):
     path = sample_index.save(tmp_path / "news")
     loaded = recsys.RelatedIndex.load(path)
-    for array in (loaded._data.rows.data, loaded._data.neighbor_rows, loaded._data.store.bodies):
+    for array in (loaded._view.data.rows.data, loaded._view.data.neighbor_rows, loaded._view.data.store.bodies):
         assert isinstance(array.base, np.memmap) and not array.flags.writeable
     assert {p.suffix for p in path.iterdir()} == {".npy", ".json"}
     manifest = json.loads((path / "manifest.json").read_text())
@@ -211,7 +211,7 @@ def test_manifest_counts_must_match_the_arrays(sample_index, tmp_path):
 
 def test_embeddings_are_checked_against_the_articles_and_the_projection(sample_articles, tmp_path):
     path = recsys.RelatedIndex.build(sample_articles, semantic_weight=0.3, lsa_components=8).save(tmp_path / "lsa")
-    assert recsys.RelatedIndex.load(path)._semantic
+    assert recsys.RelatedIndex.load(path)._view.built.vectorizer.semantic
     embeddings, components = np.load(path / "lsa_embeddings.npy"), np.load(path / "lsa_components.npy")
     replace_array(path, "lsa_components", components[:, :-1])
     with pytest.raises(IndexFormatError, match=r"lsa_components\.npy: shape \(8, 1480\), expected \(8, 1481\)"):

@@ -20,9 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_serve import ADMIN, ADMIN_TOKEN, HEADERS, free_port, kill_9, start
 
 import recsys
-from recsys import generations
+from recsys.index import generations
 from recsys.errors import IndexFormatError
-from recsys.events import Event
+from recsys.server.events import Event
 from recsys.server.errors import ServiceError
 from recsys.server.state import ServingState
 
@@ -136,7 +136,7 @@ def test_the_kernels_are_warm_before_the_service_is_ready(index_dir_60):
     script = (
         "import sys\n"
         "from fastapi.testclient import TestClient\n"
-        "from recsys import _kernels\n"
+        "from recsys.index import kernels as _kernels\n"
         "from recsys.server import Settings, create_app\n"
         "settings = Settings(index=sys.argv[1], events_db=sys.argv[2])\n"
         "with TestClient(create_app(settings)):\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..article import Article
+from ..documents.article import Article
 from .deps import AdminAccess, SettingsDep, StateDep, WriteAccess
 from .errors import ServiceError
 from .schemas import ArticleChanged, ArticleIn, IndexSwapped, PathId, ReloadRequest

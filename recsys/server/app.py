@@ -106,6 +106,6 @@ def _replay(messages: list[dict], then=None):
 
 
 def _version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return __version__

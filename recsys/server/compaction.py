@@ -46,8 +46,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import generations
-from ..changelog import ChangeLog
+from ..index import generations
+from .changelog import ChangeLog
 from ..errors import RecsysError
 from .errors import ServiceError
 
@@ -125,7 +125,7 @@ def _rebuild(path: Path, db_path: Path, upto: int, target: Path, descriptor: int
 def rebuild(path: Path, db_path: Path, upto: int, target: Path) -> dict:
     """In the child: the current generation of ``path`` plus the log up to ``upto``, rebuilt and
     written to ``target``."""
-    from ..index import RelatedIndex
+    from ..related_index import RelatedIndex
 
     index = RelatedIndex.load(path)
     changes = ChangeLog(db_path)

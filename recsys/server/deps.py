@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from pydantic import SecretStr
 
-from ..index import RelatedIndex
+from ..related_index import RelatedIndex
 from .errors import ServiceError
 from .settings import MIN_TOKEN_LENGTH, Settings
 from .state import ServingState

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..article import is_allowed_url
+from ..documents.article import is_allowed_url
 
 SCORE_PARTS = ("similarity", "popularity", "freshness", "reason", "explanation")
 _PLAIN_STARTS = ("http://", "https://")  # the common case, safe whatever follows: no need for the pattern

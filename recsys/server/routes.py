@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from ..events import Event
+from .events import Event
 from .deps import ReadyDep, StateDep, WriteAccess
 from .errors import ServiceError
 from .public import PublicFields

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from ..article import ID_PATTERN, MAX_CHARS, MAX_TAGS, MAX_VIEWS, URL_PATTERN, parse_time
+from ..documents.article import ID_PATTERN, MAX_CHARS, MAX_TAGS, MAX_VIEWS, URL_PATTERN, parse_time
 
 ArticleId = Annotated[str, Field(min_length=1, max_length=MAX_CHARS["id"], pattern=ID_PATTERN,
                                  description="An article id: no '/', '\\' or control characters.")]

@@ -11,12 +11,13 @@ existed are added when a replayed upsert creates it (``EventStore.views_of``). A
 cannot be replayed is quarantined (see ``ChangeLog.replay``). A worker that fails to open a new
 generation keeps serving the index it has and tries again, at most once per ``retry_delay`` seconds.
 
-Two locks: ``lock`` is held by every read and by the brief moments that change the index in place
-or swap it; ``write_lock`` serialises the writers (upserts, deletes, reload) in this process. Long
-work (loading an index) holds only ``write_lock``, so reads go on meanwhile, on the index as it was;
-a worker busy with such work also skips catching up until it is done. Compaction and reload are
+Reads take no lock: a RelatedIndex answers each call on the snapshot it holds when the call
+starts, and a change swaps in a new snapshot (see recsys.live), so reads run side by side, alongside
+a write, and never see half of one. ``write_lock`` serialises the writers (upserts, deletes, catching
+up, reload) in this process. Long work (loading an index) holds it too, and reads go on meanwhile,
+on the index as it was; a worker busy with such work also skips catching up until it is done. Compaction and reload are
 single-flight across processes too (a file lock, see ``compaction``); a compaction's rebuild runs
-in a child process and holds neither lock, so writes go on meanwhile.
+in a child process and holds no lock of ours, so writes go on meanwhile.
 """
 
 from __future__ import annotations
@@ -31,13 +32,13 @@ from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from ..article import Article
-from ..changelog import ChangeLog
+from ..documents.article import Article
 from ..errors import IndexFormatError, RecsysError, UnknownArticleError
-from ..events import Event, EventStore
-from ..index import RelatedIndex
+from ..related_index import RelatedIndex
 from . import compaction
+from .changelog import ChangeLog
 from .errors import ServiceError
+from .events import Event, EventStore
 
 T = TypeVar("T")
 log = logging.getLogger("recsys.server")
@@ -50,7 +51,6 @@ class ServingState:
         self.db_path = Path(db_path)
         self.events = EventStore(db_path)
         self.changes = ChangeLog(db_path)
-        self.lock = threading.Lock()
         self.write_lock = threading.Lock()
         self.index: RelatedIndex | None = None
         self.index_path = Path(index_path)
@@ -109,12 +109,10 @@ class ServingState:
                     self._failed_generation = None
                     self._seen_version = version
                     return
-            with self.lock:
-                self._catch_up()
+            self._catch_up()
             self._seen_version = None  # not up to date: the next sync tries the new generation again
             return
-        with self.lock:
-            self._catch_up()
+        self._catch_up()
         self._seen_version = version
 
     def _opened(self, path: Path) -> tuple[RelatedIndex, Path, int, int]:
@@ -130,31 +128,29 @@ class ServingState:
 
     def _swap_in(self, opened: tuple[RelatedIndex, Path, int, int], generation: int) -> None:
         index, path, applied, events_seen = opened
-        with self.lock:  # requests under way keep the index they hold
-            self.index, self.index_path, self._generation = index, path, generation
-            self._applied_seq, self._events_seen = applied, events_seen
-            self._catch_up()  # anything written while it was loading
+        self._applied_seq, self._events_seen = applied, events_seen
+        self._catch_up(index)  # anything written while it was loading; then requests see it
+        self.index, self.index_path, self._generation = index, path, generation  # those under way keep theirs
 
-    def _catch_up(self) -> None:
-        """Under lock: apply the changes and views written since we last looked (changes first)."""
+    def _catch_up(self, index: RelatedIndex | None = None) -> None:
+        """Under write_lock: apply to ``index`` (default: the served one) the changes and views written
+        since we last looked (changes first)."""
+        index = self.index if index is None else index
         if self.changes.last_seq() > self._applied_seq:
-            replayed = self.changes.replay(self.index, after=self._applied_seq)
+            replayed = self.changes.replay(index, after=self._applied_seq)
             self._applied_seq = replayed.last
             if replayed.created:  # views reported for these ids before they existed
-                self.index.add_views(self.events.views_of(replayed.created, upto=self._events_seen))
+                index.add_views(self.events.views_of(replayed.created, upto=self._events_seen))
         if self.events.last_rowid() > self._events_seen:
             views, self._events_seen = self.events.views_after(self._events_seen)
-            self.index.add_views(views)
+            index.add_views(views)
 
     # ------------------------------------------------------------ reads
     async def read(self, query: Callable[[RelatedIndex], T]) -> T:
-        """Run a quick read-only ``query`` on the current index. On the event loop when nothing is to
-        catch up and no write holds the index (no thread hop); otherwise in the thread pool."""
-        if self.up_to_date() and self.lock.acquire(blocking=False):
-            try:
-                return query(self.index)
-            finally:
-                self.lock.release()
+        """Run a quick read-only ``query`` on the current index: on the event loop when nothing is to
+        catch up (no thread hop), otherwise in the thread pool."""
+        if self.up_to_date():
+            return query(self.index)
         return await run_in_threadpool(self._read_in_thread, query)
 
     async def read_in_thread(self, query: Callable[[RelatedIndex], T]) -> T:
@@ -168,34 +164,30 @@ class ServingState:
 
     @contextmanager
     def reading(self) -> Iterator[RelatedIndex]:
-        """The current index, held while the block runs: a change waits until the read is done, so
-        no read sees half of an upsert."""
+        """The current index, caught up. No lock: each of its calls answers on one snapshot."""
         self.sync()
-        with self.lock:
-            yield self._ready()
+        yield self._ready()
 
     # ------------------------------------------------------------ writes
     def upsert(self, article: Article) -> tuple[bool, int]:
         """Log, then apply, an upsert: (whether the id is new, pending changes)."""
         with self.write_lock:
             self._catch_up_or_reopen()
-            with self.lock:
-                created = article.id not in self._ready()
-                seq = self.changes.append_upsert(article)
-                self._catch_up()
-                self._refuse_if_quarantined(seq)
-                return created, self.index.pending_changes
+            created = article.id not in self._ready()
+            seq = self.changes.append_upsert(article)
+            self._catch_up()
+            self._refuse_if_quarantined(seq)
+            return created, self.index.pending_changes
 
     def delete(self, article_id: str) -> int:
         with self.write_lock:
             self._catch_up_or_reopen()
-            with self.lock:
-                if article_id not in self._ready():
-                    raise UnknownArticleError(article_id)
-                seq = self.changes.append_delete(article_id)
-                self._catch_up()
-                self._refuse_if_quarantined(seq)
-                return self.index.pending_changes
+            if article_id not in self._ready():
+                raise UnknownArticleError(article_id)
+            seq = self.changes.append_delete(article_id)
+            self._catch_up()
+            self._refuse_if_quarantined(seq)
+            return self.index.pending_changes
 
     def _refuse_if_quarantined(self, seq: int) -> None:
         """500 if our own logged change was set aside on replay (here or by another worker)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .article import Article
-from .errors import DuplicateIdError, EmptyCorpusError, InputError, ParameterError
+from ..errors import DuplicateIdError, EmptyCorpusError, InputError, ParameterError
 
 ON_ERROR = ("raise", "skip")
 
@@ -87,19 +87,44 @@ def _open_binary(path: Path):
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
     with _open_binary(path) as handle:
-        for line_no, raw in enumerate(handle, start=1):
+        yield from JsonlLines(handle, path.name)
+
+
+class JsonlLines:
+    """(line, row) of the lines of a JSONL file (an open binary handle) that start in the byte range
+    [start, end), numbered from 1 in the range: a row is the line's JSON, or an InputError for a line
+    that is not JSON; blank lines are skipped. A line that is not UTF-8 raises InputError, which
+    ends the input. ``lines`` counts the lines read so far (blank ones too). The one JSONL reader:
+    a local build reads the whole file, a Dask worker one range of it."""
+
+    def __init__(self, handle, source: str, start: int = 0, end: int | None = None) -> None:
+        self.handle, self.source, self.start, self.end = handle, source, start, end
+        self.lines = 0
+
+    def __iter__(self) -> Iterator[tuple[int, Any]]:
+        handle = self.handle
+        if self.start > 0:
+            handle.seek(self.start - 1)
+            handle.readline()  # the end of the line that began before start
+        position = handle.tell()
+        while self.end is None or position < self.end:
+            raw = handle.readline()
+            if not raw:
+                break
+            position += len(raw)
+            self.lines += 1
+            line = self.lines
             try:
-                text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+                text = raw.decode("utf-8-sig" if self.start == 0 and line == 1 else "utf-8")
             except UnicodeDecodeError as exc:
-                raise InputError(f"not valid UTF-8 (byte {exc.start + 1} of the line); "
-                                 "re-encode the file as UTF-8", source=path.name, line=line_no) from None
+                raise InputError(f"not valid UTF-8 (byte {exc.start + 1} of the line); re-encode the file as UTF-8",
+                                 source=self.source, line=line) from None
             if not text.strip():
                 continue
             try:
-                yield line_no, json.loads(text)
+                yield line, json.loads(text)
             except json.JSONDecodeError as exc:
-                yield line_no, InputError(f"invalid JSON: {exc.msg} (column {exc.colno})",
-                                          source=path.name, line=line_no)
+                yield line, InputError(f"invalid JSON: {exc.msg} (column {exc.colno})", source=self.source, line=line)
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:

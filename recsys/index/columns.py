@@ -5,21 +5,25 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .article import Article, parse_time
+from ..documents.article import Article
+
+ABSENT = -2  # the code of a name no article has: it matches no row (None, no value, is -1)
 
 
-class _Codes:
-    """Assigns small integer codes to strings in first-seen order."""
+class Codes:
+    """Small integer codes of strings (sections, authors, tags), in first-seen order: ``names[code]``.
+    The one place that turns these strings into codes and back."""
 
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self._code: dict[str, int] = {}
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self.names: list[str] = list(names)
+        self._code: dict[str, int] = {name: code for code, name in enumerate(self.names)}
 
     def code(self, name: str | None) -> int:
+        """The code of ``name`` (-1 for None), numbering it if it is new."""
         if name is None:
             return -1
         code = self._code.get(name)
@@ -27,6 +31,19 @@ class _Codes:
             code = self._code[name] = len(self.names)
             self.names.append(name)
         return code
+
+    def find(self, name: str | None) -> int:
+        """The code of ``name`` (-1 for None), or ABSENT; never numbers it."""
+        return -1 if name is None else self._code.get(name, ABSENT)
+
+    def with_name(self, name: str | None) -> tuple[int, "Codes"]:
+        """The code of ``name``, and codes that have it: these if they do, else new ones (these
+        are never changed)."""
+        code = self.find(name)
+        if code != ABSENT:
+            return code, self
+        grown = Codes(self.names)
+        return grown.code(name), grown
 
 
 class _SpilledBlob:
@@ -56,7 +73,7 @@ class StoreBuilder:
     def __init__(self) -> None:
         self.ids: list[str] = []
         self._records, self._bodies = _SpilledBlob(), _SpilledBlob()
-        self._sections, self._authors, self._tags = _Codes(), _Codes(), _Codes()
+        self._sections, self._authors, self._tags = Codes(), Codes(), Codes()
         self._section_codes: list[int] = []
         self._author_codes: list[int] = []
         self._tag_codes: list[int] = []
@@ -92,7 +109,7 @@ class StoreBuilder:
 
 @dataclass
 class ArticleStore:
-    """Article fields by row. Arrays may be memory-mapped; ``views`` is the only mutable column."""
+    """Article fields by row. Arrays may be memory-mapped; a store is never changed (see ``with_row``)."""
 
     ids: list[str]
     records: np.ndarray       # every article's fields but its body, as UTF-8 JSON, concatenated
@@ -112,50 +129,49 @@ class ArticleStore:
     ARRAYS = ("records", "offsets", "bodies", "body_offsets", "section", "author", "tag_codes", "tag_indptr", "published", "views")
     NAMES = ("ids", "sections", "authors", "tags")
 
+    row_of: dict[str, int] = field(default=None, repr=False)  # live id -> row (default: from ids)
+    appended_records: dict[int, dict] = field(default_factory=dict, repr=False)  # rows added after the build
+    codes: dict[str, Codes] = field(default=None, repr=False)  # "section", "author", "tag" -> their Codes
+
     def __post_init__(self) -> None:
-        self.row_of = {article_id: row for row, article_id in enumerate(self.ids)}
-        self._appended: dict[int, dict] = {}  # records of rows added after the build
+        if self.row_of is None:
+            self.row_of = {article_id: row for row, article_id in enumerate(self.ids)}
+        if self.codes is None:
+            self.codes = {"section": Codes(self.sections), "author": Codes(self.authors), "tag": Codes(self.tags)}
 
-    def append(self, article: Article) -> int:
-        """Add an article as a new row (its id now points there); returns the row. If it fails, the
-        store is unchanged."""
-        return self.apply(self.new_row(article))
-
-    def new_row(self, article: Article) -> "NewRow":
-        """The store's columns with ``article`` added as a new row, computed without changing the store."""
-        section, sections = _coded(self.sections, article.section)
-        author, authors = _coded(self.authors, article.author)
-        tags, codes = self.tags, []
+    def with_row(self, article: Article) -> "ArticleStore":
+        """A new store: this one with ``article`` added as a new row, to which its id now points. This
+        store is not changed (its arrays are shared where they stay the same)."""
+        section, sections = self.codes["section"].with_name(article.section)
+        author, authors = self.codes["author"].with_name(article.author)
+        tags, codes = self.codes["tag"], []
         for tag in article.tags:
-            code, tags = _coded(tags, tag)
+            code, tags = tags.with_name(tag)
             codes.append(code)
         published = article.published_at.timestamp() if article.published_at else np.nan
-        columns = {
-            "ids": [*self.ids, article.id], "sections": sections, "authors": authors, "tags": tags,
-            "section": np.append(self.section, np.int32(section)), "author": np.append(self.author, np.int32(author)),
-            "tag_codes": np.append(self.tag_codes, np.asarray(codes, dtype=np.int32)),
-            "tag_indptr": np.append(self.tag_indptr, self.tag_indptr[-1] + len(codes)),
-            "published": np.append(self.published, published), "views": np.append(self.views, np.int64(article.views)),
-        }
-        return NewRow(len(self.ids), article.id, article.to_dict(), columns)
+        row = len(self.ids)
+        return replace(
+            self, ids=[*self.ids, article.id], sections=sections.names, authors=authors.names, tags=tags.names,
+            codes={"section": sections, "author": authors, "tag": tags},
+            section=np.append(self.section, np.int32(section)), author=np.append(self.author, np.int32(author)),
+            tag_codes=np.append(self.tag_codes, np.asarray(codes, dtype=np.int32)),
+            tag_indptr=np.append(self.tag_indptr, self.tag_indptr[-1] + len(codes)),
+            published=np.append(self.published, published), views=np.append(self.views, np.int64(article.views)),
+            row_of={**self.row_of, article.id: row}, appended_records={**self.appended_records, row: article.to_dict()})
 
-    def apply(self, new: "NewRow") -> int:
-        """Make a row computed by ``new_row`` part of the store (assignments only: nothing here can
-        fail halfway); returns the row."""
-        for name, value in new.columns.items():
-            setattr(self, name, value)
-        self.__dict__.pop("_tag_code", None)
-        self.row_of[new.article_id] = new.row
-        self._appended[new.row] = new.record
-        return new.row
+    def without_id(self, article_id: str) -> "ArticleStore":
+        """A new store in which ``article_id`` points to no row (its rows stay, for the arrays' sake)."""
+        row_of = dict(self.row_of)
+        del row_of[article_id]
+        return replace(self, row_of=row_of)
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def record(self, row: int) -> dict:
         """The stored fields of the article at ``row``, as a JSON-ready dict."""
-        if row in self._appended:
-            return dict(self._appended[row])
+        if row in self.appended_records:
+            return dict(self.appended_records[row])
         record = json.loads(self.records[self.offsets[row]:self.offsets[row + 1]].tobytes())
         record["body"] = self.bodies[self.body_offsets[row]:self.body_offsets[row + 1]].tobytes().decode("utf-8")
         return record
@@ -167,7 +183,7 @@ class ArticleStore:
         """Boolean mask over ``rows``: True where the article carries at least one of ``tags``."""
         wanted = np.zeros(len(self.tags) + 1, dtype=bool)
         for tag in tags:
-            code = self.tag_code(tag)
+            code = self.codes["tag"].find(tag)
             if code >= 0:
                 wanted[code] = True
         starts, ends = self.tag_indptr[rows], self.tag_indptr[rows + 1]
@@ -180,42 +196,6 @@ class ArticleStore:
         hits[owner[wanted[flat]]] = True
         return hits
 
-    def tag_code(self, tag: str) -> int:
-        if not hasattr(self, "_tag_code"):
-            self._tag_code = {name: code for code, name in enumerate(self.tags)}
-        return self._tag_code.get(tag, -1)
-
     def code_of(self, column: str, name: str) -> int:
-        """Code of a section or author name (-2 if absent, which matches no row)."""
-        names = self.sections if column == "section" else self.authors
-        try:
-            return names.index(name)
-        except ValueError:
-            return -2
-
-
-@dataclass(frozen=True)
-class NewRow:
-    """An article's row, computed by ArticleStore.new_row and not yet applied: its row number, id,
-    record, and every column of the store with it (attribute name -> new value)."""
-
-    row: int
-    article_id: str
-    record: dict
-    columns: dict
-
-
-def _coded(names: list[str], name: str | None) -> tuple[int, list[str]]:
-    """The code of ``name`` in ``names`` (-1 for None), and the names with it: ``names`` itself if it
-    is there, else a new list (``names`` is never changed)."""
-    if name is None:
-        return -1, names
-    try:
-        return names.index(name), names
-    except ValueError:
-        return len(names), [*names, name]
-
-
-def timestamp(value) -> float:
-    """Epoch seconds of an ISO 8601 string, date or datetime (naive counts as UTC)."""
-    return parse_time(value).timestamp()
+        """Code of a section or author name (ABSENT if no article has it: it matches no row)."""
+        return self.codes[column].find(name)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .errors import DependencyError
+from ..errors import DependencyError
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSIONS = 384

@@ -18,8 +18,8 @@ import os
 import shutil
 from pathlib import Path, PurePosixPath
 
-from ._files import replace_atomically
-from .errors import IndexFormatError
+from .._files import replace_atomically
+from ..errors import IndexFormatError
 
 POINTER = "CURRENT"
 GENERATIONS = "generations"

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold, ParameterGrid
 
-from ._checks import check_int
-from .article import Article
-from .corpus import iter_input, read_articles, validate_rows
-from .errors import ParameterError
-from .evaluation import load_gains, ndcg_at_k
+from .._checks import check_int
+from ..documents.article import Article
+from ..documents.readers import iter_input, read_articles, validate_rows
+from ..errors import ParameterError
+from .metrics import load_gains, ndcg_at_k
 
 DEFAULT_GRID: dict[str, list] = {
     "method": ["tfidf", "bm25"],
@@ -39,7 +39,7 @@ def tune(articles: Iterable[Mapping[str, Any] | Article] | str | Path, judgments
     folds (so it is not inflated by the choice). ``best`` is the set chosen on all queries; pass it to
     ``RelatedIndex.build(**best)`` or save it for ``recsys build --config``.
     """
-    from .index import RelatedIndex
+    from ..related_index import RelatedIndex
 
     if search not in ("grid", "random"):
         raise ParameterError(f"search must be 'grid' or 'random', got {search!r}")

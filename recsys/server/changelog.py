@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .article import Article
-from .errors import UnknownArticleError
+from ..documents.article import Article
+from ..errors import UnknownArticleError
 
 log = logging.getLogger("recsys.changelog")
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-from .errors import InputError
+from ..errors import InputError
 
 KNOWN_FIELDS = ("id", "title", "body", "url", "section", "tags", "author", "published_at", "views")
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import replace_atomically, sync, sync_directory, write_synced
-from ._index_checks import check_index
-from ._store import ArticleStore
-from .config import IndexConfig
-from .errors import IndexFormatError, ParameterError
+from .._files import replace_atomically, sync, sync_directory, write_synced
+from ..config import IndexConfig
+from ..errors import IndexFormatError, ParameterError
+from .checks import check_index
+from .columns import ArticleStore
+from .data import IndexData, Postings
 from .generations import current
 
 FORMAT_NAME = "recsys-index"
@@ -24,7 +25,7 @@ MANIFEST = "manifest.json"
 EDITORIAL = "editorial.json"  # pins and blocks: changed in place, so not among the checksummed files
 
 
-def save_index(data, path: Path) -> Path:
+def save_index(data: IndexData, path: Path) -> Path:
     """Write ``data`` (an IndexData) to directory ``path``, replacing what was there only once complete."""
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -60,11 +61,9 @@ def save_index(data, path: Path) -> Path:
     return path
 
 
-def load_index(path: Path, *, mmap: bool = True, verify: bool = True):
+def load_index(path: Path, *, mmap: bool = True, verify: bool = True) -> IndexData:
     """Read an index directory; raise IndexFormatError naming the file that is missing, foreign or corrupt."""
     path = current(path)  # the generation the pointer file names, if any
-    from .index import IndexData, Postings
-
     manifest = read_manifest(path)
     if verify:
         for name, digest in manifest["files"].items():

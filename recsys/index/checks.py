@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
-from ._store import ArticleStore
-from .errors import IndexFormatError
+from ..errors import IndexFormatError
+from .columns import ArticleStore
 
 if TYPE_CHECKING:
-    from .index import IndexData
+    from .data import IndexData
 
 SIGNED, FLOATING, BYTES = "i", "f", "u1"
 _KINDS = {SIGNED: "a signed integer", FLOATING: "a floating-point", BYTES: "a byte (uint8)"}

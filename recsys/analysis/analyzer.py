@@ -11,8 +11,8 @@ from functools import lru_cache
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from ._stopwords import FRENCH, GERMAN, SPANISH
-from .errors import ParameterError
+from .stopwords import FRENCH, GERMAN, SPANISH
+from ..errors import ParameterError
 
 STEM_CACHE_SIZE = 1 << 17  # words whose stems are kept; a bound, so that drafts of new words cannot grow it
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
-from .errors import InputError, ParameterError
+from ..errors import InputError, ParameterError
 
 FORMATS = ("pairwise", "qrels", "clicks")
 

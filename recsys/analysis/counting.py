@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from .article import Article
-from .errors import ParameterError
-from .text import LANGUAGE_CODES, Analyzer
+from ..documents.article import Article
+from ..errors import ParameterError
+from .analyzer import LANGUAGE_CODES, Analyzer
 
 
 def field_text(article: Article, name: str) -> str:
@@ -84,41 +84,76 @@ class Languages:
             self._analyzers[language] = Analyzer(self.analyzer.config.for_language(language))
         return self._analyzers[language]
 
-    def term_of(self, token: str) -> str | None:
-        """The term of a counted token ("german:strasse" for an article in another language)."""
-        language, _, raw = token.rpartition(":")
-        return self.analyzer_for(language).term_of(raw)
 
+class _Tokens(dict):
+    """One language's part of a ``_Numbering``: spelling -> number, numbering a new spelling as
+    the next number of the whole numbering (plain string keys, so counting stays one dict lookup
+    per token)."""
 
-class _Numbering(dict):
-    """token -> column number, numbering new tokens as they come; ``new`` lists them in order."""
-
-    def __init__(self) -> None:
+    def __init__(self, numbering: "_Numbering", language: str | None) -> None:
         super().__init__()
-        self.new: list[str] = []
+        self.numbering, self.language = numbering, language
 
     def __missing__(self, token: str) -> int:
-        number = self[token] = len(self)
-        self.new.append(token)
+        numbering = self.numbering
+        number = self[token] = numbering.size
+        numbering.size += 1
+        if numbering.new is not None:
+            numbering.new.append((self.language, token))
         return number
 
 
+class _Numbering:
+    """Numbers raw tokens as first seen, 0, 1, 2, ... across all languages.
+
+    A raw token is identified by its *language* and its spelling: ``language`` is None for the
+    corpus's own language, or the name of another one (``Languages.language_of``, e.g. "german"),
+    whose analyzer later makes the token's term. So "die" in a German article and "die" in an
+    English one are two raw tokens, with two numbers. Each language has its own dict,
+    ``tokens(language)``, keyed by plain spellings. If ``record``, ``new`` lists the
+    ``(language, spelling)`` pairs numbered since it was last emptied, in number order (what a
+    worker sends back).
+    """
+
+    def __init__(self, record: bool = False) -> None:
+        self.size = 0
+        self.by_language: dict[str | None, _Tokens] = {}
+        self.new: list[tuple[str | None, str]] | None = [] if record else None
+
+    def __len__(self) -> int:
+        return self.size
+
+    def tokens(self, language: str | None) -> _Tokens:
+        """Spelling -> number for the raw tokens of ``language`` (None: the corpus's own)."""
+        tokens = self.by_language.get(language)
+        if tokens is None:
+            tokens = self.by_language[language] = _Tokens(self, language)
+        return tokens
+
+    def numbers(self, pairs: Iterable[tuple[str | None, str]]) -> list[int]:
+        """The numbers of ``(language, spelling)`` pairs, numbering new ones."""
+        tokens = self.tokens
+        return [tokens(language)[token] for language, token in pairs]
+
+
 class _RawCounts:
-    """Weighted raw-token counts, row by row (CSR arrays), with tokens numbered as first seen."""
+    """Weighted raw-token counts, row by row (CSR arrays), with raw tokens numbered as first seen
+    (``tokens``: a raw token is a language and a spelling, see ``_Numbering``)."""
 
     def __init__(self, tokens: _Numbering | None = None) -> None:
         self.tokens = _Numbering() if tokens is None else tokens
+        self._own = self.tokens.tokens(None)
         self.indices = array("i")
         self.data = array("f")
         self.indptr = array("q", [0])
 
-    def add(self, texts: Iterable[tuple[str, float]], analyzer: Analyzer, prefix: str = "") -> None:
-        """Count one document; ``prefix`` (a language, "de:") keeps its tokens apart from the same
-        spellings in the corpus's main language."""
-        number = self.tokens.__getitem__
+    def add(self, texts: Iterable[tuple[str, float]], analyzer: Analyzer, language: str | None = None) -> None:
+        """Count one document, tokenised by ``analyzer``; its raw tokens are those of ``language``
+        (None: the corpus's own), kept apart from the same spellings in other languages."""
+        number = (self._own if language is None else self.tokens.tokens(language)).__getitem__
         for text, weight in texts:
             tokens = Counter(analyzer.raw_tokens(text))
-            self.indices.extend(map(number, [prefix + t for t in tokens] if prefix else tokens))
+            self.indices.extend(map(number, tokens))
             self.data.extend(tokens.values() if weight == 1.0 else [n * weight for n in tokens.values()])
         self.indptr.append(len(self.indices))
 
@@ -132,10 +167,11 @@ class _RawCounts:
 
 @dataclass
 class _Batch:
-    """What a worker sends back: its rows, and the tokens it numbered for the first time."""
+    """What a worker sends back: its rows, and the raw tokens it numbered for the first time, as
+    ``(language, spelling)`` pairs in number order (language None for the corpus's own)."""
 
     worker: int
-    new_tokens: list[str]
+    new_tokens: list[tuple[str | None, str]]
     indices: array
     data: array
     indptr: array
@@ -146,16 +182,17 @@ _worker: tuple[Analyzer, _Numbering] | None = None
 
 def _start_worker(config) -> None:
     global _worker
-    _worker = (Analyzer(config), _Numbering())
+    _worker = (Analyzer(config), _Numbering(record=True))
 
 
-def _count_batch(batch: list[tuple[list[tuple[str, float]], str]]) -> _Batch:
+def _count_batch(batch: list[tuple[list[tuple[str, float]], str | None]]) -> _Batch:
     """Count a batch in a worker. Its token numbers persist across the worker's batches, so only
-    tokens it has not seen before are sent back (a worker takes its batches in submission order)."""
+    tokens it has not seen before are sent back (a worker takes its batches in submission order).
+    Each document comes as its (text, weight) pairs and its language (None: the corpus's own)."""
     analyzer, tokens = _worker
     counts = _RawCounts(tokens)
-    for texts, prefix in batch:
-        counts.add(texts, analyzer, prefix)
+    for texts, language in batch:
+        counts.add(texts, analyzer, language)
     new, tokens.new = tokens.new, []
     return _Batch(os.getpid(), new, counts.indices, counts.data, counts.indptr)
 
@@ -164,8 +201,10 @@ class CountBuilder:
     """Accumulates the weighted term counts of documents into a CSR matrix with a sorted vocabulary.
 
     Each field's raw tokens are counted per document, times the field's weight; stop words and
-    stemming are applied once per distinct token at the end, as one sparse product that also adds
-    up the fields. With ``n_jobs`` > 1, batches of documents are tokenised in worker processes
+    stemming are applied once per distinct raw token at the end, as one sparse product that also
+    adds up the fields. A raw token is a spelling *and* a language: that of the document
+    (``Languages.language_of``, None for the corpus's own), whose analyzer makes its term, so the
+    same spelling in two languages is counted apart and may make two different terms. With ``n_jobs`` > 1, batches of documents are tokenised in worker processes
     (started once there is a full batch) and merged back in order. Use it as a context manager so
     that the workers are stopped on error.
     """
@@ -179,7 +218,7 @@ class CountBuilder:
         self.field_weights = {name: float(w) for name, w in field_weights.items() if w}
         self.n_jobs = n_jobs
         self._counts = _RawCounts()
-        self._batch: list[list[tuple[str, float]]] = []
+        self._batch: list[tuple[list[tuple[str, float]], str | None]] = []  # (texts, language)
         self._pending: deque = deque()
         self._renumber: dict[int, array] = {}  # worker -> its token numbers, in ours
         self._pool = None
@@ -198,11 +237,10 @@ class CountBuilder:
     def add(self, article: Article) -> None:
         texts = article_texts(article, self.field_weights)
         language = self.languages.language_of(article)
-        prefix = f"{language}:" if language else ""
         if self.n_jobs <= 1:
-            self._counts.add(texts, self.analyzer, prefix)
+            self._counts.add(texts, self.analyzer, language)
             return
-        self._batch.append((texts, prefix))
+        self._batch.append((texts, language))
         if len(self._batch) == self.BATCH:
             self._submit()
 
@@ -217,13 +255,13 @@ class CountBuilder:
 
     def _merge(self, batch: _Batch) -> None:
         renumber = self._renumber.setdefault(batch.worker, array("i"))
-        renumber.extend(map(self._counts.tokens.__getitem__, batch.new_tokens))
+        renumber.extend(self._counts.tokens.numbers(batch.new_tokens))
         self._counts.extend(batch, np.frombuffer(renumber, dtype=np.int32))
 
     def _drain(self) -> None:
         if self._pool is None:
-            for texts, prefix in self._batch:
-                self._counts.add(texts, self.analyzer, prefix)
+            for texts, language in self._batch:
+                self._counts.add(texts, self.analyzer, language)
         else:
             if self._batch:
                 self._submit()
@@ -238,19 +276,23 @@ class CountBuilder:
         Call once: the raw counts are released once folded in."""
         self._drain()
         raw_counts, self._counts = self._counts, None
-        tokens = list(raw_counts.tokens)
-        terms = [self.languages.term_of(t) for t in tokens]
+        n_tokens = len(raw_counts.tokens)
+        terms: list[str | None] = [None] * n_tokens  # raw token number -> its term (None: a stop word)
+        for language, tokens in raw_counts.tokens.by_language.items():
+            term_of = self.languages.analyzer_for(language).term_of  # the raw token's own language's
+            for token, number in tokens.items():
+                terms[number] = term_of(token)
         vocabulary = sorted({t for t in terms if t is not None})
         column = {term: i for i, term in enumerate(vocabulary)}
         kept = [i for i, term in enumerate(terms) if term is not None]
         to_terms = sp.csr_matrix((np.ones(len(kept), dtype=np.float32), (kept, [column[terms[i]] for i in kept])),
-                                 shape=(len(tokens), len(vocabulary)))
+                                 shape=(n_tokens, len(vocabulary)))
         indptr = np.frombuffer(raw_counts.indptr, dtype=np.int64)
         if indptr[-1] < np.iinfo(np.int32).max:  # one index dtype, or scipy copies the indices to int64
             indptr = indptr.astype(np.int32)
         raw = sp.csr_matrix((np.frombuffer(raw_counts.data, dtype=np.float32),
                              np.frombuffer(raw_counts.indices, dtype=np.int32), indptr),
-                            shape=(len(indptr) - 1, len(tokens)))
+                            shape=(len(indptr) - 1, n_tokens))
         del raw_counts
         total = sp.csr_matrix(raw @ to_terms)
         del raw

@@ -12,7 +12,6 @@ The kernels are deterministic per row, so the index is the one a local build mak
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
@@ -20,23 +19,39 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from . import _kernels
-from ._checks import check_int
-from ._store import StoreBuilder
-from ._vectorize import CountBuilder
-from .article import Article
-from .config import IndexConfig
-from .corpus import ON_ERROR, _csv_rows, _format_of, _open_binary, validate_rows
-from .errors import DependencyError, InputError, ParameterError, RecsysError
-from .index import RelatedIndex, _budget, _progress
-from .text import Analyzer
+from .._checks import check_int
+from ..analysis import embedding
+from ..analysis.analyzer import Analyzer
+from ..analysis.counting import CountBuilder
+from ..config import IndexConfig
+from ..documents.article import Article
+from ..documents.readers import (
+    ON_ERROR,
+    _csv_rows,
+    _format_of,
+    _open_binary,
+    validate_rows,
+)
+from ..errors import DependencyError, InputError, ParameterError, RecsysError
+from ..index.columns import StoreBuilder
+from . import kernels
+from .dask_partitions import (
+    ErrorData,
+    Fatal,
+    Partition,
+    jsonl_partition,
+    rows_partition,
+)
+from .neighbours import LinkInputs, refine_block, search_block
+from .pipeline import BuildResult, weighed
+from .progress import progress_bar
+from .semantic import uses_minilm
 
 INSTALL_HINT = "install the extra: pip install 'recsys[dask]'"
 MAX_PARTITION_BYTES = 64 << 20
@@ -44,19 +59,16 @@ MIN_PARTITION_BYTES = 1 << 20
 TASKS_PER_WORKER = 4  # partitions and row blocks per worker (when the input is large enough)
 
 
-def build_on_dask(source: str | os.PathLike, address: Any = "local", method: str | None = None, *,
+def build_on_dask(source: str | os.PathLike, address: Any, config: IndexConfig, *,
                   format: str | None = None, on_error: str = "raise",
                   on_skip: Callable[[InputError], None] | None = None, progress: bool = False,
-                  n_workers: int = 2, partition_bytes: int | None = None, timeout: float = 30.0,
-                  **params: Any) -> RelatedIndex:
+                  n_workers: int = 2, partition_bytes: int | None = None, timeout: float = 30.0) -> BuildResult:
     """Build an index from a JSONL or CSV file on Dask distributed; see ``RelatedIndex.build_on_dask``."""
-    if method is not None:
-        params["method"] = method
-    config = IndexConfig.from_params(**params)
     if on_error not in ON_ERROR:
         raise ParameterError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     check_int("partition_bytes", partition_bytes, optional=True)
-    _require_minilm_if_used(config)
+    if uses_minilm(config):
+        embedding.require()  # before the work, not after it
     path = Path(source)
     fmt = _format_of(path, format)
     _open_binary(path).close()  # a missing file fails here, as in a local build
@@ -108,7 +120,7 @@ def _workers(client, timeout: float) -> dict[str, dict]:
 # ---------------------------------------------------------------------------- the build, here
 def _build(client, path: Path, fmt: str, config: IndexConfig, on_error: str,
            on_skip: Callable[[InputError], None] | None, progress: bool, partition_bytes: int | None,
-           timeout: float) -> RelatedIndex:
+           timeout: float) -> BuildResult:
     started = time.perf_counter()
     n_workers = len(_workers(client, timeout))
     window = 2 * n_workers + 1  # partitions read ahead of the one merged here
@@ -116,26 +128,26 @@ def _build(client, path: Path, fmt: str, config: IndexConfig, on_error: str,
         size = path.stat().st_size
         step = partition_bytes or min(MAX_PARTITION_BYTES,
                                       max(MIN_PARTITION_BYTES, math.ceil(size / (TASKS_PER_WORKER * n_workers))))
-        parts = (client.submit(_jsonl_partition, os.path.abspath(path), path.name, start, min(start + step, size),
+        parts = (client.submit(jsonl_partition, os.path.abspath(path), path.name, start, min(start + step, size),
                                config, on_error == "raise", pure=False)
                  for start in range(0, max(size, 1), step))
     else:
         step = partition_bytes or MAX_PARTITION_BYTES
-        parts = (client.submit(_rows_partition, rows, path.name, config, on_error == "raise", pure=False)
+        parts = (client.submit(rows_partition, rows, path.name, config, on_error == "raise", pure=False)
                  for rows in _scattered_csv(client, path, step))
     ahead = _Ahead(parts, window)
     merger = _Merger(ahead, config)
     stores = StoreBuilder()
     valid = validate_rows(merger.rows(), source=path.name, on_error=on_error, on_skip=on_skip)
     try:
-        for article in _progress(valid, progress, "reading"):
+        for article in progress_bar(valid, progress, "reading"):
             merger.keep(article)
             stores.add(article)
     finally:
         ahead.cancel()
     tf, doc_len, vocabulary = merger.merged()
-    return RelatedIndex._weighed(config, tf, doc_len, vocabulary, stores.finish(), started, progress,
-                                 link=_linker(client, timeout))
+    with _DaskLinker(client, timeout) as linker:
+        return weighed(config, tf, doc_len, vocabulary, stores.finish(), started, progress, linker=linker)
 
 
 class _Ahead:
@@ -166,13 +178,13 @@ def _scattered_csv(client, path: Path, step: int) -> Iterator:
     size = 0
     try:
         for line, row in _csv_rows(path):
-            rows.append((line, _ErrorData.of(row) if isinstance(row, InputError) else row))
+            rows.append((line, ErrorData.of(row) if isinstance(row, InputError) else row))
             size += sum(len(k) + len(v) + 2 for k, v in row.items()) if isinstance(row, dict) else 1
             if size >= step:
                 yield client.scatter([rows], hash=False)[0]
                 rows, size = [], 0
     except InputError as error:
-        rows.append((None, _Fatal(_ErrorData.of(error))))
+        rows.append((None, Fatal(ErrorData.of(error))))
     if rows:
         yield client.scatter([rows], hash=False)[0]
 
@@ -196,7 +208,7 @@ class _Merger:
             articles = [item for _, item in part.items if isinstance(item, Article)]
             self._kept = []
             for line, item in part.items:
-                if isinstance(item, _ErrorData):
+                if isinstance(item, ErrorData):
                     yield line + offset, item.error(offset)
                 else:
                     self._last = item
@@ -213,7 +225,7 @@ class _Merger:
         assert article is self._last
         self._kept[-1] = True
 
-    def _counts_of(self, part: "_Partition", articles: list[Article], kept: np.ndarray):
+    def _counts_of(self, part: "Partition", articles: list[Article], kept: np.ndarray):
         if np.array_equal(kept, part.counted):
             return part.tf, part.doc_len, part.vocabulary
         # An id seen in an earlier partition: count the articles kept here again (rare)
@@ -246,179 +258,48 @@ class _Merger:
         return tf, doc_len, vocabulary
 
 
-# ---------------------------------------------------------------------------- reading, on a worker
-@dataclass(frozen=True)
-class _ErrorData:
-    """An InputError as plain data (a pickled InputError loses where it happened)."""
-
-    kind: type
-    reason: str
-    source: str | None
-    line: int | None
-    field: str | None
-
-    @classmethod
-    def of(cls, error: InputError) -> "_ErrorData":
-        return cls(type(error), error.reason, error.source, error.line, error.field)
-
-    def error(self, line_offset: int = 0) -> InputError:
-        line = None if self.line is None else self.line + line_offset
-        return self.kind(self.reason, source=self.source, line=line, field=self.field)
-
-
-class _Fatal(Exception):
-    """A read error that ends the input, whatever on_error says (as in read_articles)."""
-
-    def __init__(self, error: _ErrorData) -> None:
-        super().__init__(error)  # args: what pickling passes back to __init__
-        self.data = error
-
-
-@dataclass
-class _Partition:
-    """What a worker sends back for one partition."""
-
-    items: list            # (line, Article | _ErrorData), in input order
-    counted: np.ndarray    # per Article item: counted in tf (not an id repeated within the partition)
-    fatal: _ErrorData | None
-    lines: int             # lines the partition spans (JSONL; 0 for rows numbered already)
-    tf: sp.csr_matrix
-    doc_len: np.ndarray
-    vocabulary: list[str]
-
-
-class _JsonlRange:
-    """(line, row) of the lines of a JSONL file that start in [start, end), numbered from 1 in the
-    range; ``lines`` counts the lines read. Mirrors read_articles, line by line."""
-
-    def __init__(self, path: str, source: str, start: int, end: int) -> None:
-        self.path, self.source, self.start, self.end = path, source, start, end
-        self.lines = 0
-
-    def __iter__(self) -> Iterator[tuple[int, Any]]:
-        try:
-            handle = open(self.path, "rb")
-        except OSError as exc:
-            raise _Fatal(_ErrorData(InputError, f"cannot be read on Dask worker {_worker_name()} ({exc.strerror}); "
-                                    "the input must be at the same path on every worker", self.path, None, None))
-        with handle:
-            if self.start > 0:
-                handle.seek(self.start - 1)
-                handle.readline()  # the end of the line that began before start
-            position = handle.tell()
-            while position < self.end:
-                raw = handle.readline()
-                if not raw:
-                    break
-                position += len(raw)
-                self.lines += 1
-                line = self.lines
-                try:
-                    text = raw.decode("utf-8-sig" if self.start == 0 and line == 1 else "utf-8")
-                except UnicodeDecodeError as exc:
-                    raise _Fatal(_ErrorData(InputError, f"not valid UTF-8 (byte {exc.start + 1} of the line); "
-                                            "re-encode the file as UTF-8", self.source, line, None)) from None
-                if not text.strip():
-                    continue
-                try:
-                    yield line, json.loads(text)
-                except json.JSONDecodeError as exc:
-                    yield line, _ErrorData(InputError, f"invalid JSON: {exc.msg} (column {exc.colno})",
-                                           self.source, line, None)
-
-
-def _jsonl_partition(path: str, source: str, start: int, end: int, config: IndexConfig,
-                     stop_at_error: bool) -> _Partition:
-    rows = _JsonlRange(path, source, start, end)
-    part = _partition(rows, source, config, stop_at_error)
-    part.lines = rows.lines
-    return part
-
-
-def _rows_partition(rows: list, source: str, config: IndexConfig, stop_at_error: bool) -> _Partition:
-    def items():
-        for line, row in rows:
-            if isinstance(row, _Fatal):
-                raise row
-            yield line, row
-
-    return _partition(items(), source, config, stop_at_error)
-
-
-def _partition(rows: Iterable[tuple[int, Any]], source: str, config: IndexConfig, stop_at_error: bool) -> _Partition:
-    """Validate and count the rows of one partition. Ids repeated within it are left out of the
-    counts (validate_rows leaves them out too); ids seen in earlier partitions are checked later."""
-    items, counted, fatal = [], [], None
-    seen: set[str] = set()
-    with CountBuilder(Analyzer(config.analyzer), config.field_weights, 1, config.language_field) as counts:
-        try:
-            for line, row in rows:
-                if not isinstance(row, _ErrorData):
-                    try:
-                        row = Article.from_dict(row, source=source, line=line)
-                    except InputError as error:
-                        row = _ErrorData.of(error)
-                items.append((line, row))
-                if isinstance(row, _ErrorData):
-                    if stop_at_error:
-                        break  # the build stops at this row, or before it
-                    continue
-                counted.append(row.id not in seen)
-                if counted[-1]:
-                    seen.add(row.id)
-                    counts.add(row)
-        except _Fatal as error:
-            fatal = error.data
-        tf, doc_len, vocabulary = counts.finish()
-    return _Partition(items, np.array(counted, dtype=bool), fatal, 0, tf, doc_len, vocabulary)
-
-
-def _worker_name() -> str:
-    try:
-        from distributed import get_worker
-
-        return get_worker().address
-    except (ImportError, ValueError):
-        return "?"
-
-
 # ---------------------------------------------------------------------------- the neighbour lists
-def _linker(client, timeout: float) -> Callable:
-    """A neighbour step for _weigh_and_link (the signature of index._neighbour_lists) that runs
-    the kernels on the workers, a block of rows per task."""
+class _DaskLinker:
+    """Runs the neighbour kernels on the workers (see build.neighbours.Linker): the inputs are
+    broadcast to every worker once, then each task computes a block of rows."""
 
-    def link(config: IndexConfig, q_data: np.ndarray, usable: np.ndarray, term_max: np.ndarray, rows, columns,
-             n_terms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def __init__(self, client, timeout: float) -> None:
+        self.client, self.timeout = client, timeout
+        self._inputs = None  # (the inputs, their future on the cluster)
+
+    def __enter__(self) -> "_DaskLinker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._inputs is not None:
+            self.client.cancel(self._inputs[1])
+
+    def search(self, inputs: LinkInputs, config: IndexConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        found = self._map(_search_on_worker, inputs, config)
+        return tuple(np.concatenate(part) for part in zip(*found))
+
+    def refine(self, inputs: LinkInputs, config: IndexConfig, self_scores: np.ndarray, neighbor_rows: np.ndarray,
+               neighbor_sims: np.ndarray, fresh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        current = self.client.scatter([self_scores, neighbor_rows, neighbor_sims, fresh], broadcast=True, hash=False)
+        try:
+            refined = self._map(_refine_on_worker, inputs, config, *current)
+        finally:
+            self.client.cancel(current)
+        return tuple(np.concatenate(part) for part in zip(*refined))
+
+    def _map(self, task: Callable, inputs: LinkInputs, config: IndexConfig, *args) -> list:
+        """``task(inputs, config, *args, first, last, per_host)`` over blocks of rows, on the workers."""
         from distributed.comm import get_address_host
 
-        workers = _workers(client, timeout)
+        workers = _workers(self.client, self.timeout)
         per_host = dict(Counter(get_address_host(address) for address in workers))
-        n = len(rows.indptr) - 1
+        n = len(inputs.rows.indptr) - 1
         bounds = np.unique(np.linspace(0, n, min(n, TASKS_PER_WORKER * len(workers)) + 1).astype(np.int64))
-        blocks = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
-        shared = client.scatter([q_data, usable, term_max, columns.indptr, columns.indices, columns.data,
-                                 rows.indptr, rows.indices, rows.data], broadcast=True, hash=False)
-        try:
-            found = client.gather([client.submit(_neighbours_block, *shared, config.max_query_terms, _budget(config),
-                                                 config.n_candidates, config.n_neighbors, first, last, per_host,
-                                                 pure=False) for first, last in blocks])
-            neighbor_rows = np.concatenate([r for r, _, _ in found])
-            neighbor_sims = np.concatenate([s for _, s, _ in found])
-            self_scores = np.concatenate([s for _, _, s in found])
-            del found
-            fresh = neighbor_rows >= 0
-            for _ in range(config.refine_rounds):
-                current = client.scatter([self_scores, neighbor_rows, neighbor_sims, fresh], broadcast=True, hash=False)
-                refined = client.gather([client.submit(_refine_block, shared[0], *shared[6:], n_terms, *current,
-                                                       first, last, config.refine_fan_out, config.n_neighbors,
-                                                       per_host, pure=False) for first, last in blocks])
-                client.cancel(current)
-                neighbor_rows, neighbor_sims, fresh = (np.concatenate(part) for part in zip(*refined))
-        finally:
-            client.cancel(shared)
-        return neighbor_rows, neighbor_sims, self_scores
-
-    return link
+        if self._inputs is None or self._inputs[0] is not inputs:
+            self._inputs = (inputs, self.client.scatter(inputs, broadcast=True, hash=False))
+        shared = self._inputs[1]
+        return self.client.gather([self.client.submit(task, shared, config, *args, first, last, per_host, pure=False)
+                                   for first, last in zip(bounds[:-1].tolist(), bounds[1:].tolist())])
 
 
 _KERNEL_LOCK = threading.Lock()  # one whole-index kernel at a time in a worker process
@@ -432,28 +313,15 @@ def _kernel_threads(per_host: dict[str, int]):
 
     siblings = per_host.get(get_address_host(get_worker().address), 1)
     with _KERNEL_LOCK:
-        yield max(1, _kernels.threads() // siblings)
+        yield max(1, kernels.threads() // siblings)
 
 
-def _neighbours_block(q_data, usable, term_max, colptr, rowidx, colval, indptr, indices, data, max_query_terms,
-                      budget, n_candidates, n_keep, first, last, per_host):
+def _search_on_worker(inputs: LinkInputs, config: IndexConfig, first: int, last: int, per_host: dict[str, int]):
     with _kernel_threads(per_host) as n_threads:
-        return _kernels.all_neighbours(q_data, usable, term_max, max_query_terms, budget, colptr, rowidx, colval,
-                                       indptr, indices, data, n_candidates, n_keep, first, last, n_threads)
+        return search_block(inputs, config, first, last, n_threads)
 
 
-def _refine_block(q_data, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, first, last,
-                  fan_out, n_keep, per_host):
+def _refine_on_worker(inputs: LinkInputs, config: IndexConfig, self_scores, neighbor_rows, neighbor_sims, fresh,
+                      first: int, last: int, per_host: dict[str, int]):
     with _kernel_threads(per_host) as n_threads:
-        return _kernels.refine(q_data, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, first,
-                               last, fan_out, n_keep, n_threads)
-
-
-def _require_minilm_if_used(config: IndexConfig) -> None:
-    """As RelatedIndex.build: refuse a missing semantic extra before the work, not after it."""
-    from .index import _uses_minilm
-
-    if _uses_minilm(config):
-        from . import _embedding
-
-        _embedding.require()
+        return refine_block(inputs, config, self_scores, neighbor_rows, neighbor_sims, fresh, first, last, n_threads)

@@ -1,0 +1,75 @@
+"""IndexData: every array a built index holds (they may be memory-mapped from an index directory),
+and what the build and the queries derive from them alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..config import IndexConfig
+from ..weighting import FLOAT
+from .columns import ArticleStore
+
+
+@dataclass
+class Postings:
+    """A sparse matrix as its three CSR (or CSC) arrays."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+
+    @classmethod
+    def of(cls, matrix: sp.spmatrix) -> "Postings":
+        return cls(matrix.indptr.astype(np.int64, copy=False), matrix.indices.astype(np.int32, copy=False),
+                   matrix.data.astype(FLOAT, copy=False))
+
+
+@dataclass
+class IndexData:
+    """Everything a built index holds."""
+
+    config: IndexConfig
+    vocabulary: list[str]
+    df: np.ndarray            # documents per term
+    idf: np.ndarray           # idf per term (TF-IDF or BM25 flavour, by method)
+    avgdl: float              # mean weighted document length (BM25)
+    rows: Postings            # CSR weights, one row per article
+    query_tf: np.ndarray      # weighted term counts, aligned with rows.data
+    columns: Postings         # CSC weights: the postings of each term, each in impact order
+    term_max: np.ndarray      # each term's largest weight in any article (bounds its contribution)
+    self_scores: np.ndarray   # q_i . W[i] for every article i
+    neighbor_rows: np.ndarray  # (n, n_neighbors) precomputed related rows, -1 padded
+    neighbor_sims: np.ndarray  # their normalised similarities
+    duplicate_group: np.ndarray  # articles whose similarity reaches near_duplicate_threshold share a group
+    store: ArticleStore
+    editorial: dict = field(default_factory=dict)  # article id -> {"pins": [...], "blocks": [...]}
+    embeddings: np.ndarray | None = None  # (n, d) unit rows of the semantic model, when semantic_weight > 0
+    lsa_components: np.ndarray | None = None  # (d, n_terms): projects a weight vector into LSA space
+
+
+def column_max(columns: Postings) -> np.ndarray:
+    """The largest value in each column of a CSC matrix (0 for an empty column)."""
+    lengths = np.diff(columns.indptr)
+    result = np.zeros(len(lengths), dtype=FLOAT)
+    filled = lengths > 0
+    if filled.any():
+        result[filled] = np.maximum.reduceat(columns.data, columns.indptr[:-1][filled])
+    return result
+
+
+def usable_terms(df: np.ndarray, n_docs: int, config: IndexConfig, min_df: int) -> np.ndarray:
+    """Terms a query may use to find candidates: min_df <= df <= max_doc_freq (a count, or a share if <= 1.0)."""
+    usable = df >= min_df
+    max_df = config.max_doc_freq
+    if max_df is not None:
+        limit = max_df * n_docs if isinstance(max_df, float) and max_df <= 1.0 else max_df
+        usable &= df <= limit
+    return usable
+
+
+def probe_budget(config: IndexConfig) -> int:
+    """Postings a candidate search may visit (no limit: the largest int64)."""
+    return np.iinfo(np.int64).max if config.probe_budget is None else config.probe_budget

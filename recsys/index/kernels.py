@@ -1,0 +1,248 @@
+"""Compiled scoring kernels (numba): candidate search over impact-ordered term postings, exact
+re-scoring, and the neighbour-of-neighbour refinement of the precomputed lists.
+
+Notation: the index is a document-term weight matrix W, held both as CSR (rows = articles) and
+as CSC (columns = term postings, each column sorted by weight, largest first: impact order). A
+query is a sparse term vector q. The exact score of article j is the dot product q . W[j].
+
+Candidates are found by visiting, over the query's strongest terms, only the postings whose
+contribution q_t * W[j, t] is at least a cut-off chosen per query so that about ``budget`` postings
+are visited (the largest contributions first, whatever the corpus size), summing them per article;
+the best ``n_candidates`` sums are then re-scored exactly on all query terms. When the query's
+postings number no more than ``budget`` every one is visited, and the result is exact.
+
+The build's kernels over every article (recsys.build.kernels) use the same search.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def strongest_terms(q_terms, q_weights, usable, term_max, max_terms):
+    """Positions (into q_terms) of the usable query terms that can add most to any article's score,
+    q_weight * (the term's largest weight in any article), best first."""
+    n = q_terms.shape[0]
+    keys = np.empty(n, np.float64)
+    for p in range(n):
+        t = q_terms[p]
+        keys[p] = -(q_weights[p] * term_max[t]) if usable[t] else np.inf
+    order = np.argsort(keys, kind="mergesort")
+    count = 0
+    while count < n and count < max_terms and keys[order[count]] < 0:
+        count += 1
+    return order[:count]
+
+
+@njit(cache=True, nogil=True)
+def _visited(w, colptr, colval, t, cutoff):
+    """How many of term t's postings (impact order) contribute at least ``cutoff`` with weight w."""
+    lo, hi = colptr[t], colptr[t + 1]
+    a, b = lo, hi
+    while a < b:
+        m = (a + b) // 2
+        if w * colval[m] >= cutoff:
+            a = m + 1
+        else:
+            b = m
+    return a - lo
+
+
+@njit(cache=True, nogil=True)
+def contribution_cutoff(q_terms, q_weights, probe, colptr, colval, term_max, budget):
+    """The smallest contribution worth visiting: 0 when the probe terms' postings number at most
+    ``budget``, else (bisection) a value at which about ``budget`` postings contribute that much."""
+    total = 0
+    top = 0.0
+    for p in probe:
+        t = q_terms[p]
+        total += colptr[t + 1] - colptr[t]
+        top = max(top, q_weights[p] * term_max[t])
+    if total <= budget or top <= 0.0:
+        return 0.0
+    lo, hi = top * 1e-6, top
+    for _ in range(24):
+        mid = np.sqrt(lo * hi)
+        count = 0
+        for p in probe:
+            count += _visited(q_weights[p], colptr, colval, q_terms[p], mid)
+        if count > budget:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+@njit(cache=True, nogil=True)
+def _nth_largest(values, n):
+    """The n-th largest of ``values`` (n >= 1), which are reordered (quickselect, Hoare's partition)."""
+    lo, hi, k = 0, values.shape[0] - 1, n - 1
+    while lo < hi:
+        pivot = values[(lo + hi) // 2]
+        i, j = lo, hi
+        while i <= j:
+            while values[i] > pivot:
+                i += 1
+            while values[j] < pivot:
+                j -= 1
+            if i <= j:
+                values[i], values[j] = values[j], values[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            break
+    return values[k]
+
+
+@njit(cache=True, nogil=True)
+def _best(items, scores, n):
+    """The n items with the highest scores (ties: earlier items first), in no particular order."""
+    threshold = _nth_largest(scores.copy(), n)
+    chosen = np.empty(n, items.dtype)
+    m = 0
+    for c in range(scores.shape[0]):
+        if scores[c] > threshold:
+            chosen[m] = items[c]
+            m += 1
+    for c in range(scores.shape[0]):
+        if m == n:
+            break
+        if scores[c] == threshold:
+            chosen[m] = items[c]
+            m += 1
+    return chosen
+
+
+@njit(cache=True, nogil=True)
+def _scores(targets, q_terms, q_weights, indptr, indices, data, qdense):
+    """Exact scores q . W[j] of the target rows. ``qdense`` (zeroed, size n_terms) is returned zeroed."""
+    for p in range(q_terms.shape[0]):
+        qdense[q_terms[p]] = q_weights[p]
+    exact = np.empty(targets.shape[0], np.float64)
+    for c in range(targets.shape[0]):
+        j = targets[c]
+        s = 0.0
+        for pp in range(indptr[j], indptr[j + 1]):
+            s += qdense[indices[pp]] * data[pp]
+        exact[c] = s
+    for p in range(q_terms.shape[0]):
+        qdense[q_terms[p]] = 0.0
+    return exact
+
+
+@njit(cache=True, nogil=True)
+def rescore(cand, q_terms, q_weights, indptr, indices, data, qdense):
+    """Candidate rows and their exact scores, best first, ties by row (cand: ascending rows)."""
+    exact = _scores(cand, q_terms, q_weights, indptr, indices, data, qdense)
+    order = np.argsort(-exact, kind="mergesort")
+    return cand[order], exact[order]
+
+
+@njit(cache=True, nogil=True)
+def probed_search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, indices, data,
+            row_mask, skip_row, n_candidates, acc, partial, touched, qdense):
+    """Top candidates of one query: (rows, exact scores), best first, ties by row.
+
+    ``probe`` lists the positions of the query terms used to find candidates, and ``cutoff`` the
+    smallest contribution visited; ``row_mask`` the rows that may be returned (an empty mask: every
+    row). ``acc`` (float32, zeroed) and ``partial`` (both of size n_rows), ``touched`` (int32, size
+    n_rows + 1) and ``qdense`` (zeroed, size n_terms) are scratch buffers; the zeroed ones are
+    returned zeroed. A row is new to ``acc`` while its sum is 0, so zero weights are skipped.
+    """
+    n_touched = 0
+    filtered = row_mask.shape[0] > 0
+    for p in probe:
+        t = q_terms[p]
+        w = np.float32(q_weights[p])
+        if w <= 0.0:
+            continue
+        end = _visited(w, colptr, colval, t, max(cutoff, 1e-30)) + colptr[t]  # impact order: past here, less
+        for pp in range(colptr[t], end):
+            j = rowidx[pp]
+            if filtered and not row_mask[j]:
+                continue
+            a = acc[j]
+            touched[n_touched] = j  # branch-free: kept only when the row is new
+            n_touched += a == 0.0
+            acc[j] = a + w * colval[pp]
+    if skip_row >= 0 and acc[skip_row] != 0.0:
+        acc[skip_row] = 0.0
+        for c in range(n_touched):
+            if touched[c] == skip_row:
+                n_touched -= 1
+                touched[c] = touched[n_touched]
+                break
+    for c in range(n_touched):
+        j = touched[c]
+        partial[c] = acc[j]
+        acc[j] = 0.0
+    if n_touched > n_candidates:
+        cand = _best(touched[:n_touched], partial[:n_touched], n_candidates)
+    else:
+        cand = touched[:n_touched].copy()
+    return rescore(np.sort(cand), q_terms, q_weights, indptr, indices, data, qdense)
+
+
+@njit(cache=True, nogil=True)
+def search_one(q_terms, q_weights, usable, term_max, max_query_terms, budget, colptr, rowidx, colval,
+               indptr, indices, data, row_mask, skip_row, n_candidates, acc, partial, touched, qdense):
+    """Top ``n_candidates`` rows for one query vector, re-scored exactly (see probed_search, which
+    describes the scratch buffers: reused across calls, so a query touches no fresh memory)."""
+    probe = strongest_terms(q_terms, q_weights, usable, term_max, max_query_terms)
+    cutoff = contribution_cutoff(q_terms, q_weights, probe, colptr, colval, term_max, budget)
+    return probed_search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, indices, data,
+                   row_mask, skip_row, n_candidates, acc, partial, touched, qdense)
+
+
+@njit(cache=True, nogil=True)
+def _linked(rows, neighbor_rows, fan_out, row_mask, skip_row, acc, touched):
+    """Ascending rows in the stored lists (first ``fan_out`` entries) of the first ``fan_out`` of
+    ``rows``, not among ``rows``, not ``skip_row``, and allowed by ``row_mask`` (empty: every row).
+    ``acc`` (zeroed) marks rows already taken and is returned zeroed; ``touched`` is scratch (so
+    ``rows`` must not be a view of it)."""
+    filtered = row_mask.shape[0] > 0
+    for c in range(rows.shape[0]):
+        acc[rows[c]] = 1.0
+    n = 0
+    width = min(fan_out, neighbor_rows.shape[1])
+    for s in range(min(fan_out, rows.shape[0])):
+        for c in range(width):
+            j = neighbor_rows[rows[s], c]
+            if j < 0 or j == skip_row or acc[j] != 0.0 or (filtered and not row_mask[j]):
+                continue
+            acc[j] = 1.0
+            touched[n] = j
+            n += 1
+    for c in range(rows.shape[0]):
+        acc[rows[c]] = 0.0
+    linked = np.sort(touched[:n])
+    for c in range(n):
+        acc[linked[c]] = 0.0
+    return linked
+
+
+@njit(cache=True, nogil=True)
+def live_search(q_terms, q_weights, usable, term_max, max_query_terms, budget, colptr, rowidx, colval,
+                indptr, indices, data, neighbor_rows, fan_out, row_mask, skip_row, n_candidates,
+                acc, partial, touched, qdense):
+    """A search of a query that has no stored list: search_one's candidates (rows, exact scores;
+    best first), then the rows its first ``fan_out`` candidates list among their first ``fan_out``
+    stored neighbours (see _linked) with their exact scores: (rows, scores, linked, linked scores)."""
+    rows, scores = search_one(q_terms, q_weights, usable, term_max, max_query_terms, budget, colptr, rowidx,
+                              colval, indptr, indices, data, row_mask, skip_row, n_candidates, acc, partial,
+                              touched, qdense)
+    linked = _linked(rows, neighbor_rows, fan_out, row_mask, skip_row, acc, touched)
+    return rows, scores, linked, _scores(linked, q_terms, q_weights, indptr, indices, data, qdense)
+
+
+@njit(cache=True, nogil=True)
+def query_scores(q_terms, q_weights, indptr, indices, data, targets, qdense):
+    """The exact score q . W[j] of one query vector against each row j of ``targets`` (``qdense``:
+    zeroed scratch of size n_terms, returned zeroed)."""
+    return _scores(targets, q_terms, q_weights, indptr, indices, data, qdense)

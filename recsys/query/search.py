@@ -1,0 +1,149 @@
+"""Finding candidates: an article's stored list, or a live search over the postings (with the
+semantic channel's own candidates, and the articles added since the build), and their similarities."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..index import kernels
+from ..index.data import FLOAT, probe_budget
+from .filters import Filters
+from .vectors import Vector
+from .view import View
+
+EVERY_ROW = np.zeros(0, dtype=bool)  # an empty row mask lets every row through
+
+
+def stored_list(view: View, row: int, filters: Filters,
+                min_similarity: float) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    """The precomputed neighbours of a built row that are live, allowed by ``filters`` and more
+    similar than ``min_similarity`` (rows, similarities); how many stories they show (near
+    duplicates and the article's own story count once, or not at all); and whether the stored
+    list is complete (shorter than n_neighbors, so scoring live would find no more)."""
+    data = view.data
+    rows = data.neighbor_rows[row]
+    rows = rows[rows >= 0]
+    sims = np.asarray(data.neighbor_sims[row][: len(rows)], dtype=np.float64)
+    is_complete = len(rows) < data.neighbor_rows.shape[1]
+    keep = filters.mask(view.store, rows) & (sims > min_similarity)
+    if view.n_deleted:
+        keep &= ~view.deleted[rows]
+    rows, sims = rows[keep], sims[keep]
+    if view.has_twin[rows].any() or view.has_twin[row]:  # count what the list can show: stories
+        shown = len(set(view.groups[rows].tolist()) - {int(view.groups[row])})
+    else:
+        shown = len(rows)
+    return rows, sims, shown, is_complete
+
+
+def candidates(view: View, vector: Vector, filters: Filters, k: int, skip_row: int,
+               usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and similarities of the best matches of ``vector`` among all articles the filters allow
+    (scored live: no precomputed list); ``usable`` marks the terms it may probe with."""
+    if vector.self_score <= 0 and vector.embedding is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    allowed = None
+    if filters.restricts_rows or filters.exclude:
+        allowed = filters.mask(view.store)
+    if view.n_deleted:
+        live = view.live_rows()
+        allowed = live if allowed is None else allowed & live
+    built_mask = EVERY_ROW if allowed is None else allowed[: view.n_built]
+    n_candidates = max(view.config.n_candidates, 2 * k)
+    built_skip = skip_row if skip_row < view.n_built else -1
+    rows, scores, more, more_scores = _search_built(view, vector, usable, built_mask, built_skip, n_candidates)
+    if vector.embedding is not None:  # the semantic channel's own candidates, scored lexically too
+        dense = _dense_candidates(view, vector.embedding, built_mask, built_skip, n_candidates)
+        dense = np.setdiff1d(dense, np.concatenate([rows, more]))
+        more = np.concatenate([more, dense])
+        more_scores = np.concatenate([more_scores, _lexical_scores(view, vector, dense)])
+        order = np.argsort(more, kind="stable")
+        more, more_scores = more[order], more_scores[order]
+    rows = np.concatenate([rows, more]).astype(np.int64)
+    scores = np.concatenate([scores, more_scores])
+    lexical = scores / vector.self_score if vector.self_score > 0 else np.zeros(len(rows))
+    sims = blended(view, rows, lexical, vector)
+    if view.appended:
+        more_rows, more_sims = appended_candidates(view, vector, skip_row)
+        if allowed is not None:
+            keep = allowed[more_rows]
+            more_rows, more_sims = more_rows[keep], more_sims[keep]
+        rows, sims = np.concatenate([rows, more_rows]), np.concatenate([sims, more_sims])
+    return rows, sims
+
+
+def appended_candidates(view: View, vector: Vector, skip_row: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every live article added since the build, scored against ``vector`` (brute force: few)."""
+    rows = view.appended_rows
+    query = np.zeros(view.appended_weights.shape[1])
+    query[vector.terms] = vector.weights
+    lexical = view.appended_weights @ query / vector.self_score if vector.self_score > 0 else np.zeros(len(rows))
+    keep = rows != skip_row
+    return rows[keep], blended(view, rows[keep], np.asarray(lexical)[keep], vector)
+
+
+def blended(view: View, rows: np.ndarray, lexical: np.ndarray, vector: Vector) -> np.ndarray:
+    """Similarity with the semantic channel blended in: (1 - w) * lexical + w * the embeddings'
+    cosine (negative cosines count as 0); the lexical similarity alone when the channel is off."""
+    if vector.embedding is None or not len(rows):
+        return lexical
+    weight = view.config.semantic_weight
+    return (1.0 - weight) * lexical + weight * semantic_cosines(view, rows, vector)
+
+
+def semantic_cosines(view: View, rows: np.ndarray, vector: Vector) -> np.ndarray:
+    """The cosine of ``vector``'s embedding with each row's, at least 0."""
+    return np.maximum(_embeddings(view, rows) @ vector.embedding, 0.0)
+
+
+def lexical_similarity(query: Vector, target: Vector) -> float:
+    """The lexical similarity of ``target`` to ``query`` (cosine for TF-IDF; BM25 over the query's self score)."""
+    if query.self_score <= 0:
+        return 0.0
+    _, ours, theirs = np.intersect1d(query.terms, target.terms, assume_unique=True, return_indices=True)
+    return float(np.dot(query.weights[ours], target.doc_weights[theirs]) / query.self_score)
+
+
+def _search_built(view: View, vector: Vector, usable: np.ndarray, mask: np.ndarray, skip_row: int,
+                  n_candidates: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The built rows a live search finds for ``vector`` (see kernels.live_search): its best
+    candidates (rows, unnormalised scores; best first), then rows their stored lists add (ascending)."""
+    data, config = view.data, view.config
+    with view.built.scratch.lend() as buffers:
+        return kernels.live_search(vector.terms, np.asarray(vector.weights, np.float32), usable, data.term_max,
+                                   config.max_query_terms, probe_budget(config), data.columns.indptr,
+                                   data.columns.indices, data.columns.data, data.rows.indptr, data.rows.indices,
+                                   data.rows.data, data.neighbor_rows, config.refine_fan_out, mask, skip_row,
+                                   n_candidates, *buffers)
+
+
+def _dense_candidates(view: View, embedding: np.ndarray, mask: np.ndarray, skip_row: int, n: int) -> np.ndarray:
+    """The (at most n) built rows whose embeddings are closest to ``embedding``, among those
+    ``mask`` allows (an empty mask: every row), all of them with a positive cosine."""
+    cosines = np.asarray(view.data.embeddings @ embedding.astype(FLOAT), dtype=np.float64)
+    if len(mask):
+        cosines[~mask] = -np.inf
+    if 0 <= skip_row < len(cosines):
+        cosines[skip_row] = -np.inf
+    best = np.argpartition(-cosines, n - 1)[:n] if n < len(cosines) else np.arange(len(cosines))
+    return np.sort(best[cosines[best] > 0])
+
+
+def _lexical_scores(view: View, vector: Vector, rows: np.ndarray) -> np.ndarray:
+    """The unnormalised lexical score of built ``rows`` against ``vector`` (what the search returns)."""
+    data = view.data
+    with view.built.scratch.lend() as buffers:
+        return kernels.query_scores(vector.terms, np.asarray(vector.weights, np.float32), data.rows.indptr,
+                                    data.rows.indices, data.rows.data, rows.astype(np.int64), buffers.qdense)
+
+
+def _embeddings(view: View, rows: np.ndarray) -> np.ndarray:
+    """Embeddings of rows, built or added since the build."""
+    built = view.data.embeddings
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty((len(rows), built.shape[1]), dtype=np.float64)
+    old = rows < view.n_built
+    out[old] = built[rows[old]]
+    for p in np.flatnonzero(~old):
+        out[p] = view.appended[int(rows[p])].embedding
+    return out

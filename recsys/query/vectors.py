@@ -1,0 +1,82 @@
+"""Query vectors: a text, a draft or an indexed article over a built index's terms, weighted as the
+index's method says (the query side), with the weights the same text has as an article (the
+document side) and, with the semantic channel on, its embedding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..analysis import embedding
+from ..analysis.analyzer import Analyzer
+from ..analysis.counting import Languages, article_texts, weighted_terms
+from ..documents.article import Article
+from ..index.data import IndexData
+from ..weighting import query_weights, text_weights
+
+
+@dataclass(frozen=True)
+class Vector:
+    """A query over the index's terms, and its score against itself (which normalises similarities)."""
+
+    terms: np.ndarray         # term ids, ascending
+    weights: np.ndarray       # query-side weights (TF-IDF weights, or BM25 term counts)
+    doc_weights: np.ndarray   # the weights the same text has as an article (document side)
+    self_score: float         # weights . doc_weights
+    embedding: np.ndarray | None = None  # unit embedding, with the semantic channel on
+
+
+class Vectorizer:
+    """Makes Vectors over one built index: its vocabulary, weighting, languages and semantic model."""
+
+    def __init__(self, data: IndexData) -> None:
+        self.data, self.config = data, data.config
+        self.languages = Languages(Analyzer(data.config.analyzer), data.config.language_field)
+        self.term_of = {term: i for i, term in enumerate(data.vocabulary)}
+        self.semantic = bool(data.config.semantic_weight > 0 and data.embeddings is not None)
+
+    def article(self, article: Article) -> Vector:
+        """The vector of an article that is not in the built index (an upsert)."""
+        return self.text(article_texts(article, self.config.field_weights), self.languages.language_of(article),
+                         embedding.article_text(article.title, article.body))
+
+    def draft(self, text: str, title: str | None, language: str | None) -> Vector:
+        """The vector of a draft's body and title (``language``: a language code or name, or None)."""
+        weights = self.config.field_weights
+        language = self.languages.normalize(language, strict=True)
+        return self.text([(text, weights.get("body", 1.0) or 1.0), (title or "", weights.get("title", 0.0))],
+                         language, embedding.article_text(title, text))
+
+    def text(self, texts: list[tuple[str, float]], language: str | None = None, plain_text: str = "") -> Vector:
+        """The vector of (text, field weight) pairs; with the semantic channel on, also the embedding
+        (of ``plain_text`` for a language model)."""
+        counts, length = weighted_terms(texts, self.languages.analyzer_for(language))
+        terms = np.array(sorted(self.term_of[t] for t in counts if t in self.term_of), dtype=np.int32)
+        vocabulary = self.data.vocabulary
+        tf = np.array([counts[vocabulary[t]] for t in terms], dtype=np.float64)
+        weights, doc_weights = text_weights(self.config, self.data.idf, self.data.avgdl, terms, tf, length)
+        vector = Vector(terms, weights, doc_weights, float(np.dot(weights, doc_weights)))
+        if not self.semantic:
+            return vector
+        if self.config.semantic_model == "lsa":
+            return replace(vector, embedding=self._lsa_embedding(vector))
+        return replace(vector, embedding=embedding.encode([plain_text])[0].astype(np.float64))
+
+    def built_row(self, row: int) -> Vector:
+        """The query vector of an article of the built index."""
+        data = self.data
+        start, end = data.rows.indptr[row], data.rows.indptr[row + 1]
+        terms = np.asarray(data.rows.indices[start:end])
+        doc_weights = np.asarray(data.rows.data[start:end], dtype=np.float64)
+        weights = query_weights(self.config, doc_weights, np.asarray(data.query_tf[start:end]), terms, data.df)
+        vector_embedding = np.asarray(data.embeddings[row], dtype=np.float64) if self.semantic else None
+        return Vector(terms, np.asarray(weights, dtype=np.float64), doc_weights, float(data.self_scores[row]),
+                      vector_embedding)
+
+    def _lsa_embedding(self, vector: Vector) -> np.ndarray:
+        """A vector's unit LSA embedding (its document-side weights projected into the LSA space)."""
+        components = self.data.lsa_components
+        projected = np.asarray(components[:, vector.terms], dtype=np.float64) @ vector.doc_weights
+        norm = np.linalg.norm(projected)
+        return projected / norm if norm > 0 else projected
