@@ -79,8 +79,9 @@ def _terms_of_row(tf, vocabulary, row):
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_a_spelling_in_two_languages_is_two_raw_tokens(n_jobs, monkeypatch):
-    from recsys.analysis.counting import CountBuilder
     import numpy as np
+
+    from recsys.analysis.counting import CountBuilder
 
     monkeypatch.setattr(CountBuilder, "BATCH", 3)  # several batches in the workers, and a partial one
     articles = _multilingual_articles(41)
@@ -103,8 +104,9 @@ def test_a_spelling_in_two_languages_is_two_raw_tokens(n_jobs, monkeypatch):
 
 
 def test_languages_build_the_same_index_with_worker_processes(monkeypatch):
-    from recsys.analysis.counting import CountBuilder
     import numpy as np
+
+    from recsys.analysis.counting import CountBuilder
 
     monkeypatch.setattr(CountBuilder, "BATCH", 5)
     articles = _multilingual_articles(63)

@@ -9,6 +9,8 @@ from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
+from itertools import groupby
+from operator import itemgetter
 
 import numpy as np
 import scipy.sparse as sp
@@ -90,7 +92,7 @@ class _Tokens(dict):
     the next number of the whole numbering (plain string keys, so counting stays one dict lookup
     per token)."""
 
-    def __init__(self, numbering: "_Numbering", language: str | None) -> None:
+    def __init__(self, numbering: _Numbering, language: str | None) -> None:
         super().__init__()
         self.numbering, self.language = numbering, language
 
@@ -131,9 +133,13 @@ class _Numbering:
         return tokens
 
     def numbers(self, pairs: Iterable[tuple[str | None, str]]) -> list[int]:
-        """The numbers of ``(language, spelling)`` pairs, numbering new ones."""
-        tokens = self.tokens
-        return [tokens(language)[token] for language, token in pairs]
+        """The numbers of ``(language, spelling)`` pairs, numbering new ones (a run of pairs of
+        one language at a time, so the common case, all the corpus's own, is one ``map``)."""
+        numbers: list[int] = []
+        spelling = itemgetter(1)
+        for language, run in groupby(pairs, itemgetter(0)):
+            numbers.extend(map(self.tokens(language).__getitem__, map(spelling, run)))
+        return numbers
 
 
 class _RawCounts:
@@ -204,9 +210,10 @@ class CountBuilder:
     stemming are applied once per distinct raw token at the end, as one sparse product that also
     adds up the fields. A raw token is a spelling *and* a language: that of the document
     (``Languages.language_of``, None for the corpus's own), whose analyzer makes its term, so the
-    same spelling in two languages is counted apart and may make two different terms. With ``n_jobs`` > 1, batches of documents are tokenised in worker processes
-    (started once there is a full batch) and merged back in order. Use it as a context manager so
-    that the workers are stopped on error.
+    same spelling in two languages is counted apart and may make two different terms. With
+    ``n_jobs`` > 1, batches of documents are tokenised in worker processes (started once there is
+    a full batch) and merged back in order. Use it as a context manager so that the workers are
+    stopped on error.
     """
 
     BATCH = 1000

@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..config import BlendConfig
 from ..errors import ParameterError
@@ -138,8 +139,6 @@ def _one_per_story(view: View, rows: np.ndarray, scores: np.ndarray, query: int 
 
 def _cosines(view: View, rows: np.ndarray) -> np.ndarray:
     """Pairwise cosine similarity of the articles at ``rows`` (their weight vectors)."""
-    import scipy.sparse as sp
-
     matrix = stacked([view.vector(int(r)) for r in rows], len(view.data.vocabulary))
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     matrix = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ matrix
