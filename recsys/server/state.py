@@ -15,9 +15,9 @@ Reads take no lock: a RelatedIndex answers each call on the snapshot it holds wh
 starts, and a change swaps in a new snapshot (see recsys.live), so reads run side by side, alongside
 a write, and never see half of one. ``write_lock`` serialises the writers (upserts, deletes, catching
 up, reload) in this process. Long work (loading an index) holds it too, and reads go on meanwhile,
-on the index as it was; a worker busy with such work also skips catching up until it is done. Compaction and reload are
-single-flight across processes too (a file lock, see ``compaction``); a compaction's rebuild runs
-in a child process and holds no lock of ours, so writes go on meanwhile.
+on the index as it was; a worker busy with such work also skips catching up until it is done.
+Compaction and reload are single-flight across processes too (a file lock, see ``compaction``); a
+compaction's rebuild runs in a child process and holds no lock of ours, so writes go on meanwhile.
 """
 
 from __future__ import annotations
