@@ -73,9 +73,9 @@ def views_added(view: View, counts: Mapping[str, int]) -> tuple[View, int]:
             raise ParameterError(f"view counts must be integers from 0 to {MAX_VIEWS}, got {n!r} for {article_id!r}")
         row = view.store.row_of.get(article_id)
         if row is not None and n:
-            if int(view.views(row)) + rows.get(row, 0) + int(n) > _INT64_MAX:
+            if int(view.views(row)) + int(n) > _INT64_MAX:
                 raise ParameterError(f"view counts: {n} more views of {article_id!r} would exceed {_INT64_MAX}")
-            rows[row] = rows.get(row, 0) + int(n)
+            rows[row] = int(n)  # ids are unique keys, and each live id has one row
     if not rows:
         return view, 0
     event_views = view.event_views.copy()
