@@ -1,0 +1,101 @@
+"""Every article's neighbour list: a candidate search per article, then rounds of
+neighbour-of-neighbour refinement (NN-descent), each score exact. The loop is here once; a Linker
+says where its blocks of rows run (here, on threads; or on a Dask cluster, see build.dask)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..config import IndexConfig
+from ..index.data import Postings, probe_budget
+from . import kernels
+
+
+@dataclass
+class LinkInputs:
+    """What the neighbour kernels read: each article's query weights (aligned with ``rows.data``),
+    the terms it may probe with, each term's largest weight, and the weights by row and by term."""
+
+    article_queries: np.ndarray
+    usable: np.ndarray
+    term_max: np.ndarray
+    rows: Postings
+    columns: Postings
+    n_terms: int
+
+
+class Linker(Protocol):
+    """Runs the two neighbour kernels over all rows (see kernels.all_neighbours and kernels.refine)."""
+
+    def search(self, inputs: LinkInputs, config: IndexConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(neighbour rows, similarities, self scores) of every row, by candidate search."""
+
+    def refine(self, inputs: LinkInputs, config: IndexConfig, self_scores: np.ndarray, neighbor_rows: np.ndarray,
+               neighbor_sims: np.ndarray, fresh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(neighbour rows, similarities, fresh) of every row after one refinement round."""
+
+
+class LocalLinker:
+    """Runs the kernels in this process, on its threads."""
+
+    def search(self, inputs: LinkInputs, config: IndexConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return search_block(inputs, config, 0, len(inputs.rows.indptr) - 1)
+
+    def refine(self, inputs: LinkInputs, config: IndexConfig, self_scores: np.ndarray, neighbor_rows: np.ndarray,
+               neighbor_sims: np.ndarray, fresh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return refine_block(inputs, config, self_scores, neighbor_rows, neighbor_sims, fresh, 0,
+                            len(inputs.rows.indptr) - 1)
+
+
+def neighbour_lists(config: IndexConfig, article_queries: np.ndarray, usable: np.ndarray, term_max: np.ndarray,
+                    rows: Postings, columns: Postings, n_terms: int,
+                    linker: Linker) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every article's n_neighbors best other articles (rows, similarities) and self scores: a
+    candidate search per article, then ``refine_rounds`` rounds of neighbour-of-neighbour
+    re-scoring. Every similarity is exact; the lists are exact when the budget covers the postings."""
+    inputs = LinkInputs(article_queries, usable, term_max, rows, columns, n_terms)
+    neighbor_rows, neighbor_sims, self_scores = linker.search(inputs, config)
+    fresh = neighbor_rows >= 0
+    for _ in range(config.refine_rounds):
+        neighbor_rows, neighbor_sims, fresh = linker.refine(inputs, config, self_scores, neighbor_rows,
+                                                            neighbor_sims, fresh)
+    return neighbor_rows, neighbor_sims, self_scores
+
+
+def search_block(inputs: LinkInputs, config: IndexConfig, first: int, last: int,
+                 n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """kernels.all_neighbours for rows [first, last)."""
+    rows, columns = inputs.rows, inputs.columns
+    return kernels.all_neighbours(inputs.article_queries, inputs.usable, inputs.term_max, config.max_query_terms,
+                                  probe_budget(config), columns.indptr, columns.indices, columns.data, rows.indptr,
+                                  rows.indices, rows.data, config.n_candidates, config.n_neighbors, first, last,
+                                  n_threads)
+
+
+def refine_block(inputs: LinkInputs, config: IndexConfig, self_scores: np.ndarray, neighbor_rows: np.ndarray,
+                 neighbor_sims: np.ndarray, fresh: np.ndarray, first: int, last: int,
+                 n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """kernels.refine for rows [first, last)."""
+    rows = inputs.rows
+    return kernels.refine(inputs.article_queries, rows.indptr, rows.indices, rows.data, inputs.n_terms, self_scores,
+                          neighbor_rows, neighbor_sims, fresh, first, last, config.refine_fan_out,
+                          config.n_neighbors, n_threads)
+
+
+def duplicate_groups(neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Group label per article: connected components of the pairs at least ``threshold`` similar
+    (either way round), so an original and its updated copies, however many, share one label.
+    None: every article is its own group."""
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(neighbor_rows)
+    if threshold is None:
+        return np.arange(n, dtype=np.int32)
+    close = (neighbor_sims >= threshold) & (neighbor_rows >= 0)
+    sources = np.repeat(np.arange(n), close.sum(axis=1))
+    graph = sp.csr_matrix((np.ones(len(sources), dtype=np.int8), (sources, neighbor_rows[close])), shape=(n, n))
+    return connected_components(graph, directed=True, connection="weak")[1].astype(np.int32)

@@ -1,0 +1,131 @@
+"""The build pipeline: read -> count -> weigh -> link. Articles in, IndexData out."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._checks import check_int
+from ..analysis import embedding
+from ..analysis.analyzer import Analyzer
+from ..analysis.counting import CountBuilder
+from ..config import IndexConfig
+from ..documents.article import Article
+from ..documents.readers import iter_input, read_articles, validate_rows
+from ..errors import InputError
+from ..index.columns import ArticleStore, StoreBuilder
+from ..index.data import IndexData, Postings, column_max, usable_terms
+from ..weighting import query_weights, weigh
+from . import kernels
+from .neighbours import Linker, LocalLinker, duplicate_groups, neighbour_lists
+from .progress import peak_rss_mb, progress_bar
+from .semantic import encode_articles, lsa, semantic_neighbours, uses_minilm
+
+
+@dataclass
+class BuildResult:
+    """A built index's data, its phases' seconds and this process's peak RSS (MB) after them."""
+
+    data: IndexData
+    seconds: dict[str, float]
+    peak_rss_mb: dict[str, float | None]
+
+
+def build(articles: Iterable[Mapping[str, Any] | Article] | str | os.PathLike, config: IndexConfig, *,
+          on_error: str = "raise", on_skip: Callable[[InputError], None] | None = None, progress: bool = False,
+          n_jobs: int | None = None, known_embeddings: Mapping[str, np.ndarray] | None = None) -> BuildResult:
+    """Build from articles (dicts, Articles, or the path of a JSONL/CSV file); see RelatedIndex.build.
+    ``known_embeddings`` (article id -> embedding of the same text by the same model) spares
+    encoding those articles again."""
+    if uses_minilm(config) and known_embeddings is None:
+        embedding.require()  # before the work, not after it
+    if isinstance(articles, (str, os.PathLike)):
+        valid = read_articles(articles, on_error=on_error, on_skip=on_skip)
+    else:
+        valid = validate_rows(iter_input(articles), source=None, on_error=on_error, on_skip=on_skip)
+    started = time.perf_counter()
+    stores = StoreBuilder()
+    with CountBuilder(Analyzer(config.analyzer), config.field_weights, _jobs(n_jobs),
+                      config.language_field) as counts:
+        for article in progress_bar(valid, progress, "reading"):
+            counts.add(article)
+            stores.add(article)
+        tf, doc_len, vocabulary = counts.finish()
+    return weighed(config, tf, doc_len, vocabulary, stores.finish(), started, progress,
+                   known_embeddings=known_embeddings)
+
+
+def rebuild(view, config: IndexConfig, *, progress: bool = False, n_jobs: int | None = None) -> BuildResult:
+    """A build of a View's live articles (recsys.query.view), reusing their embeddings when the
+    semantic model is the same MiniLM."""
+    store = view.store
+    live_ids = [i for row, i in enumerate(store.ids) if not view.deleted[row]]
+    articles = (store.article(store.row_of[i]) for i in live_ids)
+    known = None
+    if uses_minilm(config) and view.built.vectorizer.semantic and view.config.semantic_model == "minilm":
+        built = view.data.embeddings
+        known = {i: built[row] if row < view.n_built else view.appended[row].embedding
+                 for i, row in ((i, store.row_of[i]) for i in live_ids)}
+    return build(articles, config, progress=progress, n_jobs=n_jobs, known_embeddings=known)
+
+
+def weighed(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray, vocabulary: list[str],
+            store: ArticleStore, started: float, progress: bool, *,
+            known_embeddings: Mapping[str, np.ndarray] | None = None, linker: Linker | None = None) -> BuildResult:
+    """The index over the counts read since ``started`` (perf_counter), weighted and linked, with its
+    build's phase times and peak memory; ``linker`` computes the neighbour lists (default: here)."""
+    read = time.perf_counter()
+    if progress:
+        print(f"weighting {tf.shape[0]} articles, then finding each one's related articles ...",
+              file=sys.stderr, flush=True)
+    read_peak = peak_rss_mb()
+    data, linked = _weigh_and_link(config, tf, doc_len, vocabulary, store, progress, known_embeddings,
+                                   linker or LocalLinker())
+    seconds = {"reading": read - started, "weighting": linked - read, "neighbours": time.perf_counter() - linked}
+    return BuildResult(data, seconds, {"reading": read_peak, "total": peak_rss_mb()})
+
+
+def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray, vocabulary: list[str],
+                    store: ArticleStore, progress: bool, known_embeddings: Mapping[str, np.ndarray] | None,
+                    linker: Linker) -> tuple[IndexData, float]:
+    """Weight the count matrix and precompute every article's neighbour list; also returns the
+    perf_counter time at which weighting ended and linking began."""
+    query_tf = tf.data.copy()
+    weights, df, idf, avgdl = weigh(config, tf, doc_len)
+    del tf
+    rows = Postings.of(weights)
+    columns = Postings.of(weights.tocsc())
+    del weights
+    kernels.impact_order(columns.indptr, columns.indices, columns.data)
+    article_queries = query_weights(config, rows.data, query_tf, rows.indices, df)
+    usable = usable_terms(df, len(store), config, max(2, config.min_doc_freq))
+    linking = time.perf_counter()
+    term_max = column_max(columns)
+    neighbor_rows, neighbor_sims, self_scores = neighbour_lists(config, article_queries, usable, term_max, rows,
+                                                                columns, len(vocabulary), linker)
+    embeddings = components = None
+    if config.semantic_weight > 0:
+        if config.semantic_model == "lsa":
+            embeddings, components = lsa(rows, len(vocabulary), config.lsa_components)
+        else:
+            embeddings = encode_articles(store, progress, known_embeddings or {})
+        neighbor_rows, neighbor_sims = semantic_neighbours(neighbor_rows, embeddings, config.semantic_weight,
+                                                           rows, article_queries, self_scores, len(vocabulary))
+    groups = duplicate_groups(neighbor_rows, neighbor_sims, config.near_duplicate_threshold)
+    return IndexData(config=config, vocabulary=vocabulary, df=df, idf=idf, avgdl=avgdl, rows=rows,
+                     embeddings=embeddings, lsa_components=components, query_tf=query_tf, columns=columns,
+                     term_max=term_max, self_scores=self_scores, neighbor_rows=neighbor_rows,
+                     neighbor_sims=neighbor_sims, store=store, duplicate_group=groups), linking
+
+
+def _jobs(n_jobs: int | None) -> int:
+    if n_jobs is None:
+        return os.cpu_count() or 1
+    return check_int("n_jobs", n_jobs)
