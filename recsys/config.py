@@ -259,6 +259,7 @@ class IndexConfig:
     n_neighbors: _Count = 50
     n_candidates: _Count = 200
     probe_budget: _Count | None = None
+    live_probe_budget: _Count | None = 100_000
     refine_rounds: _Rounds = 4
     refine_fan_out: _Count = 20
     near_duplicate_threshold: _NonNegative | None = 0.8

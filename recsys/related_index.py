@@ -107,6 +107,15 @@ class RelatedIndex:
                              published_before=published_before, exclude=exclude)
         return lists.related(view, article_id, k, filters, self._blend(blend), now, options)
 
+    def related_from_stored_list(self, article_id: str, k: int = 10) -> list[Hit] | None:
+        """``related(article_id, k)`` (no filters, diversity, explanations or fallback) when the
+        article's pins and precomputed list alone answer it: microseconds, no live search, so a server
+        may answer it on its event loop. None when ``related`` would search or score more.
+        UnknownArticleError as ``related``."""
+        view = self._view
+        view.row(article_id)
+        return lists.related_from_stored_list(view, article_id, check_int("k", k), self.config.blend, None)
+
     def served_from_stored_list(self, article_id: str, k: int) -> bool:
         """True if ``related(article_id, k)`` without filters, diversity or explanations would be answered
         from the article's precomputed list alone (and its pins): no live search, no scoring of articles

@@ -263,23 +263,31 @@ def test_drafts_of_new_words_leave_memory_flat(sample_index):
 def test_only_the_stored_list_path_runs_on_the_event_loop(client, monkeypatch):
     import asyncio
 
-    on_loop = []
-    related = recsys.RelatedIndex.related
+    calls = []
 
-    def recording(self, *args, **kwargs):
-        try:
-            asyncio.get_running_loop()
-            on_loop.append(True)
-        except RuntimeError:  # a thread of the pool
-            on_loop.append(False)
-        return related(self, *args, **kwargs)
+    def recording(name):
+        method = getattr(recsys.RelatedIndex, name)
 
-    monkeypatch.setattr(recsys.RelatedIndex, "related", recording)
+        def call(self, *args, **kwargs):
+            try:
+                asyncio.get_running_loop()
+                calls.append((name, "loop"))
+            except RuntimeError:  # a thread of the pool
+                calls.append((name, "pool"))
+            return method(self, *args, **kwargs)
+        return call
+
+    for name in ("related", "related_from_stored_list"):
+        monkeypatch.setattr(recsys.RelatedIndex, name, recording(name))
     slow = [{"section": "business"}, {"tag": "unions"}, {"exclude": "a-012"}, {"diversity": 0.5},
-            {"explain": True}, {"published_after": "2026-09-01"}, {"k": 60}]
+            {"explain": True}, {"published_after": "2026-09-01"}]
     for params in [{}] + slow:
         assert client.get("/v1/articles/a-003/related", params=params).status_code == 200
-    assert on_loop == [True] + [False] * len(slow)
+    assert calls == [("related_from_stored_list", "loop")] + [("related", "pool")] * len(slow)
+    calls.clear()  # a list longer than the stored one: tried on the loop, then searched in the pool
+    assert client.get("/v1/articles/a-003/related", params={"k": 60}).status_code == 200
+    assert calls[-2:] == [("related_from_stored_list", "loop"), ("related", "pool")]
+    assert ("related", "loop") not in calls
 
 
 def test_an_unknown_setting_variable_is_named_in_a_warning(served_index_dir, monkeypatch, caplog):

@@ -70,6 +70,8 @@ def usable_terms(df: np.ndarray, n_docs: int, config: IndexConfig, min_df: int) 
     return usable
 
 
-def probe_budget(config: IndexConfig) -> int:
-    """Postings a candidate search may visit (no limit: the largest int64)."""
-    return np.iinfo(np.int64).max if config.probe_budget is None else config.probe_budget
+def probe_budget(config: IndexConfig, *, live: bool = False) -> int:
+    """Postings a candidate search of the build (or, with ``live``, a search at query time) may
+    visit (no limit: the largest int64)."""
+    budget = config.live_probe_budget if live else config.probe_budget
+    return np.iinfo(np.int64).max if budget is None else budget

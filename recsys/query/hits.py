@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 _OWN_FIELDS = frozenset(("id", "score", "similarity", "popularity", "freshness", "title", "body", "url", "section",
@@ -22,20 +21,29 @@ class Hit:
     """
 
     __slots__ = ("id", "score", "similarity", "popularity", "freshness", "views", "explanation", "reason",
-                 "_record", "_load")
+                 "_record", "_store", "_row")
 
     def __init__(self, id: str, score: float, similarity: float, popularity: float, freshness: float, *,
                  views: int = 0, explanation: dict[str, Any] | None = None, reason: str = "related",
-                 record: dict[str, Any] | None = None, load: Callable[[], dict[str, Any]] | None = None) -> None:
+                 record: dict[str, Any] | None = None, store: Any = None, row: int = -1) -> None:
         self.id, self.score, self.similarity = id, score, similarity
         self.popularity, self.freshness, self.views = popularity, freshness, views
         self.explanation, self.reason = explanation, reason
-        self._record, self._load = record, load
+        self._record, self._store, self._row = record, store, row  # the fields, or where to read them
 
     def _fields(self) -> dict[str, Any]:
         if self._record is None:
-            self._record = self._load() if self._load is not None else {}
+            self._record = self._store.record(self._row) if self._store is not None else {}
         return self._record
+
+    @property
+    def fields_key(self) -> tuple[Any, int] | None:
+        """A key for caches of the article's stored fields: hits whose keys have the same first item
+        (the same object: compare with ``is``) and the same row have the same fields. None when the
+        fields were given to the hit."""
+        if self._store is None:
+            return None
+        return self._store.appended_records.get(self._row, self._store.records), self._row
 
     title = property(lambda self: self._fields().get("title") or "", doc="The headline.")
     body = property(lambda self: self._fields().get("body") or "", doc="The article text.")

@@ -27,13 +27,26 @@ from .view import View
 def related(view: View, article_id: str, k: int, filters: Filters, blend: BlendConfig, now,
             options: ListOptions) -> list[Hit]:
     """The k articles most related to ``article_id``: its editorial pins, then the ranked list."""
+    return _related(view, article_id, k, filters, blend, now, options, live=True)
+
+
+def related_from_stored_list(view: View, article_id: str, k: int, blend: BlendConfig, now) -> list[Hit] | None:
+    """The unfiltered ``related`` list of k when the article's pins and stored list alone make it
+    (no live search, no scoring of articles added since the build); None when they do not."""
+    return _related(view, article_id, k, Filters(), blend, now, ListOptions(), live=False)
+
+
+def _related(view: View, article_id: str, k: int, filters: Filters, blend: BlendConfig, now,
+             options: ListOptions, *, live: bool) -> list[Hit] | None:
     row = view.row(article_id)
     pins, filters = _editorial_filters(view, article_id, filters)
     pinned = [hit(view, view.store.row_of[p], reason="pinned") for p in pins[:k]]
     if len(pinned) == k:
         return pinned
-    rows, sims = _related_candidates(view, row, k - len(pinned), filters, blend)
-    return pinned + rank(view, rows, sims, k - len(pinned), blend, now, options, row, filters)
+    found = _related_candidates(view, row, k - len(pinned), filters, blend, live)
+    if found is None:
+        return None
+    return pinned + rank(view, *found, k - len(pinned), blend, now, options, row, filters)
 
 
 def served_from_stored_list(view: View, article_id: str, k: int) -> bool:
@@ -87,16 +100,19 @@ def similarity(view: View, article_id: str, other_id: str) -> float:
     return float(blended(view, np.array([other]), np.array([lexical]), query)[0])
 
 
-def _related_candidates(view: View, row: int, k: int, filters: Filters,
-                        blend: BlendConfig) -> tuple[np.ndarray, np.ndarray]:
+def _related_candidates(view: View, row: int, k: int, filters: Filters, blend: BlendConfig,
+                        live: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """Rows and similarities to rank for a related list of k: the stored list (and the articles
-    added since the build), or a live search when the stored list runs out."""
+    added since the build), or a live search when the stored list runs out. Without ``live``, None
+    instead of a live search or scoring the articles added since the build."""
     if row >= view.n_built:  # added since the build: no stored list
-        return candidates(view, view.appended[row], filters, k, row, view.built.text_terms)
+        return candidates(view, view.appended[row], filters, k, row, view.built.text_terms) if live else None
     rows, sims, shown, list_is_complete = stored_list(view, row, filters, blend.min_similarity)
     if shown < k and not list_is_complete:
-        return candidates(view, view.vector(row), filters, k, row, view.built.article_terms)
+        return candidates(view, view.vector(row), filters, k, row, view.built.article_terms) if live else None
     if view.appended:
+        if not live:
+            return None
         more_rows, more_sims = appended_candidates(view, view.vector(row), row)
         allowed = filters.mask(view.store, more_rows)
         rows, sims = np.concatenate([rows, more_rows[allowed]]), np.concatenate([sims, more_sims[allowed]])

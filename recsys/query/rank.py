@@ -4,7 +4,6 @@ story, the best k (by MMR with diversity on), explanations, and fallback padding
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,8 @@ from ..config import BlendConfig
 from ..errors import ParameterError
 from .filters import Filters, now_timestamp
 from .hits import Hit
-from .scoring import freshness, mmr_order, popularity, shared_terms, top_k
+from . import list_kernels
+from .scoring import decay, freshness, mmr_order, popularity, shared_terms, top_k
 from .search import lexical_similarity, semantic_cosines
 from .vectors import Vector
 from .view import View, stacked
@@ -40,34 +40,31 @@ def rank(view: View, rows: np.ndarray, sims: np.ndarray, k: int, blend: BlendCon
     """Blend, pick the best k (by MMR when diversity is on), make hits, and pad them if asked."""
     keep = sims > blend.min_similarity
     rows, sims = rows[keep], sims[keep]
-    views = view.views(rows)
-    pop = popularity(views, view.max_views) if blend.popularity_weight else np.zeros(len(rows))
-    fresh = (freshness(view.store.published[rows], now_timestamp(now), blend) if blend.freshness_weight
-             else np.zeros(len(rows)))
-    scores = sims * (1.0 + blend.popularity_weight * pop + blend.freshness_weight * fresh)
-    keep = _one_per_story(view, rows, scores, query)
-    rows, sims, scores, pop, fresh, views = rows[keep], sims[keep], scores[keep], pop[keep], fresh[keep], views[keep]
-    if options.diversity > 0 and len(rows) > 1:
-        pool = top_k(scores, rows, max(3 * k, k + 10))
-        picked, penalties = mmr_order(scores[pool], _cosines(view, rows[pool]), k, options.diversity)
-        best = pool[picked]
-    else:
-        best = top_k(scores, rows, k)
-        penalties = np.zeros(len(best))
+    scores, pop, fresh, views = list_kernels.blended(
+        rows, sims, view.store.views, view.event_views, view.store.published, view.max_views,
+        blend.popularity_weight, blend.freshness_weight, now_timestamp(now), *decay(blend))
+    diverse = options.diversity > 0 and len(rows) > 1
+    best = list_kernels.best_of_stories(rows, scores, view.groups, view.has_twin, _own_group(view, query),
+                                   max(3 * k, k + 10) if diverse else k)
+    penalties = np.zeros(len(best))
+    if diverse:
+        picked, penalties = mmr_order(scores[best], _cosines(view, rows[best]), k, options.diversity)
+        best = best[picked]
     vector = (view.vector(query) if _is_row(query) else query) if options.explain else None
     hits = []
-    for p, penalty in zip(best, penalties):
-        row = int(rows[p])
+    store = view.store
+    for row, score, sim, p, f, n, penalty in zip(rows[best].tolist(), scores[best].tolist(), sims[best].tolist(),
+                                                 pop[best].tolist(), fresh[best].tolist(), views[best].tolist(),
+                                                 penalties.tolist()):
         explanation = None
         if vector is not None:
             target = view.vector(row)
             explanation = {
-                "similarity": _similarity_parts(view, vector, row, float(sims[p])), "popularity": float(pop[p]),
-                "freshness": float(fresh[p]), "penalty": float(penalty),
+                "similarity": _similarity_parts(view, vector, row, sim), "popularity": p, "freshness": f,
+                "penalty": penalty,
                 "terms": shared_terms(vector.terms, vector.weights, target.terms, target.doc_weights,
                                       vector.self_score, view.data.vocabulary)}
-        hits.append(hit(view, row, score=scores[p], similarity=sims[p], popularity=pop[p], freshness=fresh[p],
-                        views=views[p], explanation=explanation))
+        hits.append(Hit(store.ids[row], score, sim, p, f, views=n, explanation=explanation, store=store, row=row))
     if options.fallback and len(hits) < k:
         hits += _fallback(view, k - len(hits), rows[best], query, filters, blend, now)
     return hits
@@ -80,7 +77,7 @@ def hit(view: View, row: int, *, score: float = 0.0, similarity: float = 0.0, po
     store = view.store
     return Hit(store.ids[row], float(score), float(similarity), float(popularity), float(freshness),
                views=int(view.views(row) if views is None else views), explanation=explanation, reason=reason,
-               load=partial(store.record, row))
+               store=store, row=row)
 
 
 def _similarity_parts(view: View, vector: Vector, row: int, similarity: float) -> dict[str, float]:
@@ -121,20 +118,10 @@ def _one_per_group(view: View, order: np.ndarray, rows: np.ndarray, n: int) -> n
     return order[np.sort(first)][:n]
 
 
-def _one_per_story(view: View, rows: np.ndarray, scores: np.ndarray, query: int | Vector) -> np.ndarray:
-    """Positions to keep: the best-scored article of each near-duplicate group, and none from the
-    queried article's own group (a twin is never listed under its original)."""
-    is_row = _is_row(query)
-    if not view.has_twin[rows].any() and not (is_row and view.has_twin[query]):
-        return np.arange(len(rows))  # no article here has a twin: nothing to collapse
-    groups = view.groups[rows]
-    order = np.lexsort((rows, -scores))
-    first = order[np.unique(groups[order], return_index=True)[1]]
-    keep = np.zeros(len(rows), dtype=bool)
-    keep[first] = True
-    if is_row:
-        keep &= groups != view.groups[query]
-    return np.flatnonzero(keep)
+def _own_group(view: View, query: int | Vector) -> int:
+    """The story a queried article belongs to, whose other members are never listed under it (-1:
+    none: a draft, or an article without twins)."""
+    return int(view.groups[query]) if _is_row(query) and view.has_twin[query] else -1
 
 
 def _cosines(view: View, rows: np.ndarray) -> np.ndarray:

@@ -4,36 +4,31 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import BlendConfig, duration_seconds
+from ..config import DECAY_FUNCTIONS, BlendConfig, duration_seconds
+from . import list_kernels
 
 
 def freshness(published: np.ndarray, now: float, blend: BlendConfig) -> np.ndarray:
     """Decay in [0, 1] on article age (Elasticsearch decay functions); unknown dates score 0."""
-    scale = duration_seconds(blend.freshness_scale, "freshness_scale")
-    offset = duration_seconds(blend.freshness_offset, "freshness_offset")
-    distance = np.maximum(np.abs(now - published) - offset, 0.0)
-    decay = blend.freshness_decay
-    if blend.freshness_function == "gauss":
-        value = np.exp(distance ** 2 * np.log(decay) / scale ** 2)
-    elif blend.freshness_function == "exp":
-        value = np.exp(distance * np.log(decay) / scale)
-    else:
-        span = scale / (1.0 - decay)
-        value = np.maximum((span - distance) / span, 0.0)
-    value[np.isnan(value)] = 0.0
-    return value
+    return list_kernels.freshness(np.asarray(published, dtype=np.float64), now, *decay(blend))
+
+
+def decay(blend: BlendConfig) -> tuple[int, float, float, float]:
+    """The freshness decay's parameters as the kernels take them: (function code, scale and offset
+    in seconds, decay)."""
+    return (DECAY_FUNCTIONS.index(blend.freshness_function),
+            duration_seconds(blend.freshness_scale, "freshness_scale"),
+            duration_seconds(blend.freshness_offset, "freshness_offset"), float(blend.freshness_decay))
 
 
 def popularity(views: np.ndarray, max_views: float) -> np.ndarray:
     """log(1 + views) / log(1 + max views), in [0, 1]."""
-    if max_views <= 0:
-        return np.zeros(len(views))
-    return np.log1p(views) / np.log1p(max_views)
+    return list_kernels.popularity(np.asarray(views, dtype=np.float64), float(max_views))
 
 
 def top_k(scores: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
     """Positions of the k best scores, best first; equal scores keep ascending row order."""
-    if len(scores) > 4 * k:
+    if len(scores) > max(4 * k, 256):  # only then does a partial sort first pay off
         cut = np.argpartition(-scores, k - 1)[:k]
         threshold = scores[cut].min()
         candidates = np.flatnonzero(scores >= threshold)

@@ -7,11 +7,12 @@ import numpy as np
 
 from ..index import kernels
 from ..index.data import FLOAT, probe_budget
+from . import list_kernels
 from .filters import Filters
 from .vectors import Vector
 from .view import View
 
-EVERY_ROW = np.zeros(0, dtype=bool)  # an empty row mask lets every row through
+EVERY_ROW = NOTHING = np.zeros(0, dtype=bool)  # an empty row mask lets every row through
 
 
 def stored_list(view: View, row: int, filters: Filters,
@@ -21,18 +22,12 @@ def stored_list(view: View, row: int, filters: Filters,
     duplicates and the article's own story count once, or not at all); and whether the stored
     list is complete (shorter than n_neighbors, so scoring live would find no more)."""
     data = view.data
-    rows = data.neighbor_rows[row]
-    rows = rows[rows >= 0]
-    sims = np.asarray(data.neighbor_sims[row][: len(rows)], dtype=np.float64)
-    is_complete = len(rows) < data.neighbor_rows.shape[1]
-    keep = filters.mask(view.store, rows) & (sims > min_similarity)
-    if view.n_deleted:
-        keep &= ~view.deleted[rows]
-    rows, sims = rows[keep], sims[keep]
-    if view.has_twin[rows].any() or view.has_twin[row]:  # count what the list can show: stories
-        shown = len(set(view.groups[rows].tolist()) - {int(view.groups[row])})
-    else:
-        shown = len(rows)
+    listed = data.neighbor_rows[row]
+    allowed = filters.mask(view.store, listed[listed >= 0]) if filters.restricts_rows or filters.exclude else NOTHING
+    rows, sims, shown = list_kernels.stored_neighbours(listed, data.neighbor_sims[row], allowed,
+                                                  view.deleted if view.n_deleted else NOTHING, min_similarity,
+                                                  view.groups, view.has_twin, row)
+    is_complete = len(listed) == 0 or listed[-1] < 0
     return rows, sims, shown, is_complete
 
 
@@ -111,7 +106,7 @@ def _search_built(view: View, vector: Vector, usable: np.ndarray, mask: np.ndarr
     data, config = view.data, view.config
     with view.built.scratch.lend() as buffers:
         return kernels.live_search(vector.terms, np.asarray(vector.weights, np.float32), usable, data.term_max,
-                                   config.max_query_terms, probe_budget(config), data.columns.indptr,
+                                   config.max_query_terms, probe_budget(config, live=True), data.columns.indptr,
                                    data.columns.indices, data.columns.data, data.rows.indptr, data.rows.indices,
                                    data.rows.data, data.neighbor_rows, config.refine_fan_out, mask, skip_row,
                                    n_candidates, *buffers)

@@ -10,8 +10,10 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .admin import router as admin_router
 from .pages import router as pages_router
-from .errors import ServiceError, error_response, install_error_handlers
+from . import stored_lists
+from .errors import ServiceError, error_response, install_error_handlers, leaf_routes
 from .metrics import Metrics, MetricsMiddleware
+from .public import PublicFields
 from .routes import build_router
 from .schemas import ErrorResponse
 from .settings import Settings
@@ -42,9 +44,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     errors = {status: {"model": ErrorResponse, "description": "the one error shape"}
               for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
-    app.include_router(build_router(settings), responses=errors)
+    public = PublicFields(settings.public_fields)
+    app.include_router(build_router(settings, public), responses=errors)
     app.include_router(admin_router, responses=errors)
     app.include_router(pages_router)
+    route = next(r for r in leaf_routes(app.router.routes) if getattr(r, "path", None) == stored_lists.ROUTE)
+    app.add_middleware(stored_lists.StoredListLane, public=public, max_k=settings.max_k, route=route)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
@@ -67,7 +72,10 @@ class BodySizeLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        headers = dict(scope.get("headers") or ())
+        declared = headers.get(b"content-length")
+        if declared is None and b"transfer-encoding" not in headers:  # no body (RFC 9112, 6.3)
+            return await self.app(scope, receive, send)
         if declared is not None:
             if declared.isdigit() and int(declared) > self.max_bytes:
                 return await self._too_large(scope, receive, send)

@@ -65,18 +65,18 @@ def install_error_handlers(app: FastAPI) -> None:
 def _methods_at(request: Request) -> list[str]:
     """Every method some route serves at the request's path (the app's routers have no prefixes)."""
     methods: set[str] = set()
-    for route in _leaf_routes(request.app.router.routes):
+    for route in leaf_routes(request.app.router.routes):
         match, _ = route.matches({**request.scope, "method": "GET"})
         if match != Match.NONE and getattr(route, "methods", None):
             methods |= route.methods
     return sorted(methods)
 
 
-def _leaf_routes(routes):
+def leaf_routes(routes):
     """The routes themselves, looking inside included routers."""
     for route in routes:
         inner = getattr(route, "original_router", None)
-        yield from _leaf_routes(inner.routes) if inner is not None else (route,)
+        yield from leaf_routes(inner.routes) if inner is not None else (route,)
 
 
 def _describe(error: dict) -> str:

@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from .events import Event
 from .deps import ReadyDep, StateDep, WriteAccess
@@ -24,10 +24,14 @@ def _split(values: list[str]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
-def build_router(settings: Settings) -> APIRouter:
-    """The JSON routes of one app, with ``settings``' limits and public fields."""
+def _json(body: bytes) -> Response:
+    """A response of JSON written already (the route's response_model documents its shape)."""
+    return Response(body, media_type="application/json")
+
+
+def build_router(settings: Settings, public: PublicFields) -> APIRouter:
+    """The JSON routes of one app, with ``settings``' limits, showing ``public``'s fields of articles."""
     router = APIRouter()
-    public = PublicFields(settings.public_fields)
     widget_limit = RateLimiter(settings.widget_rate, per_seconds=60.0)
     DraftQuery, EventBatch = request_models(settings.max_k, settings.max_text_chars, settings.max_events)
     K = Annotated[int, Query(ge=1, le=settings.max_k)]
@@ -50,7 +54,7 @@ def build_router(settings: Settings) -> APIRouter:
                       published_before: UtcTime | None = None,
                       exclude: Annotated[list[str], Query()] = [],  # noqa: B006
                       diversity: Annotated[float, Query(ge=0, le=1)] = 0.0, explain: bool = False,
-                      fallback: bool = False) -> JSONResponse:
+                      fallback: bool = False) -> Response:
         """The articles related to one article, best first (never the article itself). ``diversity``
         re-ranks by maximal marginal relevance; ``explain`` adds each hit's score parts and shared terms;
         ``fallback`` pads a short list with popular, recent articles of the same section."""
@@ -63,17 +67,16 @@ def build_router(settings: Settings) -> APIRouter:
                                  published_after=published_after, published_before=published_before,
                                  exclude=_split(exclude), diversity=diversity, explain=explain, fallback=fallback)
 
-        def stored_list(index):  # the hot path: microseconds, so it runs on the event loop
-            return query(index) if index.served_from_stored_list(article_id, n) else None
+        def stored(index):  # the hot path: microseconds, so it runs on the event loop
+            return index.related_from_stored_list(article_id, n)
 
-        hits = await state.read(stored_list) if plain else None
-        if hits is None:  # a live search, MMR or explanations: the thread pool
+        hits = await state.read(stored) if plain else None
+        if hits is None or (fallback and len(hits) < n):  # a live search, MMR, explanations, padding: the pool
             hits = await state.read_in_thread(query)
-        return JSONResponse({"ok": True, "article_id": article_id,
-                             "results": public.hits(hits[offset:], explain=explain)})
+        return _json(public.list_response(hits[offset:], explain=explain, article_id=article_id))
 
     @router.post("/v1/related", response_model=RelatedResponse, tags=["related"])
-    def related_to_draft(query: DraftQuery, state: StateDep) -> dict:
+    def related_to_draft(query: DraftQuery, state: StateDep) -> Response:
         """More like this, for a draft that is not indexed."""
         with state.reading() as index:
             hits = index.more_like_this(query.text, k=query.k + query.offset, title=query.title,
@@ -82,15 +85,15 @@ def build_router(settings: Settings) -> APIRouter:
                                         published_before=query.published_before, exclude=query.exclude,
                                         diversity=query.diversity, explain=query.explain,
                                         fallback=query.fallback)
-            return {"ok": True, "results": public.hits(hits[query.offset:], explain=query.explain)}
+        return _json(public.list_response(hits[query.offset:], explain=query.explain))
 
     @router.get("/v1/popular", response_model=RelatedResponse, tags=["related"])
     def popular(state: StateDep, k: K = 10, section: str | None = None,
-                window_hours: Annotated[float | None, Query(gt=0, le=24 * 366 * 100)] = None) -> dict:
+                window_hours: Annotated[float | None, Query(gt=0, le=24 * 366 * 100)] = None) -> Response:
         """The most viewed articles, decayed by age; with ``window_hours``, views of that window only."""
         views = state.events.view_counts(since=time.time() - window_hours * 3600) if window_hours else None
         with state.reading() as index:
-            return {"ok": True, "results": public.hits(index.popular(k, section=section, views=views))}
+            return _json(public.list_response(index.popular(k, section=section, views=views)))
 
     @router.get("/v1/articles/{article_id}", response_model=ArticleResponse, tags=["articles"])
     def article(article_id: PathId, state: StateDep) -> dict:

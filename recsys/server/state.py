@@ -236,7 +236,8 @@ def warm(index: RelatedIndex) -> None:
         for article_id in index.ids[:1]:
             article = index.article(article_id)
             width = index.info()["neighbors_per_article"]
-            index.related(article_id, k=width + 1, section=article.section)  # past the stored list: a live search
+            index.related(article_id, k=width + 1, section=article.section, fallback=True)  # a live search, padded
+            index.popular(3)
             index.more_like_this(article.title or (article.body or "")[:200] or "news", k=3)
     except Exception:  # noqa: BLE001 - warming is an optimisation: the request will compile instead
         log.warning("warming up the kernels failed", exc_info=True)
