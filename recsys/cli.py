@@ -221,7 +221,7 @@ def _serve(index_dir: Path, host: str, port: int, *, workers: int, events_db: Pa
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # before uvicorn starts (and imports) the app
     try:
         uvicorn.run("recsys.server.app:app_from_environment", factory=True, host=host, port=port,
-                    workers=workers, log_level="warning")
+                    workers=workers, log_level="warning", access_log=False)  # its lines: INFO, not shown
     finally:
         if previous is None:
             os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)

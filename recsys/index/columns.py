@@ -168,13 +168,24 @@ class ArticleStore:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def record(self, row: int) -> dict:
-        """The stored fields of the article at ``row``, as a JSON-ready dict."""
+    def record(self, row: int, *, body: bool = True) -> dict:
+        """The stored fields of the article at ``row``, as a JSON-ready dict (without ``body``: all but
+        the body)."""
         if row in self.appended_records:
-            return dict(self.appended_records[row])
+            record = dict(self.appended_records[row])
+            if not body:
+                record.pop("body", None)
+            return record
         record = json.loads(self.records[self.offsets[row]:self.offsets[row + 1]].tobytes())
-        record["body"] = self.bodies[self.body_offsets[row]:self.body_offsets[row + 1]].tobytes().decode("utf-8")
+        if body:
+            record["body"] = self.body(row)
         return record
+
+    def body(self, row: int) -> str:
+        """The body of the article at ``row``."""
+        if row in self.appended_records:
+            return self.appended_records[row]["body"]
+        return self.bodies[self.body_offsets[row]:self.body_offsets[row + 1]].tobytes().decode("utf-8")
 
     def article(self, row: int) -> Article:
         return Article.from_dict(self.record(row))

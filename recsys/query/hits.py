@@ -32,8 +32,8 @@ class Hit:
         self._record, self._store, self._row = record, store, row  # the fields, or where to read them
 
     def _fields(self) -> dict[str, Any]:
-        if self._record is None:
-            self._record = self._store.record(self._row) if self._store is not None else {}
+        if self._record is None:  # all but the body, which is large and seldom shown
+            self._record = self._store.record(self._row, body=False) if self._store is not None else {}
         return self._record
 
     @property
@@ -46,7 +46,13 @@ class Hit:
         return self._store.appended_records.get(self._row, self._store.records), self._row
 
     title = property(lambda self: self._fields().get("title") or "", doc="The headline.")
-    body = property(lambda self: self._fields().get("body") or "", doc="The article text.")
+    @property
+    def body(self) -> str:
+        """The article text."""
+        if self._store is not None:
+            return self._store.body(self._row)
+        return self._fields().get("body") or ""
+
     url = property(lambda self: self._fields().get("url"))
     section = property(lambda self: self._fields().get("section"))
     tags = property(lambda self: tuple(self._fields().get("tags") or ()))

@@ -54,35 +54,43 @@ def freshness(published, now, code, scale, offset, decay):
 
 
 @njit(cache=True, nogil=True)
-def blended(rows, sims, own_views, added_views, published, max_views, popularity_weight, freshness_weight,
-            now, code, scale, offset, decay):
-    """For candidate ``rows`` with similarities ``sims``: (scores, popularity, freshness, views), where
-    score = similarity * (1 + popularity_weight * popularity + freshness_weight * freshness) and a
-    part whose weight is 0 is 0."""
-    n = rows.shape[0]
-    scores, pop, fresh = np.empty(n), np.zeros(n), np.zeros(n)
-    views = np.empty(n, np.int64)
+def ranked(rows, sims, min_similarity, own_views, added_views, published, max_views, popularity_weight,
+           freshness_weight, now, code, scale, offset, decay, groups, has_twin, own_group, n):
+    """The n best of the candidate ``rows`` (similarities ``sims``) more similar than
+    ``min_similarity``, by score = similarity * (1 + popularity_weight * popularity + freshness_weight
+    * freshness) (a part whose weight is 0 is 0), descending, then by row: from each near-duplicate
+    group (story) its best member only, and none of group ``own_group`` (-1: none). ``has_twin``
+    marks the rows whose group has other members. Returns their (rows, scores, similarities,
+    popularity, freshness, views), best first."""
+    m = 0
+    kept = np.empty(rows.shape[0], np.int64)
+    for c in range(rows.shape[0]):
+        if sims[c] > min_similarity:
+            kept[m] = c
+            m += 1
+    kept = kept[:m]
+    scores, pop, fresh = np.empty(m), np.zeros(m), np.zeros(m)
+    views = np.empty(m, np.int64)
     top = np.log1p(max_views) if max_views > 0.0 else 0.0
-    for i in range(n):
-        row = rows[i]
+    for i in range(m):
+        row = rows[kept[i]]
         views[i] = own_views[row] + added_views[row]
         if popularity_weight != 0.0:
             pop[i] = _popularity(views[i], top)
         if freshness_weight != 0.0:
             fresh[i] = _freshness(published[row], now, code, scale, offset, decay)
-        scores[i] = sims[i] * (1.0 + popularity_weight * pop[i] + freshness_weight * fresh[i])
-    return scores, pop, fresh, views
+        scores[i] = sims[kept[i]] * (1.0 + popularity_weight * pop[i] + freshness_weight * fresh[i])
+    best = _one_per_story(rows[kept], scores, groups, has_twin, own_group, n)
+    return rows[kept][best], scores[best], sims[kept][best], pop[best], fresh[best], views[best]
 
 
 @njit(cache=True, nogil=True)
-def best_of_stories(rows, scores, groups, has_twin, own_group, n):
-    """Positions of the n best-scored candidates (score descending, then row ascending), taking
-    from each near-duplicate group (story) its best member only, and none of group ``own_group``
-    (-1: none). ``has_twin`` marks the rows whose group has other members."""
+def _one_per_story(rows, scores, groups, has_twin, own_group, n):
+    """Positions of the n best (score descending, then row ascending), one per story (see ranked)."""
     by_row = np.argsort(rows, kind="mergesort")
     order = by_row[np.argsort(-scores[by_row], kind="mergesort")]
     picked = np.empty(min(n, order.shape[0]), np.int64)
-    taken = np.empty(order.shape[0], groups.dtype)  # the groups of the picked twins
+    taken = np.empty(order.shape[0], groups.dtype)  # the stories of the twins picked
     n_picked = n_taken = 0
     for position in order:
         if n_picked == picked.shape[0]:

@@ -38,24 +38,20 @@ class ListOptions:
 def rank(view: View, rows: np.ndarray, sims: np.ndarray, k: int, blend: BlendConfig, now,
          options: ListOptions, query: int | Vector, filters: Filters) -> list[Hit]:
     """Blend, pick the best k (by MMR when diversity is on), make hits, and pad them if asked."""
-    keep = sims > blend.min_similarity
-    rows, sims = rows[keep], sims[keep]
-    scores, pop, fresh, views = list_kernels.blended(
-        rows, sims, view.store.views, view.event_views, view.store.published, view.max_views,
-        blend.popularity_weight, blend.freshness_weight, now_timestamp(now), *decay(blend))
     diverse = options.diversity > 0 and len(rows) > 1
-    best = list_kernels.best_of_stories(rows, scores, view.groups, view.has_twin, _own_group(view, query),
-                                   max(3 * k, k + 10) if diverse else k)
-    penalties = np.zeros(len(best))
+    rows, scores, sims, pop, fresh, views = list_kernels.ranked(
+        rows, sims, blend.min_similarity, view.store.views, view.event_views, view.store.published, view.max_views,
+        blend.popularity_weight, blend.freshness_weight, now_timestamp(now), *decay(blend), view.groups,
+        view.has_twin, _own_group(view, query), max(3 * k, k + 10) if diverse else k)
+    penalties = np.zeros(len(rows))
     if diverse:
-        picked, penalties = mmr_order(scores[best], _cosines(view, rows[best]), k, options.diversity)
-        best = best[picked]
+        picked, penalties = mmr_order(scores, _cosines(view, rows), k, options.diversity)
+        rows, scores, sims, pop, fresh, views = (a[picked] for a in (rows, scores, sims, pop, fresh, views))
     vector = (view.vector(query) if _is_row(query) else query) if options.explain else None
     hits = []
     store = view.store
-    for row, score, sim, p, f, n, penalty in zip(rows[best].tolist(), scores[best].tolist(), sims[best].tolist(),
-                                                 pop[best].tolist(), fresh[best].tolist(), views[best].tolist(),
-                                                 penalties.tolist()):
+    for row, score, sim, p, f, n, penalty in zip(rows.tolist(), scores.tolist(), sims.tolist(), pop.tolist(),
+                                                 fresh.tolist(), views.tolist(), penalties.tolist()):
         explanation = None
         if vector is not None:
             target = view.vector(row)
@@ -66,7 +62,7 @@ def rank(view: View, rows: np.ndarray, sims: np.ndarray, k: int, blend: BlendCon
                                       vector.self_score, view.data.vocabulary)}
         hits.append(Hit(store.ids[row], score, sim, p, f, views=n, explanation=explanation, store=store, row=row))
     if options.fallback and len(hits) < k:
-        hits += _fallback(view, k - len(hits), rows[best], query, filters, blend, now)
+        hits += _fallback(view, k - len(hits), rows, query, filters, blend, now)
     return hits
 
 

@@ -22,6 +22,7 @@ compaction's rebuild runs in a child process and holds no lock of ours, so write
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -131,6 +132,7 @@ class ServingState:
         self._applied_seq, self._events_seen = applied, events_seen
         self._catch_up(index)  # anything written while it was loading; then requests see it
         self.index, self.index_path, self._generation = index, path, generation  # those under way keep theirs
+        _settle_heap()
 
     def _catch_up(self, index: RelatedIndex | None = None) -> None:
         """Under write_lock: apply to ``index`` (default: the served one) the changes and views written
@@ -241,3 +243,12 @@ def warm(index: RelatedIndex) -> None:
             index.more_like_this(article.title or (article.body or "")[:200] or "news", k=3)
     except Exception:  # noqa: BLE001 - warming is an optimisation: the request will compile instead
         log.warning("warming up the kernels failed", exc_info=True)
+
+
+def _settle_heap() -> None:
+    """Exempt what is alive now (the index: hundreds of thousands of objects) from the garbage
+    collector's full passes, which would otherwise pause every request of this process for a tenth
+    of a second or more; what the previous index left behind is collected first."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
