@@ -109,9 +109,9 @@ class RelatedIndex:
 
     def related_from_stored_list(self, article_id: str, k: int = 10) -> list[Hit] | None:
         """``related(article_id, k)`` (no filters, diversity, explanations or fallback) when the
-        article's pins and precomputed list alone answer it: microseconds, no live search, so a server
-        may answer it on its event loop. None when ``related`` would search or score more.
-        UnknownArticleError as ``related``."""
+        article's pins and precomputed list answer it, with the articles added since the build if
+        they are few (up to 200): no live search, so a server may answer it on its event loop.
+        None when ``related`` would search or score more. UnknownArticleError as ``related``."""
         view = self._view
         view.row(article_id)
         return lists.related_from_stored_list(view, article_id, check_int("k", k), self.config.blend, None)

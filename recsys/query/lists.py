@@ -24,6 +24,11 @@ from .vectors import Vector
 from .view import View
 
 
+APPENDED_SCORED_WITH_STORED_LISTS = 200
+"""The most articles added since the build that a stored list's answer also scores (brute force, some
+microseconds each); with more, ``related_from_stored_list`` leaves the list to ``related``."""
+
+
 def related(view: View, article_id: str, k: int, filters: Filters, blend: BlendConfig, now,
             options: ListOptions) -> list[Hit]:
     """The k articles most related to ``article_id``: its editorial pins, then the ranked list."""
@@ -31,8 +36,8 @@ def related(view: View, article_id: str, k: int, filters: Filters, blend: BlendC
 
 
 def related_from_stored_list(view: View, article_id: str, k: int, blend: BlendConfig, now) -> list[Hit] | None:
-    """The unfiltered ``related`` list of k when the article's pins and stored list alone make it
-    (no live search, no scoring of articles added since the build); None when they do not."""
+    """The unfiltered ``related`` list of k when the article's pins and stored list make it, with
+    the articles added since the build if they are few (no live search); None when they do not."""
     return _related(view, article_id, k, Filters(), blend, now, ListOptions(), live=False)
 
 
@@ -104,14 +109,14 @@ def _related_candidates(view: View, row: int, k: int, filters: Filters, blend: B
                         live: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """Rows and similarities to rank for a related list of k: the stored list (and the articles
     added since the build), or a live search when the stored list runs out. Without ``live``, None
-    instead of a live search or scoring the articles added since the build."""
+    instead of a live search, or of scoring more than APPENDED_SCORED_WITH_STORED_LISTS added articles."""
     if row >= view.n_built:  # added since the build: no stored list
         return candidates(view, view.appended[row], filters, k, row, view.built.text_terms) if live else None
     rows, sims, shown, list_is_complete = stored_list(view, row, filters, blend.min_similarity)
     if shown < k and not list_is_complete:
         return candidates(view, view.vector(row), filters, k, row, view.built.article_terms) if live else None
     if view.appended:
-        if not live:
+        if not live and len(view.appended) > APPENDED_SCORED_WITH_STORED_LISTS:
             return None
         more_rows, more_sims = appended_candidates(view, view.vector(row), row)
         allowed = filters.mask(view.store, more_rows)

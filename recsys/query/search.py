@@ -69,10 +69,13 @@ def candidates(view: View, vector: Vector, filters: Filters, k: int, skip_row: i
 
 def appended_candidates(view: View, vector: Vector, skip_row: int) -> tuple[np.ndarray, np.ndarray]:
     """Every live article added since the build, scored against ``vector`` (brute force: few)."""
-    rows = view.appended_rows
-    query = np.zeros(view.appended_weights.shape[1])
-    query[vector.terms] = vector.weights
-    lexical = view.appended_weights @ query / vector.self_score if vector.self_score > 0 else np.zeros(len(rows))
+    rows, weights = view.appended_rows, view.appended_weights
+    if vector.self_score > 0:
+        with view.built.scratch.lend() as buffers:
+            lexical = kernels.query_scores(vector.terms, vector.weights, weights.indptr, weights.indices, weights.data,
+                                           np.arange(len(rows)), buffers.qdense) / vector.self_score
+    else:
+        lexical = np.zeros(len(rows))
     keep = rows != skip_row
     return rows[keep], blended(view, rows[keep], np.asarray(lexical)[keep], vector)
 
