@@ -17,7 +17,7 @@ def reference(rows, sims, min_similarity, own_views, added_views, published, max
     pop = np.log1p(views) / np.log1p(max_views) if blend.popularity_weight and max_views > 0 else np.zeros(len(rows))
     fresh = np.zeros(len(rows))
     if blend.freshness_weight:
-        function, scale, offset, rate = decay(blend)
+        _, scale, offset, rate = decay(blend)
         distance = np.maximum(np.abs(now - published[rows]) - offset, 0.0)
         if blend.freshness_function == "gauss":
             fresh = np.exp(distance ** 2 * np.log(rate) / scale ** 2)
