@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import orjson
 
 from ..documents.article import is_allowed_url
@@ -32,6 +33,7 @@ class PublicFields:
         self._templates: dict[tuple[int, int], tuple[Any, bytes]] = {}
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
+        self._built: Any = None  # the records of the index whose articles the templates are of
 
     def hit(self, hit: Hit, *, explain: bool = False) -> dict[str, Any]:
         """The public view of a Hit; with ``explain``, its score parts too."""
@@ -72,6 +74,9 @@ class PublicFields:
         else:
             template = self._template(hit)
             with self._cache_lock:
+                if isinstance(owner, np.ndarray) and owner is not self._built:  # another index: start afresh,
+                    self._templates.clear()  # so that the old one's memory-mapped records can be let go
+                    self._built = owner
                 while len(self._templates) >= self._cache_size:
                     del self._templates[next(iter(self._templates))]  # the oldest
                 self._templates[(id(owner), row)] = (owner, template)  # owner kept: its id is not reused
