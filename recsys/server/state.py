@@ -131,8 +131,9 @@ class ServingState:
         index, path, applied, events_seen = opened
         self._applied_seq, self._events_seen = applied, events_seen
         self._catch_up(index)  # anything written while it was loading; then requests see it
+        replaced = self.index is not None
         self.index, self.index_path, self._generation = index, path, generation  # those under way keep theirs
-        _settle_heap()
+        _settle_heap(collect=replaced)
 
     def _catch_up(self, index: RelatedIndex | None = None) -> None:
         """Under write_lock: apply to ``index`` (default: the served one) the changes and views written
@@ -245,10 +246,12 @@ def warm(index: RelatedIndex) -> None:
         log.warning("warming up the kernels failed", exc_info=True)
 
 
-def _settle_heap() -> None:
+def _settle_heap(*, collect: bool) -> None:
     """Exempt what is alive now (the index: hundreds of thousands of objects) from the garbage
     collector's full passes, which would otherwise pause every request of this process for a tenth
-    of a second or more; what the previous index left behind is collected first."""
-    gc.unfreeze()
-    gc.collect()
+    of a second or more. With ``collect`` (an index was replaced), what the previous one left behind
+    is collected first: a full pass, a few tenths of a second in a large process, so not on first load."""
+    if collect:
+        gc.unfreeze()
+        gc.collect()
     gc.freeze()
