@@ -3,13 +3,15 @@ library's ``Hit.to_dict()``, field for field and in order, whichever path answer
 
 import random
 
+import numpy as np
+import orjson
 import pytest
 
 import recsys
 from recsys.query import lists, rank
 from recsys.server import stored_lists
 from recsys.server.changelog import ChangeLog
-from recsys.server.public import SCORE_PARTS
+from recsys.server.public import SCORE_PARTS, PublicFields
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -162,3 +164,30 @@ def test_the_lane_waits_for_an_index_that_has_something_to_catch_up(client):
     assert not state.up_to_date()
     ids = [r["id"] for r in client.get("/v1/articles/a-004/related?k=59").json()["results"]]
     assert "a-005" not in ids and state.up_to_date()
+
+
+class _OldStore:
+    """A store as an older version wrote it, before URLs were checked: one article with a script URL,
+    a paywalled body and a title made to break a template (``%s``)."""
+
+    records = np.zeros(1, dtype=np.uint8)
+    appended_records: dict = {}
+    fields = {"id": "old-1", "title": "100%s sure %d", "url": " javascript:alert(1)", "paywalled": True,
+              "section": None, "tags": [], "author": None, "published_at": None, "views": 0}
+
+    def record(self, row, *, body=True):
+        return {**self.fields, **({"body": "secret words"} if body else {})}
+
+    def body(self, row):
+        return "secret words"
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_written_json_never_carries_a_stored_script_url_or_a_paywalled_body(explain):
+    public = PublicFields(["id", "title", "url", "body", "score", "explanation"])
+    hit = recsys.Hit("old-1", 0.5, 0.5, 0.0, 0.0, explanation={"terms": ["secret"], "penalty": 0.0} if explain else None,
+                     store=_OldStore(), row=0)
+    for _ in range(2):  # the template is written, then reused
+        shown = orjson.loads(public.list_response([hit], explain=explain))["results"][0]
+        assert shown["url"] is None and shown["body"] is None and shown["title"] == "100%s sure %d"
+        assert shown["explanation"] == ({"penalty": 0.0} if explain else None)
