@@ -49,7 +49,6 @@ def rank(view: View, rows: np.ndarray, sims: np.ndarray, k: int, blend: BlendCon
         rows, scores, sims, pop, fresh, views = (a[picked] for a in (rows, scores, sims, pop, fresh, views))
     vector = (view.vector(query) if _is_row(query) else query) if options.explain else None
     hits = []
-    store = view.store
     for row, score, sim, p, f, n, penalty in zip(rows.tolist(), scores.tolist(), sims.tolist(), pop.tolist(),
                                                  fresh.tolist(), views.tolist(), penalties.tolist()):
         explanation = None
@@ -60,7 +59,8 @@ def rank(view: View, rows: np.ndarray, sims: np.ndarray, k: int, blend: BlendCon
                 "penalty": penalty,
                 "terms": shared_terms(vector.terms, vector.weights, target.terms, target.doc_weights,
                                       vector.self_score, view.data.vocabulary)}
-        hits.append(Hit(store.ids[row], score, sim, p, f, views=n, explanation=explanation, store=store, row=row))
+        hits.append(hit(view, row, score=score, similarity=sim, popularity=p, freshness=f, views=n,
+                        explanation=explanation))
     if options.fallback and len(hits) < k:
         hits += _fallback(view, k - len(hits), rows, query, filters, blend, now)
     return hits
