@@ -83,7 +83,7 @@ REFERENCE_ROWS = [
 ]
 REPRO_TOLERANCE = 0.02
 SEMANTIC_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))  # the grid cross-validation picks from
-FIXED_WEIGHT = 0.5   # the a-priori choice: both channels count alike
+FIXED_WEIGHT = 0.4   # the default semantic_weight (recsys.config.DEFAULT_SEMANTIC_WEIGHT)
 CV_FOLDS, CV_REPEATS = 5, 20
 
 
@@ -437,11 +437,11 @@ def minilm_matrix(docs) -> np.ndarray:
     return pred
 
 
-def semantic_matrices(docs, background, weights=SEMANTIC_WEIGHTS) -> dict:
-    """recsys (tfidf defaults) with semantic_model="minilm", a predicted matrix per semantic weight.
+def semantic_matrices(docs, background, model: str, weights=SEMANTIC_WEIGHTS, **params) -> dict:
+    """recsys (tfidf defaults) with ``semantic_model=model``, a predicted matrix per semantic weight.
     The articles are embedded once; each weight is a rebuild that reuses the embeddings."""
-    base = recsys_index(docs, background, "tfidf", semantic_model="minilm",
-                        semantic_weight=FIXED_WEIGHT)
+    base = recsys_index(docs, background, "tfidf", semantic_model=model, semantic_weight=FIXED_WEIGHT,
+                        **params)
     return {w: index_matrix(base if w == FIXED_WEIGHT else base.compacted(semantic_weight=w), len(docs))
             for w in weights}
 
@@ -475,15 +475,27 @@ def evaluate(cache_dir=None, log=print) -> dict:
         recsys = None
         log("recsys: not importable (or has no RelatedIndex) -- engine rows skipped")
     else:
-        for method in ("tfidf", "bm25"):
-            name = f"recsys {method} (defaults)"
-            try:
-                add(name, recsys_matrix(docs, background, method))
-            except Exception as exc:  # report, keep the other rows
-                rows.append({"model": name, "pearson": None, "ndcg10": None,
-                             "reference": None, "note": f"error: {exc!r}"})
-    semantic = _semantic_rows(docs, background, sims, recsys, add, log)
-
+        add("recsys tfidf, lexical channel alone (semantic_weight=0)",
+            recsys_matrix(docs, background, "tfidf", semantic_weight=0.0))
+        add("recsys bm25, lexical channel alone (semantic_weight=0)",
+            recsys_matrix(docs, background, "bm25", semantic_weight=0.0))
+        add("recsys defaults (static channel, semantic_weight="
+            f"{recsys.config.DEFAULT_SEMANTIC_WEIGHT})", recsys_matrix(docs, background, "tfidf"))
+    semantic = {}
+    if recsys is not None:
+        semantic["static, no feedback"] = _channel_rows(docs, background, sims, add, "static",
+                                                        semantic_feedback=0.0)
+        semantic["static"] = _channel_rows(docs, background, sims, add, "static")
+    why = minilm_missing() if recsys is not None else "recsys is not importable"
+    if why:
+        log(f"MiniLM rows skipped: {why}")
+    else:
+        minilm = minilm_matrix(docs)
+        add("all-MiniLM-L6-v2 cosine alone", minilm, reference="all-MiniLM-L6-v2 alone")
+        add("TF-IDF-stem (as above) + MiniLM cosine, 50/50",
+            0.5 * tfidf_stem_matrix(docs, background) + 0.5 * minilm,
+            reference="TF-IDF-stem + MiniLM, 50/50")
+        semantic["minilm"] = _channel_rows(docs, background, sims, add, "minilm")
 
     checks = []
     measured = {r["reference"]: r for r in rows if r["reference"]}
@@ -502,23 +514,14 @@ def evaluate(cache_dir=None, log=print) -> dict:
             "tolerance": REPRO_TOLERANCE, "rows": rows, "checks": checks, "semantic": semantic}
 
 
-def _semantic_rows(docs, background, sims, recsys, add, log) -> dict | None:
-    """The MiniLM rows (alone, the 50/50 reference, recsys at the fixed and the cross-validated
-    weight) and the per-weight grid; None when the extra is not installed."""
-    why = minilm_missing() if recsys is not None else "recsys is not importable"
-    if why:
-        log(f"MiniLM rows skipped: {why}")
-        return None
-    minilm = minilm_matrix(docs)
-    add("all-MiniLM-L6-v2 cosine alone", minilm, reference="all-MiniLM-L6-v2 alone")
-    add("TF-IDF-stem (as above) + MiniLM cosine, 50/50",
-        0.5 * tfidf_stem_matrix(docs, background) + 0.5 * minilm,
-        reference="TF-IDF-stem + MiniLM, 50/50")
-    preds = semantic_matrices(docs, background)
-    add(f"recsys tfidf + semantic_model=minilm, w={FIXED_WEIGHT} (fixed)", preds[FIXED_WEIGHT])
+def _channel_rows(docs, background, sims, add, model: str, **params) -> dict:
+    """The rows of recsys with ``semantic_model=model``: at the fixed weight, and at the weight
+    chosen by cross-validation (held out); returns the CV details and the in-sample grid."""
+    label = f"recsys tfidf + semantic_model={model}" + "".join(f", {k}={v}" for k, v in params.items())
+    preds = semantic_matrices(docs, background, model, **params)
+    add(f"{label}, w={FIXED_WEIGHT} (fixed)", preds[FIXED_WEIGHT])
     cv = cross_validate(sims, preds)
-    add(f"recsys tfidf + semantic_model=minilm, w by {cv['folds']}-fold CV (held out)",
-        scores=(cv["pearson"], cv["ndcg10"]),
+    add(f"{label}, w by {cv['folds']}-fold CV (held out)", scores=(cv["pearson"], cv["ndcg10"]),
         note=f"sd {cv['pearson_sd']:.3f} / {cv['ndcg10_sd']:.3f} over {cv['repeats']} splits")
     grid = {str(w): {"pearson": pearson_pairs(sims, p), "ndcg10": ndcg_at_k(sims, p, k=10)}
             for w, p in preds.items()}
@@ -549,11 +552,10 @@ def format_table(result: dict) -> str:
         status = "reproduced" if c["reproduced"] else "NOT reproduced"
         lines.append(f"{c['reference']}: {status} (±{result['tolerance']}) by "
                      f"{c['measured_by']!r}")
-    semantic = result.get("semantic")
-    if semantic:
+    for model, semantic in (result.get("semantic") or {}).items():
         cv = semantic["cv"]
         chosen = ", ".join(f"w={w}: {n}" for w, n in cv["chosen"].items())
-        lines += ["", f"Cross-validation ({cv['folds']} folds x {cv['repeats']} splits): held-out "
+        lines += ["", f"{model}: cross-validation ({cv['folds']} folds x {cv['repeats']} splits): held-out "
                       f"Pearson {cv['pearson']:.3f} (sd {cv['pearson_sd']:.3f}), nDCG@10 "
                       f"{cv['ndcg10']:.3f} (sd {cv['ndcg10_sd']:.3f}); weights chosen: {chosen}",
                   "semantic_weight grid, all 50 articles (in-sample, for reference only):",

@@ -45,7 +45,10 @@ DECAY_FUNCTIONS = ("gauss", "exp", "linear")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DEFAULT_FIELD_WEIGHTS = {"title": 2.0, "body": 1.0, "tags": 1.0, "section": 0.5}
-SEMANTIC_MODELS = ("lsa", "minilm")  # "minilm" needs the optional extra recsys[semantic]
+SEMANTIC_MODELS = ("static", "lsa", "minilm")  # "minilm" needs the optional extra recsys[semantic]
+DEFAULT_SEMANTIC_WEIGHT = 0.4  # chosen by cross-validation on LP50 (docs/relevance.md)
+# what an index whose manifest lacks these parameters (written before they existed) was built with
+_ADDED_SINCE = {"semantic_weight": 0.0, "semantic_model": "lsa", "semantic_feedback": 0.0}
 MIN_SUBLINEAR_WEIGHT = math.exp(-1)  # sublinear tf, 1 + log(tf), is negative for a weighted count below 1/e
 
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
@@ -263,8 +266,11 @@ class IndexConfig:
     refine_rounds: _Rounds = 4
     refine_fan_out: _Count = 20
     near_duplicate_threshold: _NonNegative | None = 0.8
-    semantic_weight: _Fraction = 0.0
-    semantic_model: _SemanticModel = "lsa"
+    semantic_weight: _Fraction = DEFAULT_SEMANTIC_WEIGHT
+    semantic_model: _SemanticModel = "static"
+    semantic_feedback: _NonNegative = 1.0
+    feedback_neighbors: _Count = 10
+    dense_probes: _Count = 32
     lsa_components: _Count = 128
     language_field: _FieldName | None = "language"
     blend: BlendConfig = field(default_factory=BlendConfig)
@@ -306,7 +312,7 @@ class IndexConfig:
     @classmethod
     def from_dict(cls, data: dict) -> IndexConfig:
         """Build from the nested form of to_dict; unknown names are ParameterErrors too."""
-        data = dict(data)
+        data = {**_ADDED_SINCE, **data}
         analyzer = AnalyzerConfig.from_dict(data.pop("analyzer", {}))
         blend = BlendConfig(**data.pop("blend", {}))
         try:

@@ -18,7 +18,7 @@ from .documents.article import MAX_VIEWS, Article
 from .errors import ParameterError
 from .index.data import IndexData
 from .query.filters import Filters
-from .query.search import candidates
+from .query.search import candidates, with_feedback
 from .query.vectors import Vector
 from .query.view import Built, View, stacked, twins
 
@@ -44,8 +44,8 @@ def upserted(view: View, article: Article) -> View:
     old = store.row_of.get(article.id)
     if old is not None:
         article = replace(article, views=max(article.views, int(store.views[old])))
-    vector = view.built.vectorizer.article(article)
-    groups = np.append(view.groups, _group_of(view, vector))
+    group, vector = _placed(view, view.built.vectorizer.article(article))
+    groups = np.append(view.groups, group)
     new_store = store.with_row(article)
     row = len(store)
     event_views = np.append(view.event_views, view.event_views[old] if old is not None else 0)
@@ -126,11 +126,14 @@ def _appended_fields(view: View, appended: dict[int, Vector]) -> dict:
             "appended_weights": stacked([appended[r] for r in rows], len(view.data.vocabulary))}
 
 
-def _group_of(view: View, vector: Vector) -> int:
-    """The near-duplicate group of a new article: its closest article's, if close enough."""
+def _placed(view: View, vector: Vector) -> tuple[int, Vector]:
+    """The near-duplicate group of a new article (its closest article's, if close enough, else a
+    new one), and its vector with the semantic feedback (one search gives both)."""
+    new_group = int(view.groups.max(initial=-1)) + 1
     threshold = view.config.near_duplicate_threshold
-    if threshold is not None:
-        rows, sims = candidates(view, vector, Filters(), 1, -1, view.built.text_terms)
-        if len(rows) and sims.max() >= threshold:
-            return int(view.groups[rows[np.argmax(sims)]])
-    return int(view.groups.max(initial=-1)) + 1
+    if threshold is None:
+        return new_group, with_feedback(view, vector, view.built.text_terms)
+    rows, sims, vector = candidates(view, vector, Filters(), 1, -1, view.built.text_terms)
+    if len(rows) and sims.max() >= threshold:
+        return int(view.groups[rows[np.argmax(sims)]]), vector
+    return new_group, vector

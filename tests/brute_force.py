@@ -20,6 +20,14 @@ def stored_cosines(index) -> np.ndarray:
     return (matrix @ matrix.T).toarray()
 
 
+def similarities(index) -> np.ndarray:
+    """Every pair's similarity as the index scores it: the stored cosine, blended with the
+    embeddings' cosine by semantic_weight when the semantic channel is on."""
+    weight = index.config.semantic_weight if index._view.data.embeddings is not None else 0.0
+    lexical = stored_cosines(index)
+    return lexical if weight == 0 else (1 - weight) * lexical + weight * embedding_cosines(index)
+
+
 def embedding_cosines(index) -> np.ndarray:
     """The cosine of every pair of the index's stored embeddings, negative ones counted as 0."""
     embeddings = np.asarray(index._view.data.embeddings, dtype=np.float64)

@@ -23,7 +23,8 @@ def test_defaults():
     assert config.field_weights == DEFAULT_FIELD_WEIGHTS and config.field_weights is not IndexConfig().field_weights
     assert config.analyzer == AnalyzerConfig(stemmer="english")
     assert (config.n_neighbors, config.n_candidates, config.probe_budget, config.max_doc_freq) == (50, 200, None, None)
-    assert (config.semantic_model, config.language_field, config.near_duplicate_threshold) == ("lsa", "language", 0.8)
+    assert (config.semantic_model, config.language_field, config.near_duplicate_threshold) == ("static", "language", 0.8)
+    assert (config.semantic_weight, config.semantic_feedback, config.feedback_neighbors) == (0.4, 1.0, 10)
     assert config.blend == BlendConfig() == BlendConfig(0.1, 0.1, "exp", "30d", 0, 0.5, 0.0)
     assert IndexConfig.from_params() == config and config.validate() is config
 
@@ -42,7 +43,7 @@ def test_defaults():
     ({"refine_rounds": -1}, "refine_rounds must be an integer >= 0, got -1"),
     ({"max_doc_freq": -0.5}, "max_doc_freq must be >= 0.0, got -0.5"),
     ({"semantic_weight": 1.5}, "semantic_weight must be between 0.0 and 1.0, got 1.5"),
-    ({"semantic_model": "bert"}, "semantic_model must be one of ('lsa', 'minilm'), got 'bert'"),
+    ({"semantic_model": "bert"}, "semantic_model must be one of ('static', 'lsa', 'minilm'), got 'bert'"),
     ({"language_field": 3}, "language_field must be a field name or None, got 3"),
     ({"field_weights": []}, "field_weights must be a non-empty mapping of field name to weight"),
     ({"field_weights": {}}, "field_weights must be a non-empty mapping of field name to weight"),

@@ -11,7 +11,7 @@ from scipy.stats import rankdata
 import recsys
 from recsys.cli import main
 from recsys.evaluation import click_gains, ranking_metrics
-from brute_force import stored_cosines
+from brute_force import similarities
 
 
 def test_ranking_metrics_by_hand():
@@ -50,7 +50,7 @@ def test_pairwise_ratings_give_pearson_and_spearman(sample_index, tmp_path):
                         [1, 1, 1, 1, 1, 5]], dtype=float)
     rows = [sample_index.ids.index(i) for i in ids]
     upper = np.triu_indices(len(ids), 1)
-    predicted = stored_cosines(sample_index)[np.ix_(rows, rows)][upper]
+    predicted = similarities(sample_index)[np.ix_(rows, rows)][upper]
     path = tmp_path / "ratings.json"
     for order, agrees in (([0, 1, 2, 3, 4, 5], True), ([5, 4, 3, 2, 1, 0], False)):  # then other pairs' ratings
         judged = ratings[np.ix_(order, order)]

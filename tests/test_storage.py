@@ -210,7 +210,7 @@ def test_manifest_counts_must_match_the_arrays(sample_index, tmp_path):
 
 
 def test_embeddings_are_checked_against_the_articles_and_the_projection(sample_articles, tmp_path):
-    path = recsys.RelatedIndex.build(sample_articles, semantic_weight=0.3, lsa_components=8).save(tmp_path / "lsa")
+    path = recsys.RelatedIndex.build(sample_articles, semantic_model="lsa", semantic_weight=0.3, lsa_components=8).save(tmp_path / "lsa")
     assert recsys.RelatedIndex.load(path)._view.built.vectorizer.semantic
     embeddings, components = np.load(path / "lsa_embeddings.npy"), np.load(path / "lsa_components.npy")
     replace_array(path, "lsa_components", components[:, :-1])

@@ -227,3 +227,31 @@ def _candidate_scores_chunk(article_queries, indptr, indices, data, n_terms, can
             out[i, c] = s
         for p in range(a, b):
             qdense[indices[p]] = 0.0
+
+
+def pooled(indptr, indices, data, vectors, max_terms, n_threads=None):
+    """(n_rows, d) float32: each CSR row's sum of ``vectors[term] * weight`` over its ``max_terms``
+    largest weights (ties: the lower term id)."""
+    out = np.zeros((len(indptr) - 1, vectors.shape[1]), np.float32)
+    _in_chunks(_pooled_chunk, len(out), n_threads, indptr, indices, data, vectors, max_terms, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _pooled_chunk(indptr, indices, data, vectors, max_terms, out, lo, hi):
+    """pooled for rows [lo, hi), written in place to ``out``."""
+    for i in range(lo, hi):
+        a, b = indptr[i], indptr[i + 1]
+        floor, at_floor = -np.inf, b - a  # weights above floor count, and the first at_floor equal to it
+        if b - a > max_terms:
+            floor = np.partition(data[a:b], b - a - max_terms)[b - a - max_terms]
+            at_floor = max_terms - np.sum(data[a:b] > floor)
+        for p in range(a, b):
+            weight = data[p]
+            if weight < floor or (weight == floor and at_floor <= 0):
+                continue
+            if weight == floor:
+                at_floor -= 1
+            term = indices[p]
+            for c in range(vectors.shape[1]):
+                out[i, c] += np.float32(weight) * vectors[term, c]

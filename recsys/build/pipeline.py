@@ -26,7 +26,7 @@ from ..weighting import query_weights, weigh
 from . import kernels
 from .neighbours import Linker, LocalLinker, duplicate_groups, neighbour_lists
 from .progress import peak_rss_mb, progress_bar
-from .semantic import encode_articles, lsa, semantic_neighbours, uses_minilm
+from .semantic import channel, semantic_neighbours, uses_minilm
 
 
 @dataclass
@@ -70,9 +70,15 @@ def rebuild(view, config: IndexConfig, *, progress: bool = False, n_jobs: int | 
     articles = (store.article(store.row_of[i]) for i in live_ids)
     known = None
     if uses_minilm(config) and view.built.vectorizer.semantic and view.config.semantic_model == "minilm":
-        built = view.data.embeddings
-        known = {i: built[row] if row < view.n_built else view.appended[row].embedding
-                 for i, row in ((i, store.row_of[i]) for i in live_ids)}
+        built = view.data.embeddings if view.data.encoded is None else view.data.encoded
+
+        def encoded(row: int) -> np.ndarray:
+            if row < view.n_built:
+                return built[row]
+            added = view.appended[row]
+            return added.embedding if added.encoded is None else added.encoded
+
+        known = {i: encoded(store.row_of[i]) for i in live_ids}
     return build(articles, config, progress=progress, n_jobs=n_jobs, known_embeddings=known)
 
 
@@ -110,17 +116,18 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     term_max = column_max(columns)
     neighbor_rows, neighbor_sims, self_scores = neighbour_lists(config, article_queries, usable, term_max, rows,
                                                                 columns, len(vocabulary), linker)
-    embeddings = components = None
+    semantic = None
     if config.semantic_weight > 0:
-        if config.semantic_model == "lsa":
-            embeddings, components = lsa(rows, len(vocabulary), config.lsa_components)
-        else:
-            embeddings = encode_articles(store, progress, known_embeddings or {})
-        neighbor_rows, neighbor_sims = semantic_neighbours(neighbor_rows, embeddings, config.semantic_weight,
-                                                           rows, article_queries, self_scores, len(vocabulary))
+        semantic = channel(config, rows, vocabulary, store, progress, known_embeddings or {}, neighbor_rows,
+                           neighbor_sims)
+        neighbor_rows, neighbor_sims = semantic_neighbours(neighbor_rows, semantic.embeddings, semantic.dense,
+                                                           config.semantic_weight, rows, article_queries,
+                                                           self_scores, len(vocabulary))
     groups = duplicate_groups(neighbor_rows, neighbor_sims, config.near_duplicate_threshold)
     return IndexData(config=config, vocabulary=vocabulary, df=df, idf=idf, avgdl=avgdl, rows=rows,
-                     embeddings=embeddings, lsa_components=components, query_tf=query_tf, columns=columns,
+                     embeddings=semantic and semantic.embeddings, projection=semantic and semantic.projection,
+                     encoded=semantic and semantic.encoded, dense=semantic and semantic.dense,
+                     query_tf=query_tf, columns=columns,
                      term_max=term_max, self_scores=self_scores, neighbor_rows=neighbor_rows,
                      neighbor_sims=neighbor_sims, store=store, duplicate_group=groups), linking
 

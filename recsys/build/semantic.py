@@ -1,24 +1,59 @@
-"""The semantic channel at build time: LSA or MiniLM embeddings of every article, and neighbour
-lists that blend the embeddings' cosine into the lexical similarity."""
+"""The semantic channel at build time: static, LSA or MiniLM embeddings of every article, moved
+towards their lexical neighbours (feedback), their approximate nearest-neighbour index, and
+neighbour lists that blend the embeddings' cosine into the lexical similarity."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..analysis import embedding
+from ..analysis import embedding, static_model
+from ..analysis.analyzer import Analyzer, AnalyzerConfig
 from ..config import IndexConfig
 from ..index.columns import ArticleStore
-from ..index.data import FLOAT, Postings
+from ..index.data import FLOAT, Postings, moved, unit_rows
+from ..index.dense import DenseIndex
 from . import kernels
 from .progress import progress_bar
+
+
+CORPUS_DIRECTION_ARTICLES = 1_000
+
+
+@dataclass
+class Channel:
+    """What the semantic channel adds to an index."""
+
+    embeddings: np.ndarray          # (n, d) unit rows, after feedback: what cosines are taken of
+    projection: np.ndarray | None   # (d, n_terms) for the static and LSA models: term weights -> embedding
+    encoded: np.ndarray | None      # MiniLM's own embeddings before feedback (kept: they cost the most to make)
+    dense: DenseIndex
 
 
 def uses_minilm(config: IndexConfig) -> bool:
     """True if the semantic channel is on with the MiniLM model (the optional extra)."""
     return config.semantic_weight > 0 and config.semantic_model == "minilm"
+
+
+def channel(config: IndexConfig, rows: Postings, vocabulary: list[str], store: ArticleStore, progress: bool,
+            known: Mapping[str, np.ndarray], lexical_rows: np.ndarray, lexical_sims: np.ndarray) -> Channel:
+    """The semantic channel of an index whose lexical neighbour lists are ``lexical_rows/sims``."""
+    projection = encoded = None
+    if config.semantic_model == "static":
+        embeddings, projection = static(rows, vocabulary, config.analyzer)
+    elif config.semantic_model == "lsa":
+        embeddings, projection = lsa(rows, len(vocabulary), config.lsa_components)
+    else:
+        embeddings = encoded = encode_articles(store, progress, known)
+    if config.semantic_feedback > 0:
+        embeddings = feedback(embeddings, lexical_rows, lexical_sims, config.feedback_neighbors,
+                              config.semantic_feedback)
+    if encoded is not None and config.semantic_feedback == 0:
+        encoded = None  # the same array as the embeddings
+    return Channel(embeddings, projection, encoded, DenseIndex.build(embeddings, config.dense_probes, kernels.threads()))
 
 
 def lsa(rows: Postings, n_terms: int, n_components: int) -> tuple[np.ndarray, np.ndarray]:
@@ -32,6 +67,46 @@ def lsa(rows: Postings, n_terms: int, n_components: int) -> tuple[np.ndarray, np
     norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
     embeddings = embeddings / np.where(norms > 0, norms, 1.0)
     return embeddings.astype(FLOAT), svd.components_.astype(FLOAT)
+
+
+def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Unit static-model embeddings of the articles, and the projection (d, n_terms) that makes
+    them from an article's term weights: each term's static vector (static_model.term_vectors),
+    pooled by the article's own weights (its POOLED_TERMS strongest terms), less the direction
+    all articles share (removed as SIF does): the first singular vector of the pooled vectors with
+    at least CORPUS_DIRECTION_ARTICLES articles, else (too few to tell language from topic) the model's."""
+    model = static_model.load()
+    terms = static_model.term_vectors(model, vocabulary, Analyzer(analyzer))
+    pooled = kernels.pooled(rows.indptr, rows.indices, rows.data, terms, static_model.POOLED_TERMS)
+    common = _common_direction(pooled) if len(pooled) >= CORPUS_DIRECTION_ARTICLES else model.common_direction()
+    terms -= np.outer(terms @ common, common)
+    pooled -= np.outer(pooled @ common, common)
+    return unit_rows(pooled).astype(FLOAT), np.ascontiguousarray(terms.T)
+
+
+def feedback(embeddings: np.ndarray, neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, neighbors: int,
+             weight: float, block: int = 8192) -> np.ndarray:
+    """Each embedding moved towards its ``neighbors`` most similar articles (by the lexical lists):
+    e + weight * the sum of their embeddings times their similarities, made unit again
+    (pseudo-relevance feedback, as RM3 expands a query by its top documents)."""
+    out = np.empty_like(embeddings)
+    for start in range(0, len(embeddings), block):
+        stop = min(start + block, len(embeddings))
+        out[start:stop] = moved(embeddings[start:stop], neighbor_rows[start:stop, :neighbors],
+                                 neighbor_sims[start:stop, :neighbors], embeddings, weight)
+    return out
+
+
+def _common_direction(vectors: np.ndarray) -> np.ndarray:
+    """The unit first right singular vector of ``vectors`` (uncentred), from a sample of at most 100,000 rows."""
+    from sklearn.utils.extmath import randomized_svd
+
+    sample = vectors[np.random.default_rng(0).choice(len(vectors), 100_000, replace=False)] \
+        if len(vectors) > 100_000 else vectors
+    if not np.any(sample):
+        return np.zeros(vectors.shape[1], dtype=vectors.dtype)
+    _, _, vt = randomized_svd(sample, 1, random_state=0)
+    return vt[0].astype(vectors.dtype)
 
 
 def encode_articles(store: ArticleStore, progress: bool, known: Mapping[str, np.ndarray],
@@ -51,26 +126,23 @@ def encode_articles(store: ArticleStore, progress: bool, known: Mapping[str, np.
     return embeddings
 
 
-def semantic_neighbours(lexical_rows: np.ndarray, embeddings: np.ndarray, weight: float, rows: Postings,
-                         article_queries: np.ndarray, self_scores: np.ndarray, n_terms: int,
-                         block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def semantic_neighbours(lexical_rows: np.ndarray, embeddings: np.ndarray, dense: DenseIndex, weight: float,
+                        rows: Postings, article_queries: np.ndarray, self_scores: np.ndarray, n_terms: int,
+                        block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Every article's neighbour list with the semantic channel: the candidates are its lexical
-    neighbours and as many articles of the closest embeddings; each is scored (1 - w) * lexical +
-    w * cosine (at least 0), and the best are kept, as many as before."""
+    neighbours and as many articles of the closest embeddings (from the dense index); each is
+    scored exactly, (1 - w) * lexical + w * cosine (at least 0), and the best are kept, as many as before."""
     n, keep = lexical_rows.shape
     n_dense = min(keep, n - 1)
     candidates = np.full((n, keep + n_dense), -1, dtype=np.int32)
     cosines = np.zeros(candidates.shape, dtype=np.float64)
     for start in range(0, n, block):
         stop = min(n, start + block)
-        block_cosines = embeddings[start:stop] @ embeddings.T
-        block_cosines[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-        dense = np.argpartition(-block_cosines, n_dense - 1, axis=1)[:, :n_dense] if n_dense else \
-            np.zeros((stop - start, 0), dtype=np.int64)
-        union = np.sort(np.concatenate([lexical_rows[start:stop], dense], axis=1), axis=1)
+        dense_rows = _others(dense.search(embeddings[start:stop], n_dense + 1), np.arange(start, stop), n_dense)
+        union = np.sort(np.concatenate([lexical_rows[start:stop], dense_rows], axis=1), axis=1)
         union[:, 1:][union[:, 1:] == union[:, :-1]] = -1  # a row in both lists once
         candidates[start:stop] = union
-        cosines[start:stop] = np.take_along_axis(block_cosines, np.maximum(union, 0), axis=1)
+        cosines[start:stop] = np.einsum("rd,rcd->rc", embeddings[start:stop], embeddings[np.maximum(union, 0)])
     scores = kernels.candidate_scores(article_queries, rows.indptr, rows.indices, rows.data, n_terms, candidates)
     with np.errstate(divide="ignore", invalid="ignore"):
         lexical = np.where(self_scores[:, None] > 0, scores / self_scores[:, None], 0.0)
@@ -82,3 +154,9 @@ def semantic_neighbours(lexical_rows: np.ndarray, embeddings: np.ndarray, weight
     kept = best_rows >= 0
     return np.where(kept, best_rows, -1).astype(np.int32), np.where(kept, best_sims, 0.0).astype(np.float32)
 
+
+def _others(found: np.ndarray, own: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` rows of each line of ``found`` that are not the line's own row (-1 padded)."""
+    found = np.where(found == own[:, None], -1, found)
+    order = np.argsort(found < 0, axis=1, kind="stable")[:, :n]
+    return np.take_along_axis(found, order, axis=1)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 SIGNED, FLOATING, BYTES = "i", "f", "u1"
 _KINDS = {SIGNED: "a signed integer", FLOATING: "a floating-point", BYTES: "a byte (uint8)"}
 _FLOAT_ARRAYS = ("idf", "term_max", "query_tf", "self_scores", "neighbor_sims", "rows_data", "columns_data",
-                 "lsa_components")
+                 "lsa_components", "static_projection")
 
 
 def check_index(data: "IndexData", arrays: Mapping[str, np.ndarray], directory: Path, counts: Any) -> None:
@@ -44,6 +44,9 @@ def check_index(data: "IndexData", arrays: Mapping[str, np.ndarray], directory: 
     files.array("neighbor_sims", FLOATING, neighbours.shape)
     _check_store(files, data.store, n)
     _check_embeddings(files, n, n_terms)
+    if data.dense is not None and len(data.dense) != n:
+        name = next(stem for stem in files.arrays if stem.endswith("_dense"))
+        files.fail(name, f"indexes {len(data.dense)} embeddings, expected {n}")
     for name in _FLOAT_ARRAYS:
         if name in arrays:
             files.finite(name)
@@ -151,13 +154,18 @@ def _check_store(files: _Files, store: ArticleStore, n: int) -> None:
 
 
 def _check_embeddings(files: _Files, n: int, n_terms: int) -> None:
-    """The semantic model's (n, d) article embeddings and, for LSA, the (d, n_terms) projection."""
+    """The semantic model's (n, d) article embeddings and, for the static model and LSA, the
+    (d, n_terms) projection; MiniLM's embeddings before feedback, if stored, are (n, d) too."""
     name = next((stem for stem in files.arrays if stem.endswith("_embeddings")), None)
     if name is None:
         return
     embeddings = files.array(name, FLOATING, (n, None))
     files.finite(name)
-    if name.startswith("lsa_"):
-        if "lsa_components" not in files.arrays:
-            files.fail("lsa_components", f"missing, but {name}.npy is there")
-        files.array("lsa_components", FLOATING, (embeddings.shape[1], n_terms))
+    projection = {"lsa_": "lsa_components", "static_": "static_projection"}.get(name[:name.index("_") + 1])
+    if projection:
+        if projection not in files.arrays:
+            files.fail(projection, f"missing, but {name}.npy is there")
+        files.array(projection, FLOATING, (embeddings.shape[1], n_terms))
+        files.finite(projection)
+    if "minilm_encoded" in files.arrays:
+        files.array("minilm_encoded", FLOATING, embeddings.shape)

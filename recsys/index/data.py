@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from ..config import IndexConfig
 from ..weighting import FLOAT
 from .columns import ArticleStore
+from .dense import DenseIndex
 
 
 @dataclass
@@ -47,7 +48,9 @@ class IndexData:
     store: ArticleStore
     editorial: dict = field(default_factory=dict)  # article id -> {"pins": [...], "blocks": [...]}
     embeddings: np.ndarray | None = None  # (n, d) unit rows of the semantic model, when semantic_weight > 0
-    lsa_components: np.ndarray | None = None  # (d, n_terms): projects a weight vector into LSA space
+    projection: np.ndarray | None = None  # (d, n_terms): a weight vector -> its static or LSA embedding
+    encoded: np.ndarray | None = None     # MiniLM's embeddings before feedback
+    dense: "DenseIndex | None" = None     # the nearest-neighbour index of the embeddings
 
 
 def column_max(columns: Postings) -> np.ndarray:
@@ -75,3 +78,18 @@ def probe_budget(config: IndexConfig, *, live: bool = False) -> int:
     visit (no limit: the largest int64)."""
     budget = config.live_probe_budget if live else config.probe_budget
     return np.iinfo(np.int64).max if budget is None else budget
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` with each row divided by its length (zero rows stay zero)."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def moved(own: np.ndarray, rows: np.ndarray, sims: np.ndarray, embeddings: np.ndarray, weight: float) -> np.ndarray:
+    """Semantic feedback: unit rows of own + weight * sum of ``sims * embeddings[rows]`` (each line of
+    rows and sims goes with a line of own; rows < 0 and sims <= 0 count 0). Neighbours count by
+    their similarity, so an article whose closest articles are barely similar is barely moved."""
+    sims = np.where(rows >= 0, np.maximum(sims, 0.0), 0.0).astype(np.float32)
+    pulled = np.einsum("rk,rkd->rd", sims, np.asarray(embeddings[np.maximum(rows, 0)], dtype=np.float32))
+    return unit_rows(own + weight * pulled)

@@ -17,6 +17,7 @@ from ..errors import IndexFormatError, ParameterError
 from .checks import check_index
 from .columns import ArticleStore
 from .data import IndexData, Postings
+from .dense import DenseIndex
 from .generations import current
 
 FORMAT_NAME = "recsys-index"
@@ -106,7 +107,9 @@ def load_index(path: Path, *, mmap: bool = True, verify: bool = True) -> IndexDa
         self_scores=array("self_scores"), neighbor_rows=array("neighbor_rows"),
         neighbor_sims=array("neighbor_sims"), duplicate_group=array("duplicate_group"), store=store,
         editorial=read_editorial(path),
-        embeddings=optional(_embeddings_name(config)), lsa_components=optional("lsa_components"))
+        embeddings=optional(_semantic_name(config, "embeddings")),
+        projection=optional(_semantic_name(config, "projection")),
+        encoded=optional(_semantic_name(config, "encoded")), dense=_dense(optional(_semantic_name(config, "dense")), config))
     check_index(data, _arrays(data), path, manifest.get("counts"))
     return data
 
@@ -161,10 +164,9 @@ def _arrays(data) -> dict[str, np.ndarray]:
               "self_scores": data.self_scores,
               "neighbor_rows": data.neighbor_rows, "neighbor_sims": data.neighbor_sims,
               "duplicate_group": data.duplicate_group}
-    if data.embeddings is not None:
-        arrays[_embeddings_name(data.config)] = data.embeddings
-    if data.lsa_components is not None:
-        arrays["lsa_components"] = data.lsa_components
+    semantic = {"embeddings": data.embeddings, "projection": data.projection, "encoded": data.encoded,
+                "dense": None if data.dense is None else data.dense.to_bytes()}
+    arrays.update({_semantic_name(data.config, part): array for part, array in semantic.items() if array is not None})
     for prefix, postings in (("rows", data.rows), ("columns", data.columns)):
         arrays.update({f"{prefix}_indptr": postings.indptr, f"{prefix}_indices": postings.indices,
                        f"{prefix}_data": postings.data})
@@ -172,9 +174,22 @@ def _arrays(data) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _embeddings_name(config: IndexConfig) -> str:
-    """The array of the semantic model's article embeddings: lsa_embeddings or minilm_embeddings."""
-    return f"{config.semantic_model}_embeddings"
+def _semantic_name(config: IndexConfig, part: str) -> str:
+    """The array of a part of the semantic channel: static_embeddings, lsa_projection, minilm_dense, ...
+    (LSA's projection keeps the name it had before there were other models: lsa_components)."""
+    if config.semantic_model == "lsa" and part == "projection":
+        return "lsa_components"
+    return f"{config.semantic_model}_{part}"
+
+
+def _dense(data: np.ndarray | None, config: IndexConfig) -> DenseIndex | None:
+    """The nearest-neighbour index stored as ``data`` (None: none stored, as in older indexes)."""
+    if data is None:
+        return None
+    try:
+        return DenseIndex.from_bytes(data, config.dense_probes)
+    except RuntimeError as exc:
+        raise IndexFormatError(f"{config.semantic_model}_dense.npy: not a nearest-neighbour index: {exc}") from None
 
 
 def _json_parts(data) -> dict:

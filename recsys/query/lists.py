@@ -69,7 +69,7 @@ def served_from_stored_list(view: View, article_id: str, k: int) -> bool:
 def draft(view: View, vector: Vector, k: int, filters: Filters, blend: BlendConfig, now,
           options: ListOptions) -> list[Hit]:
     """The k articles most similar to a draft's vector."""
-    rows, sims = candidates(view, vector, filters, k, -1, view.built.text_terms)
+    rows, sims, vector = candidates(view, vector, filters, k, -1, view.built.text_terms)
     return rank(view, rows, sims, k, blend, now, options, vector, filters)
 
 
@@ -111,10 +111,10 @@ def _related_candidates(view: View, row: int, k: int, filters: Filters, blend: B
     added since the build), or a live search when the stored list runs out. Without ``live``, None
     instead of a live search, or of scoring more than APPENDED_SCORED_WITH_STORED_LISTS added articles."""
     if row >= view.n_built:  # added since the build: no stored list
-        return candidates(view, view.appended[row], filters, k, row, view.built.text_terms) if live else None
+        return candidates(view, view.appended[row], filters, k, row, view.built.text_terms)[:2] if live else None
     rows, sims, shown, list_is_complete = stored_list(view, row, filters, blend.min_similarity)
     if shown < k and not list_is_complete:
-        return candidates(view, view.vector(row), filters, k, row, view.built.article_terms) if live else None
+        return candidates(view, view.vector(row), filters, k, row, view.built.article_terms)[:2] if live else None
     if view.appended:
         if not live and len(view.appended) > APPENDED_SCORED_WITH_STORED_LISTS:
             return None

@@ -3,10 +3,12 @@ semantic channel's own candidates, and the articles added since the build), and 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..index import kernels
-from ..index.data import FLOAT, probe_budget
+from ..index.data import FLOAT, moved, probe_budget
 from . import list_kernels
 from .filters import Filters
 from .vectors import Vector
@@ -32,11 +34,12 @@ def stored_list(view: View, row: int, filters: Filters,
 
 
 def candidates(view: View, vector: Vector, filters: Filters, k: int, skip_row: int,
-               usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               usable: np.ndarray) -> tuple[np.ndarray, np.ndarray, Vector]:
     """Rows and similarities of the best matches of ``vector`` among all articles the filters allow
-    (scored live: no precomputed list); ``usable`` marks the terms it may probe with."""
+    (scored live: no precomputed list); ``usable`` marks the terms it may probe with. Also returns
+    ``vector`` with its semantic feedback, which the similarities use (see with_feedback)."""
     if vector.self_score <= 0 and vector.embedding is None:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
+        return np.zeros(0, dtype=np.int64), np.zeros(0), vector
     allowed = None
     if filters.restricts_rows or filters.exclude:
         allowed = filters.mask(view.store)
@@ -47,6 +50,7 @@ def candidates(view: View, vector: Vector, filters: Filters, k: int, skip_row: i
     n_candidates = max(view.config.n_candidates, 2 * k)
     built_skip = skip_row if skip_row < view.n_built else -1
     rows, scores, more, more_scores = _search_built(view, vector, usable, built_mask, built_skip, n_candidates)
+    vector = _fed_back(view, vector, rows, scores)
     if vector.embedding is not None:  # the semantic channel's own candidates, scored lexically too
         dense = _dense_candidates(view, vector.embedding, built_mask, built_skip, n_candidates)
         dense = np.setdiff1d(dense, np.concatenate([rows, more]))
@@ -64,7 +68,31 @@ def candidates(view: View, vector: Vector, filters: Filters, k: int, skip_row: i
             keep = allowed[more_rows]
             more_rows, more_sims = more_rows[keep], more_sims[keep]
         rows, sims = np.concatenate([rows, more_rows]), np.concatenate([sims, more_sims])
-    return rows, sims
+    return rows, sims, vector
+
+
+def with_feedback(view: View, vector: Vector, usable: np.ndarray) -> Vector:
+    """``vector`` with its embedding moved towards its closest built articles by the lexical search,
+    as the build moves every article's (semantic_feedback, feedback_neighbors); unchanged when it
+    has no embedding or had its feedback already."""
+    if vector.embedding is None or vector.fed_back or view.config.semantic_feedback <= 0:
+        return vector
+    rows, scores, _, _ = _search_built(view, vector, usable, EVERY_ROW, -1, view.config.n_candidates)
+    return _fed_back(view, vector, rows, scores)
+
+
+def _fed_back(view: View, vector: Vector, rows: np.ndarray, scores: np.ndarray) -> Vector:
+    """``vector`` with its feedback from the lexical search's best ``rows`` (best first, unnormalised ``scores``)."""
+    config = view.config
+    if vector.embedding is None or vector.fed_back or config.semantic_feedback <= 0:
+        return vector
+    if vector.self_score <= 0:
+        return replace(vector, fed_back=True)
+    top = rows[:config.feedback_neighbors]
+    sims = scores[:config.feedback_neighbors] / vector.self_score
+    embedding = moved(vector.embedding[None, :], top[None, :], sims[None, :], view.data.embeddings,
+                      config.semantic_feedback)[0]
+    return replace(vector, embedding=embedding.astype(np.float64), encoded=vector.embedding, fed_back=True)
 
 
 def appended_candidates(view: View, vector: Vector, skip_row: int) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +145,13 @@ def _search_built(view: View, vector: Vector, usable: np.ndarray, mask: np.ndarr
 
 def _dense_candidates(view: View, embedding: np.ndarray, mask: np.ndarray, skip_row: int, n: int) -> np.ndarray:
     """The (at most n) built rows whose embeddings are closest to ``embedding``, among those
-    ``mask`` allows (an empty mask: every row), all of them with a positive cosine."""
+    ``mask`` allows (an empty mask: every row), all of them with a positive cosine: from the
+    nearest-neighbour index when there is one and no mask, else by comparing with every row allowed."""
+    dense = view.data.dense
+    if dense is not None and not len(mask):
+        found = dense.search(embedding[None, :], n + 1)[0]
+        found = found[(found >= 0) & (found != skip_row)][:n]
+        return np.sort(found[np.asarray(view.data.embeddings[found], dtype=np.float64) @ embedding > 0])
     cosines = np.asarray(view.data.embeddings @ embedding.astype(FLOAT), dtype=np.float64)
     if len(mask):
         cosines[~mask] = -np.inf

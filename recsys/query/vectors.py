@@ -12,7 +12,8 @@ from ..analysis import embedding
 from ..analysis.analyzer import Analyzer
 from ..analysis.counting import Languages, article_texts, weighted_terms
 from ..documents.article import Article
-from ..index.data import IndexData
+from ..analysis.static_model import POOLED_TERMS
+from ..index.data import FLOAT, IndexData, unit_rows
 from ..weighting import query_weights, text_weights
 
 
@@ -25,6 +26,8 @@ class Vector:
     doc_weights: np.ndarray   # the weights the same text has as an article (document side)
     self_score: float         # weights . doc_weights
     embedding: np.ndarray | None = None  # unit embedding, with the semantic channel on
+    fed_back: bool = False  # whether the embedding has had its feedback (recsys.query.search.with_feedback)
+    encoded: np.ndarray | None = None  # the model's embedding before the feedback, when it had one
 
 
 class Vectorizer:
@@ -59,8 +62,8 @@ class Vectorizer:
         vector = Vector(terms, weights, doc_weights, float(np.dot(weights, doc_weights)))
         if not self.semantic:
             return vector
-        if self.config.semantic_model == "lsa":
-            return replace(vector, embedding=self._lsa_embedding(vector))
+        if self.data.projection is not None:
+            return replace(vector, embedding=self._projected(vector))
         return replace(vector, embedding=embedding.encode([plain_text])[0].astype(np.float64))
 
     def built_row(self, row: int) -> Vector:
@@ -72,11 +75,13 @@ class Vectorizer:
         weights = query_weights(self.config, doc_weights, np.asarray(data.query_tf[start:end]), terms, data.df)
         vector_embedding = np.asarray(data.embeddings[row], dtype=np.float64) if self.semantic else None
         return Vector(terms, np.asarray(weights, dtype=np.float64), doc_weights, float(data.self_scores[row]),
-                      vector_embedding)
+                      vector_embedding, fed_back=True)
 
-    def _lsa_embedding(self, vector: Vector) -> np.ndarray:
-        """A vector's unit LSA embedding (its document-side weights projected into the LSA space)."""
-        components = self.data.lsa_components
-        projected = np.asarray(components[:, vector.terms], dtype=np.float64) @ vector.doc_weights
-        norm = np.linalg.norm(projected)
-        return projected / norm if norm > 0 else projected
+    def _projected(self, vector: Vector) -> np.ndarray:
+        """A vector's unit static or LSA embedding: its document-side weights projected (the static
+        model pools the strongest POOLED_TERMS terms, as the build does)."""
+        terms, weights = vector.terms, vector.doc_weights
+        if self.config.semantic_model == "static" and len(terms) > POOLED_TERMS:
+            strongest = np.sort(np.argsort(-weights.astype(FLOAT), kind="stable")[:POOLED_TERMS])
+            terms, weights = terms[strongest], weights[strongest]
+        return unit_rows(np.asarray(self.data.projection[:, terms], dtype=np.float64) @ weights)

@@ -1,0 +1,60 @@
+"""The approximate nearest-neighbour index over the article embeddings (faiss, inverted file):
+it finds the semantic channel's own candidates at a cost that grows with the square root of the
+number of articles, not with it; every similarity reported is then computed exactly."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+TRAINING_PER_LIST = 40    # k-means trains on at most this many articles per list
+MIN_LISTS = 1
+
+
+class DenseIndex:
+    """Inverted lists of unit embeddings (inner product), searched in their ``probes`` closest lists."""
+
+    def __init__(self, index, probes: int, stored: np.ndarray | None = None) -> None:
+        self._index, self.probes, self._stored = index, probes, stored
+        index.nprobe = min(probes, index.nlist)
+
+    @classmethod
+    def build(cls, embeddings: np.ndarray, probes: int, threads: int = 1) -> "DenseIndex":
+        """An index of ``embeddings`` (row i is article i) in about 4 * sqrt(n) lists."""
+        import faiss
+
+        faiss.omp_set_num_threads(max(1, threads))
+        vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+        n, d = vectors.shape
+        lists = max(MIN_LISTS, min(n, round(4 * math.sqrt(n))))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, lists, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = 0
+        sample = vectors
+        if n > TRAINING_PER_LIST * lists:
+            sample = vectors[np.sort(np.random.default_rng(0).choice(n, TRAINING_PER_LIST * lists, replace=False))]
+        index.cp.min_points_per_centroid = 1
+        index.train(sample)
+        index.add(vectors)
+        return cls(index, probes)
+
+    @classmethod
+    def from_bytes(cls, data: np.ndarray, probes: int) -> "DenseIndex":
+        """The index that ``to_bytes`` wrote."""
+        import faiss
+
+        return cls(faiss.deserialize_index(np.ascontiguousarray(data, dtype=np.uint8)), probes, data)
+
+    def to_bytes(self) -> np.ndarray:
+        """The index as a uint8 array (stored as one of the index directory's arrays)."""
+        import faiss
+
+        return faiss.serialize_index(self._index) if self._stored is None else self._stored
+
+    def __len__(self) -> int:
+        return self._index.ntotal
+
+    def search(self, queries: np.ndarray, k: int) -> np.ndarray:
+        """(len(queries), k) rows of the approximately closest embeddings to each query (-1: fewer found)."""
+        _, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, len(self)))
+        return rows
