@@ -4,8 +4,10 @@
 
 Each N runs in its own process on the deterministic synthetic corpus (benchmarks.synth), written
 to a JSONL file first, so that "build s" is reading, validating, analysing, weighting and linking
-that file, and peak RSS is that process's own. Recall@10 compares related(id) with pure similarity against an exact
-brute-force scoring of the same query vector over every article.
+that file, and peak RSS is that process's own ("semantic s" is the part of it the semantic
+channel takes). Recall@10 compares related(id) with pure similarity against an exact brute-force
+scoring of the same query vector over every article (the semantic channel blended in, when it
+is on). ``--param semantic_weight=0`` measures the lexical channel alone.
 """
 
 from __future__ import annotations
@@ -61,23 +63,28 @@ def weight_matrix(index):
 
 
 def mlt_recall_at_10(index, drafts) -> float:
-    """Share of the exact top 10 of each draft's query vector (brute force over every article)
-    that more_like_this() lists, blend off."""
+    """Share of the exact top 10 of each draft's query vector (brute force over every article, the
+    semantic channel blended in as the index does) that more_like_this() lists, blend off."""
+    from recsys.query.search import with_feedback
+
+    view = index._view
     matrix = weight_matrix(index)
     found = 0
     for text in drafts:
-        vector = index._view.built.vectorizer.draft(text, None, None)
+        vector = with_feedback(view, view.built.vectorizer.draft(text, None, None), view.built.text_terms)
         q = np.zeros(matrix.shape[1])
         q[vector.terms] = vector.weights
-        exact = set(np.argsort(-(matrix @ q), kind="stable")[:10].tolist())
-        got = {index._view.data.store.row_of[h.id]
+        lexical = (matrix @ q) / vector.self_score if vector.self_score > 0 else np.zeros(matrix.shape[0])
+        exact = set(np.argsort(-_blended(index, lexical, vector.embedding), kind="stable")[:10].tolist())
+        got = {view.data.store.row_of[h.id]
                for h in index.more_like_this(text, k=10, popularity_weight=0, freshness_weight=0)}
         found += len(exact & got)
     return found / (10 * len(drafts))
 
 
 def recall_at_10(index, ids) -> float:
-    """Share of the exact top 10 (full query vector against every article) that related() lists."""
+    """Share of the exact top 10 (full query vector against every article, the semantic channel
+    blended in as the index does) that related() lists."""
     data = index._view.data
     matrix = weight_matrix(index)
     found = total = 0
@@ -87,7 +94,9 @@ def recall_at_10(index, ids) -> float:
         q = np.zeros(matrix.shape[1])
         weights = data.rows.data if index.config.method == "tfidf" else data.query_tf
         q[data.rows.indices[start:end]] = weights[start:end]
-        scores = matrix @ q
+        lexical = (matrix @ q) / data.self_scores[row]
+        embedding = None if data.embeddings is None else np.asarray(data.embeddings[row], dtype=np.float64)
+        scores = _blended(index, lexical, embedding)
         scores[row] = -np.inf
         exact = set(np.argsort(-scores, kind="stable")[:10].tolist())
         got = {data.store.row_of[h.id] for h in index.related(article_id, k=10, popularity_weight=0,
@@ -97,8 +106,17 @@ def recall_at_10(index, ids) -> float:
     return found / total
 
 
+def _blended(index, lexical: np.ndarray, embedding) -> np.ndarray:
+    """(1 - w) * lexical + w * max(cosine, 0) with every article's embedding; lexical alone without one."""
+    embeddings = index._view.data.embeddings
+    if embedding is None or embeddings is None:
+        return lexical
+    w = index.config.semantic_weight
+    return (1 - w) * lexical + w * np.maximum(np.asarray(embeddings @ embedding.astype(np.float32)), 0.0)
+
+
 COLUMNS = [("n", "N", ","), ("method", "method", ""), ("build_s", "build s", ".1f"),
-           ("reading_s", "read+analyse s", ".1f"), ("neighbours_s", "neighbours s", ".1f"),
+           ("reading_s", "read+analyse s", ".1f"), ("neighbours_s", "neighbours s", ".1f"), ("semantic_s", "semantic s", ".1f"),
            ("reading_rss_mb", "peak RSS after reading MB", ".0f"), ("build_rss_mb", "build peak RSS MB", ".0f"), ("related_p50", "related p50 ms", ".3f"),
            ("related_p99", "related p99 ms", ".3f"), ("filtered_p50", "filtered p50 ms", ".3f"),
            ("filtered_p99", "filtered p99 ms", ".3f"), ("mlt_p50", "mlt p50 ms", ".3f"),

@@ -67,7 +67,17 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_passes_every_check(case):
-    case.call_and_validate(headers=auth_for(case.path))
+    case.call_and_validate(headers=auth_for(case.path), excluded_checks=python_only_matches(case))
+
+
+def python_only_matches(case) -> list:
+    """An id that ends in a newline matches the id pattern as Python's ``re`` reads ``$`` (which
+    schemathesis generates from), not as OpenAPI's ECMA-262 patterns or the service read it: the
+    service rightly refuses it, so "valid data was refused" does not apply to that case."""
+    from schemathesis.checks import positive_data_acceptance
+
+    ids = (case.path_parameters or {}).values()
+    return [positive_data_acceptance] if any(isinstance(v, str) and v.endswith("\n") for v in ids) else []
 
 
 @pytest.fixture()

@@ -140,7 +140,7 @@ def test_more_like_this_of_an_article_text_ranks_that_article_first(sample_artic
     index = recsys.RelatedIndex.build(sample_articles, method=method, field_weights={"title": 2, "body": 1})
     article = sample_articles[30]
     hits = index.more_like_this(article["body"], title=article["title"], k=3, popularity_weight=0, freshness_weight=0)
-    assert hits[0].id == article["id"] and hits[0].similarity == pytest.approx(1.0, abs=1e-3)  # feedback moves
+    assert hits[0].id == article["id"] and hits[0].similarity == pytest.approx(1.0, abs=5e-3)  # feedback moves
     lexical = recsys.RelatedIndex.build(sample_articles, method=method, field_weights={"title": 2, "body": 1},
                                         semantic_weight=0.0)  # the draft's embedding a little: lexically exact
     hits = lexical.more_like_this(article["body"], title=article["title"], k=3, popularity_weight=0, freshness_weight=0)

@@ -55,6 +55,8 @@ class StaticModel:
 
     def word_pieces(self, text: str) -> list[int]:
         """The ids of ``text``'s word pieces (unknown words left out)."""
+        if text.isascii() and text.isalnum():  # one plain word (as index terms are): nothing to split
+            return self._word(text.lower())
         ids: list[int] = []
         for word in _basic_words(text):
             ids.extend(self._word(word))

@@ -255,3 +255,72 @@ def _pooled_chunk(indptr, indices, data, vectors, max_terms, out, lo, hi):
             term = indices[p]
             for c in range(vectors.shape[1]):
                 out[i, c] += np.float32(weight) * vectors[term, c]
+
+
+def blended_lists(article_queries, indptr, indices, data, n_terms, self_scores, embeddings, lexical_rows,
+                  lexical_sims, dense_rows, weight, n_threads=None):
+    """Every row's best ``lexical_rows.shape[1]`` candidates by (1 - weight) * lexical + weight *
+    max(cosine, 0), exactly: the candidates are its lexical list (``lexical_sims`` already exact)
+    and ``dense_rows`` (-1: none), scored lexically here when the lexical list lacks them; ties go
+    to the lower row. Returns (rows, -1 padded; similarities)."""
+    n, keep = lexical_rows.shape
+    out_rows = np.full((n, keep), -1, np.int32)
+    out_sims = np.zeros((n, keep), np.float32)
+    _in_chunks(_blended_chunk, n, n_threads, article_queries, indptr, indices, data, n_terms, self_scores, embeddings,
+               lexical_rows, lexical_sims, dense_rows, weight, out_rows, out_sims)
+    return out_rows, out_sims
+
+
+@njit(cache=True, nogil=True)
+def _blended_chunk(article_queries, indptr, indices, data, n_terms, self_scores, embeddings, lexical_rows,
+                   lexical_sims, dense_rows, weight, out_rows, out_sims, lo, hi):
+    """blended_lists for rows [lo, hi), written in place."""
+    qdense = np.zeros(n_terms, np.float64)
+    n_lexical, n_dense, keep = lexical_rows.shape[1], dense_rows.shape[1], out_rows.shape[1]
+    rows = np.empty(n_lexical + n_dense, np.int64)
+    sims = np.empty(n_lexical + n_dense, np.float64)
+    for i in range(lo, hi):
+        m = 0
+        for c in range(n_lexical):
+            j = lexical_rows[i, c]
+            if j >= 0:
+                rows[m], sims[m] = j, (1 - weight) * lexical_sims[i, c] + weight * _cosine(embeddings, i, j)
+                m += 1
+        listed = m
+        a, b = indptr[i], indptr[i + 1]
+        for p in range(a, b):
+            qdense[indices[p]] = article_queries[p]
+        for c in range(n_dense):
+            j = dense_rows[i, c]
+            if j < 0 or j == i or _among(rows, listed, j):
+                continue
+            score = 0.0
+            for pp in range(indptr[j], indptr[j + 1]):
+                score += qdense[indices[pp]] * data[pp]
+            lexical = score / self_scores[i] if self_scores[i] > 0 else 0.0
+            rows[m], sims[m] = j, (1 - weight) * lexical + weight * _cosine(embeddings, i, j)
+            m += 1
+        for p in range(a, b):
+            qdense[indices[p]] = 0.0
+        by_row = np.argsort(rows[:m], kind="mergesort")
+        best = by_row[np.argsort(-sims[:m][by_row], kind="mergesort")][:keep]
+        for c in range(len(best)):
+            out_rows[i, c] = rows[best[c]]
+            out_sims[i, c] = sims[best[c]]
+
+
+@njit(cache=True, nogil=True)
+def _cosine(embeddings, i, j):
+    """max(0, embeddings[i] . embeddings[j])."""
+    s = 0.0
+    for c in range(embeddings.shape[1]):
+        s += embeddings[i, c] * embeddings[j, c]
+    return max(s, 0.0)
+
+
+@njit(cache=True, nogil=True)
+def _among(rows, m, j):
+    for c in range(m):
+        if rows[c] == j:
+            return True
+    return False

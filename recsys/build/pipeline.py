@@ -92,17 +92,19 @@ def weighed(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray, vocabul
         print(f"weighting {tf.shape[0]} articles, then finding each one's related articles ...",
               file=sys.stderr, flush=True)
     read_peak = peak_rss_mb()
-    data, linked = _weigh_and_link(config, tf, doc_len, vocabulary, store, progress, known_embeddings,
-                                   linker or LocalLinker())
-    seconds = {"reading": read - started, "weighting": linked - read, "neighbours": time.perf_counter() - linked}
+    data, linked, semantic = _weigh_and_link(config, tf, doc_len, vocabulary, store, progress, known_embeddings,
+                                             linker or LocalLinker())
+    seconds = {"reading": read - started, "weighting": linked - read,
+               "neighbours": time.perf_counter() - linked - semantic, "semantic": semantic}
     return BuildResult(data, seconds, {"reading": read_peak, "total": peak_rss_mb()})
 
 
 def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray, vocabulary: list[str],
                     store: ArticleStore, progress: bool, known_embeddings: Mapping[str, np.ndarray] | None,
-                    linker: Linker) -> tuple[IndexData, float]:
+                    linker: Linker) -> tuple[IndexData, float, float]:
     """Weight the count matrix and precompute every article's neighbour list; also returns the
-    perf_counter time at which weighting ended and linking began."""
+    perf_counter time at which weighting ended and linking began, and the seconds of linking
+    that the semantic channel took."""
     query_tf = tf.data.copy()
     weights, df, idf, avgdl = weigh(config, tf, doc_len)
     del tf
@@ -116,20 +118,21 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     term_max = column_max(columns)
     neighbor_rows, neighbor_sims, self_scores = neighbour_lists(config, article_queries, usable, term_max, rows,
                                                                 columns, len(vocabulary), linker)
-    semantic = None
+    semantic, semantic_started = None, time.perf_counter()
     if config.semantic_weight > 0:
         semantic = channel(config, rows, vocabulary, store, progress, known_embeddings or {}, neighbor_rows,
                            neighbor_sims)
-        neighbor_rows, neighbor_sims = semantic_neighbours(neighbor_rows, semantic.embeddings, semantic.dense,
-                                                           config.semantic_weight, rows, article_queries,
-                                                           self_scores, len(vocabulary))
+        neighbor_rows, neighbor_sims = semantic_neighbours(neighbor_rows, neighbor_sims, semantic.embeddings,
+                                                           semantic.dense, config.semantic_weight, rows,
+                                                           article_queries, self_scores, len(vocabulary))
+    semantic_seconds = time.perf_counter() - semantic_started
     groups = duplicate_groups(neighbor_rows, neighbor_sims, config.near_duplicate_threshold)
     return IndexData(config=config, vocabulary=vocabulary, df=df, idf=idf, avgdl=avgdl, rows=rows,
                      embeddings=semantic and semantic.embeddings, projection=semantic and semantic.projection,
                      encoded=semantic and semantic.encoded, dense=semantic and semantic.dense,
                      query_tf=query_tf, columns=columns,
                      term_max=term_max, self_scores=self_scores, neighbor_rows=neighbor_rows,
-                     neighbor_sims=neighbor_sims, store=store, duplicate_group=groups), linking
+                     neighbor_sims=neighbor_sims, store=store, duplicate_group=groups), linking, semantic_seconds
 
 
 def _jobs(n_jobs: int | None) -> int:

@@ -126,33 +126,21 @@ def encode_articles(store: ArticleStore, progress: bool, known: Mapping[str, np.
     return embeddings
 
 
-def semantic_neighbours(lexical_rows: np.ndarray, embeddings: np.ndarray, dense: DenseIndex, weight: float,
-                        rows: Postings, article_queries: np.ndarray, self_scores: np.ndarray, n_terms: int,
-                        block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embeddings: np.ndarray,
+                        dense: DenseIndex, weight: float, rows: Postings, article_queries: np.ndarray,
+                        self_scores: np.ndarray, n_terms: int, block: int = 16_384) -> tuple[np.ndarray, np.ndarray]:
     """Every article's neighbour list with the semantic channel: the candidates are its lexical
     neighbours and as many articles of the closest embeddings (from the dense index); each is
     scored exactly, (1 - w) * lexical + w * cosine (at least 0), and the best are kept, as many as before."""
     n, keep = lexical_rows.shape
     n_dense = min(keep, n - 1)
-    candidates = np.full((n, keep + n_dense), -1, dtype=np.int32)
-    cosines = np.zeros(candidates.shape, dtype=np.float64)
+    dense_rows = np.full((n, n_dense), -1, dtype=np.int32)
     for start in range(0, n, block):
         stop = min(n, start + block)
-        dense_rows = _others(dense.search(embeddings[start:stop], n_dense + 1), np.arange(start, stop), n_dense)
-        union = np.sort(np.concatenate([lexical_rows[start:stop], dense_rows], axis=1), axis=1)
-        union[:, 1:][union[:, 1:] == union[:, :-1]] = -1  # a row in both lists once
-        candidates[start:stop] = union
-        cosines[start:stop] = np.einsum("rd,rcd->rc", embeddings[start:stop], embeddings[np.maximum(union, 0)])
-    scores = kernels.candidate_scores(article_queries, rows.indptr, rows.indices, rows.data, n_terms, candidates)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lexical = np.where(self_scores[:, None] > 0, scores / self_scores[:, None], 0.0)
-    valid = candidates >= 0
-    mixed = np.where(valid, (1 - weight) * lexical + weight * np.maximum(cosines, 0.0), -np.inf)
-    order = np.lexsort((np.where(valid, candidates, np.iinfo(np.int32).max), -mixed), axis=1)[:, :keep]
-    best_rows = np.take_along_axis(candidates, order, axis=1)
-    best_sims = np.take_along_axis(mixed, order, axis=1)
-    kept = best_rows >= 0
-    return np.where(kept, best_rows, -1).astype(np.int32), np.where(kept, best_sims, 0.0).astype(np.float32)
+        dense_rows[start:stop] = _others(dense.search(embeddings[start:stop], n_dense + 1), np.arange(start, stop),
+                                         n_dense)
+    return kernels.blended_lists(article_queries, rows.indptr, rows.indices, rows.data, n_terms, self_scores,
+                                 embeddings, lexical_rows, lexical_sims, dense_rows, weight)
 
 
 def _others(found: np.ndarray, own: np.ndarray, n: int) -> np.ndarray:

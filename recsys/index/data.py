@@ -91,5 +91,6 @@ def moved(own: np.ndarray, rows: np.ndarray, sims: np.ndarray, embeddings: np.nd
     rows and sims goes with a line of own; rows < 0 and sims <= 0 count 0). Neighbours count by
     their similarity, so an article whose closest articles are barely similar is barely moved."""
     sims = np.where(rows >= 0, np.maximum(sims, 0.0), 0.0).astype(np.float32)
-    pulled = np.einsum("rk,rkd->rd", sims, np.asarray(embeddings[np.maximum(rows, 0)], dtype=np.float32))
+    neighbours = np.asarray(embeddings[np.maximum(rows, 0)], dtype=np.float32)
+    pulled = (sims[:, None, :] @ neighbours)[:, 0, :]
     return unit_rows(own + weight * pulled)

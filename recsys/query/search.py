@@ -147,18 +147,16 @@ def _dense_candidates(view: View, embedding: np.ndarray, mask: np.ndarray, skip_
     """The (at most n) built rows whose embeddings are closest to ``embedding``, among those
     ``mask`` allows (an empty mask: every row), all of them with a positive cosine: from the
     nearest-neighbour index when there is one and no mask, else by comparing with every row allowed."""
-    dense = view.data.dense
+    dense, embeddings = view.data.dense, view.data.embeddings
     if dense is not None and not len(mask):
         found = dense.search(embedding[None, :], n + 1)[0]
         found = found[(found >= 0) & (found != skip_row)][:n]
-        return np.sort(found[np.asarray(view.data.embeddings[found], dtype=np.float64) @ embedding > 0])
-    cosines = np.asarray(view.data.embeddings @ embedding.astype(FLOAT), dtype=np.float64)
-    if len(mask):
-        cosines[~mask] = -np.inf
-    if 0 <= skip_row < len(cosines):
-        cosines[skip_row] = -np.inf
+        return np.sort(found[np.asarray(embeddings[found], dtype=np.float64) @ embedding > 0])
+    allowed = np.flatnonzero(mask) if len(mask) else np.arange(len(embeddings))
+    allowed = allowed[allowed != skip_row]
+    cosines = np.asarray(embeddings[allowed] @ embedding.astype(FLOAT), dtype=np.float64)
     best = np.argpartition(-cosines, n - 1)[:n] if n < len(cosines) else np.arange(len(cosines))
-    return np.sort(best[cosines[best] > 0])
+    return np.sort(allowed[best[cosines[best] > 0]])
 
 
 def _lexical_scores(view: View, vector: Vector, rows: np.ndarray) -> np.ndarray:
@@ -173,6 +171,8 @@ def _embeddings(view: View, rows: np.ndarray) -> np.ndarray:
     """Embeddings of rows, built or added since the build."""
     built = view.data.embeddings
     rows = np.asarray(rows, dtype=np.int64)
+    if not view.appended:
+        return np.asarray(built[rows], dtype=np.float64)
     out = np.empty((len(rows), built.shape[1]), dtype=np.float64)
     old = rows < view.n_built
     out[old] = built[rows[old]]
