@@ -83,7 +83,7 @@ REFERENCE_ROWS = [
 ]
 REPRO_TOLERANCE = 0.02
 SEMANTIC_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))  # the grid cross-validation picks from
-FIXED_WEIGHT = 0.4   # the default semantic_weight (recsys.config.DEFAULT_SEMANTIC_WEIGHT)
+FIXED_WEIGHT = 0.3   # the default semantic_weight (recsys.config.DEFAULT_SEMANTIC_WEIGHT)
 CV_FOLDS, CV_REPEATS = 5, 20
 
 

@@ -46,7 +46,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DEFAULT_FIELD_WEIGHTS = {"title": 2.0, "body": 1.0, "tags": 1.0, "section": 0.5}
 SEMANTIC_MODELS = ("static", "lsa", "minilm")  # "minilm" needs the optional extra recsys[semantic]
-DEFAULT_SEMANTIC_WEIGHT = 0.4  # chosen by cross-validation on LP50 (docs/relevance.md)
+DEFAULT_SEMANTIC_WEIGHT = 0.3  # chosen by cross-validation on LP50 (docs/relevance.md)
 # what an index whose manifest lacks these parameters (written before they existed) was built with
 _ADDED_SINCE = {"semantic_weight": 0.0, "semantic_model": "lsa", "semantic_feedback": 0.0}
 MIN_SUBLINEAR_WEIGHT = math.exp(-1)  # sublinear tf, 1 + log(tf), is negative for a weighted count below 1/e

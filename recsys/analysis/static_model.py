@@ -43,16 +43,6 @@ class StaticModel:
         self.dimensions = self.vectors.shape[1]
         self.longest_piece = max(len(piece.removeprefix("##")) for piece in self.pieces)
 
-    def common_direction(self) -> np.ndarray:
-        """The direction all texts share, from the model alone: the mean of the vocabulary's whole
-        words weighted by a Zipf prior on their rank (the vocabulary lists words about from the
-        most frequent), rank ** -0.5; unit length."""
-        words = [i for i, piece in enumerate(self.pieces) if len(piece) > 1 and piece.isalpha()
-                 and not piece.startswith("##")]
-        prior = np.arange(1, len(words) + 1, dtype=np.float64) ** -0.5
-        mean = (prior[:, None] * self.vectors[words]).sum(axis=0)
-        return (mean / np.linalg.norm(mean)).astype(np.float32)
-
     def word_pieces(self, text: str) -> list[int]:
         """The ids of ``text``'s word pieces (unknown words left out)."""
         if text.isascii() and text.isalnum():  # one plain word (as index terms are): nothing to split

@@ -20,7 +20,7 @@ from . import kernels
 from .progress import progress_bar
 
 
-CORPUS_DIRECTION_ARTICLES = 1_000
+CORPUS_DIRECTION_ARTICLES = 100
 
 
 @dataclass
@@ -73,14 +73,14 @@ def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig) -> t
     """Unit static-model embeddings of the articles, and the projection (d, n_terms) that makes
     them from an article's term weights: each term's static vector (static_model.term_vectors),
     pooled by the article's own weights (its POOLED_TERMS strongest terms), less the direction
-    all articles share (removed as SIF does): the first singular vector of the pooled vectors with
-    at least CORPUS_DIRECTION_ARTICLES articles, else (too few to tell language from topic) the model's."""
-    model = static_model.load()
-    terms = static_model.term_vectors(model, vocabulary, Analyzer(analyzer))
+    all articles share (removed as SIF does: the first singular vector of the pooled vectors), when
+    there are at least CORPUS_DIRECTION_ARTICLES articles to tell it from a topic's."""
+    terms = static_model.term_vectors(static_model.load(), vocabulary, Analyzer(analyzer))
     pooled = kernels.pooled(rows.indptr, rows.indices, rows.data, terms, static_model.POOLED_TERMS)
-    common = _common_direction(pooled) if len(pooled) >= CORPUS_DIRECTION_ARTICLES else model.common_direction()
-    terms -= np.outer(terms @ common, common)
-    pooled -= np.outer(pooled @ common, common)
+    if len(pooled) >= CORPUS_DIRECTION_ARTICLES:
+        common = _common_direction(pooled)
+        terms -= np.outer(terms @ common, common)
+        pooled -= np.outer(pooled @ common, common)
     return unit_rows(pooled).astype(FLOAT), np.ascontiguousarray(terms.T)
 
 
