@@ -28,7 +28,7 @@ class Channel:
     """What the semantic channel adds to an index."""
 
     embeddings: np.ndarray          # (n, d) unit rows, after feedback: what cosines are taken of
-    projection: np.ndarray | None   # (d, n_terms) for the static and LSA models: term weights -> embedding
+    projection: np.ndarray | None   # term weights -> embedding: (n_terms, d) for the static model, (d, n_terms) for LSA
     encoded: np.ndarray | None      # MiniLM's own embeddings before feedback (kept: they cost the most to make)
     dense: DenseIndex
 
@@ -70,7 +70,7 @@ def lsa(rows: Postings, n_terms: int, n_components: int) -> tuple[np.ndarray, np
 
 
 def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Unit static-model embeddings of the articles, and the projection (d, n_terms) that makes
+    """Unit static-model embeddings of the articles, and the projection (n_terms, d: a row per term) that makes
     them from an article's term weights: each term's static vector (static_model.term_vectors),
     pooled by the article's own weights (its POOLED_TERMS strongest terms), less the direction
     all articles share (removed as SIF does: the first singular vector of the pooled vectors), when
@@ -81,7 +81,7 @@ def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig) -> t
         common = _common_direction(pooled)
         terms -= np.outer(terms @ common, common)
         pooled -= np.outer(pooled @ common, common)
-    return unit_rows(pooled).astype(FLOAT), np.ascontiguousarray(terms.T)
+    return unit_rows(pooled).astype(FLOAT), terms
 
 
 def feedback(embeddings: np.ndarray, neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, neighbors: int,

@@ -161,11 +161,13 @@ def _check_embeddings(files: _Files, n: int, n_terms: int) -> None:
         return
     embeddings = files.array(name, FLOATING, (n, None))
     files.finite(name)
-    projection = {"lsa_": "lsa_components", "static_": "static_projection"}.get(name[:name.index("_") + 1])
+    shapes = {"lsa_": ("lsa_components", (embeddings.shape[1], n_terms)),
+              "static_": ("static_projection", (n_terms, embeddings.shape[1]))}
+    projection, shape = shapes.get(name[:name.index("_") + 1], (None, None))
     if projection:
         if projection not in files.arrays:
             files.fail(projection, f"missing, but {name}.npy is there")
-        files.array(projection, FLOATING, (embeddings.shape[1], n_terms))
+        files.array(projection, FLOATING, shape)
         files.finite(projection)
     if "minilm_encoded" in files.arrays:
         files.array("minilm_encoded", FLOATING, embeddings.shape)

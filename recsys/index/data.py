@@ -48,7 +48,7 @@ class IndexData:
     store: ArticleStore
     editorial: dict = field(default_factory=dict)  # article id -> {"pins": [...], "blocks": [...]}
     embeddings: np.ndarray | None = None  # (n, d) unit rows of the semantic model, when semantic_weight > 0
-    projection: np.ndarray | None = None  # (d, n_terms): a weight vector -> its static or LSA embedding
+    projection: np.ndarray | None = None  # a weight vector -> its embedding: static (n_terms, d), LSA (d, n_terms)
     encoded: np.ndarray | None = None     # MiniLM's embeddings before feedback
     dense: "DenseIndex | None" = None     # the nearest-neighbour index of the embeddings
 

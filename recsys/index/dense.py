@@ -54,7 +54,16 @@ class DenseIndex:
     def __len__(self) -> int:
         return self._index.ntotal
 
-    def search(self, queries: np.ndarray, k: int) -> np.ndarray:
-        """(len(queries), k) rows of the approximately closest embeddings to each query (-1: fewer found)."""
-        _, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, len(self)))
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
+        """(len(queries), k) rows of the approximately closest embeddings to each query (-1: fewer
+        found), among the rows ``allowed`` marks (a bool per row; None: every row)."""
+        import faiss
+
+        params = None
+        if allowed is not None:
+            bits = np.packbits(np.asarray(allowed, dtype=bool), bitorder="little")
+            params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits)),
+                                               nprobe=self._index.nprobe)
+        _, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, len(self)),
+                                     params=params)
         return rows

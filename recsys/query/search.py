@@ -15,6 +15,7 @@ from .vectors import Vector
 from .view import View
 
 EVERY_ROW = NOTHING = np.zeros(0, dtype=bool)  # an empty row mask lets every row through
+SCANNED_ROWS = 5_000  # a filter that allows at most this many rows: its dense candidates by comparing with each
 
 
 def stored_list(view: View, row: int, filters: Filters,
@@ -51,9 +52,10 @@ def candidates(view: View, vector: Vector, filters: Filters, k: int, skip_row: i
     built_skip = skip_row if skip_row < view.n_built else -1
     rows, scores, more, more_scores = _search_built(view, vector, usable, built_mask, built_skip, n_candidates)
     vector = _fed_back(view, vector, rows, scores)
-    if vector.embedding is not None:  # the semantic channel's own candidates, scored lexically too
-        dense = _dense_candidates(view, vector.embedding, built_mask, built_skip, n_candidates)
-        dense = np.setdiff1d(dense, np.concatenate([rows, more]))
+    if vector.embedding is not None:  # the semantic channel's own candidates (as many as the build takes), scored lexically too
+        dense = _dense_candidates(view, vector.embedding, built_mask, built_skip, max(view.config.n_neighbors, 2 * k))
+        found = set(rows.tolist()).union(more.tolist())
+        dense = np.array([row for row in dense.tolist() if row not in found], dtype=np.int64)
         more = np.concatenate([more, dense])
         more_scores = np.concatenate([more_scores, _lexical_scores(view, vector, dense)])
         order = np.argsort(more, kind="stable")
@@ -148,11 +150,12 @@ def _dense_candidates(view: View, embedding: np.ndarray, mask: np.ndarray, skip_
     ``mask`` allows (an empty mask: every row), all of them with a positive cosine: from the
     nearest-neighbour index when there is one and no mask, else by comparing with every row allowed."""
     dense, embeddings = view.data.dense, view.data.embeddings
-    if dense is not None and not len(mask):
-        found = dense.search(embedding[None, :], n + 1)[0]
+    allowed = np.flatnonzero(mask) if len(mask) else None
+    if dense is not None and (allowed is None or len(allowed) > SCANNED_ROWS):
+        found = dense.search(embedding[None, :], n + 1, None if allowed is None else mask)[0]
         found = found[(found >= 0) & (found != skip_row)][:n]
         return np.sort(found[np.asarray(embeddings[found], dtype=np.float64) @ embedding > 0])
-    allowed = np.flatnonzero(mask) if len(mask) else np.arange(len(embeddings))
+    allowed = np.arange(len(embeddings)) if allowed is None else allowed
     allowed = allowed[allowed != skip_row]
     cosines = np.asarray(embeddings[allowed] @ embedding.astype(FLOAT), dtype=np.float64)
     best = np.argpartition(-cosines, n - 1)[:n] if n < len(cosines) else np.arange(len(cosines))

@@ -81,7 +81,9 @@ class Vectorizer:
         """A vector's unit static or LSA embedding: its document-side weights projected (the static
         model pools the strongest POOLED_TERMS terms, as the build does)."""
         terms, weights = vector.terms, vector.doc_weights
-        if self.config.semantic_model == "static" and len(terms) > POOLED_TERMS:
+        if self.config.semantic_model != "static":  # LSA: a column per term
+            return unit_rows(np.asarray(self.data.projection[:, terms], dtype=np.float64) @ weights)
+        if len(terms) > POOLED_TERMS:
             strongest = np.sort(np.argsort(-weights.astype(FLOAT), kind="stable")[:POOLED_TERMS])
             terms, weights = terms[strongest], weights[strongest]
-        return unit_rows(np.asarray(self.data.projection[:, terms], dtype=np.float64) @ weights)
+        return unit_rows(weights @ np.asarray(self.data.projection[terms], dtype=np.float64))
