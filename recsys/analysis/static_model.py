@@ -52,13 +52,6 @@ class StaticModel:
             ids.extend(self._word(word))
         return ids
 
-    def text_vector(self, text: str) -> np.ndarray:
-        """The mean of ``text``'s word-piece vectors (zeros when none is known)."""
-        ids = self.word_pieces(text)
-        if not ids:
-            return np.zeros(self.dimensions, dtype=np.float32)
-        return self.vectors[ids].mean(axis=0)
-
     def _word(self, word: str) -> list[int]:
         """Greedy longest-match-first WordPiece of one word; [] if a part of it is not in the vocabulary."""
         if len(word) > MAX_WORD_CHARS:
