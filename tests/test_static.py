@@ -157,7 +157,7 @@ def test_dense_candidates_find_the_closest_embeddings_on_a_20k_corpus():
     the same embeddings: recall of the 50 closest >= 0.99 on 500 sampled articles."""
     from benchmarks.synth import generate
 
-    articles = ({**a, "body": " ".join(a["body"].split()[:80])} for a in generate(20_000, seed=3))  # shorter: faster
+    articles = ({**a, "body": " ".join(a["body"].split()[:50])} for a in generate(20_000, seed=3))  # shorter: faster
     index = recsys.RelatedIndex.build(articles, n_neighbors=10, n_candidates=20, refine_rounds=0)  # a cheap lexical side
     data = index._view.data
     embeddings = np.asarray(data.embeddings, dtype=np.float32)
