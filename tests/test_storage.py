@@ -245,3 +245,19 @@ def test_saving_pending_changes_needs_compact(sample_articles, tmp_path):
     explicit = recsys.RelatedIndex.load(index.compacted().save(tmp_path / "explicit"))
     assert lists(explicit, ("a-001", "n-1")) == lists(saved, ("a-001", "n-1"))
     assert recsys.RelatedIndex.load(explicit.save(tmp_path / "again", compact=True)).ids == explicit.ids
+
+
+def test_the_dense_index_is_checked_against_the_embeddings(sample_articles, tmp_path):
+    from recsys.index.dense import DenseIndex
+
+    path = recsys.RelatedIndex.build(sample_articles).save(tmp_path / "static")
+    embeddings = np.load(path / "static_embeddings.npy")
+    replace_array(path, "static_dense", DenseIndex.build(embeddings[:-1], probes=4).to_bytes())
+    with pytest.raises(IndexFormatError, match=r"static_dense\.npy: indexes 59 embeddings, expected 60"):
+        recsys.RelatedIndex.load(path)
+    replace_array(path, "static_dense", DenseIndex.build(embeddings[:, :8].copy(), probes=4).to_bytes())
+    with pytest.raises(IndexFormatError, match=r"static_dense\.npy: indexes 8-dimension embeddings"):
+        recsys.RelatedIndex.load(path)
+    replace_array(path, "static_dense", np.frombuffer(b"not an index" * 8, dtype=np.uint8))
+    with pytest.raises(IndexFormatError, match=r"static_dense\.npy: not a nearest-neighbour index"):
+        recsys.RelatedIndex.load(path)

@@ -44,9 +44,12 @@ def check_index(data: "IndexData", arrays: Mapping[str, np.ndarray], directory: 
     files.array("neighbor_sims", FLOATING, neighbours.shape)
     _check_store(files, data.store, n)
     _check_embeddings(files, n, n_terms)
-    if data.dense is not None and len(data.dense) != n:
+    if data.dense is not None:
         name = next(stem for stem in files.arrays if stem.endswith("_dense"))
-        files.fail(name, f"indexes {len(data.dense)} embeddings, expected {n}")
+        if len(data.dense) != n:
+            files.fail(name, f"indexes {len(data.dense)} embeddings, expected {n}")
+        if data.embeddings is None or data.dense.dimensions != data.embeddings.shape[1]:
+            files.fail(name, f"indexes {data.dense.dimensions}-dimension embeddings, not the index's")
     for name in _FLOAT_ARRAYS:
         if name in arrays:
             files.finite(name)

@@ -54,6 +54,11 @@ class DenseIndex:
     def __len__(self) -> int:
         return self._index.ntotal
 
+    @property
+    def dimensions(self) -> int:
+        """The length of the embeddings it indexes."""
+        return self._index.d
+
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
         """(len(queries), k) rows of the approximately closest embeddings to each query (-1: fewer
         found), among the rows ``allowed`` marks (a bool per row; None: every row)."""
