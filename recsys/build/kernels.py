@@ -200,35 +200,6 @@ def _impact_order_chunk(colptr, rowidx, colval, lo, hi):
             colval[a + c] = vals[c]
 
 
-def candidate_scores(article_queries, indptr, indices, data, n_terms, candidates, n_threads=None):
-    """The exact score q_i . W[j] of every row i against each of its candidates j = candidates[i, c]
-    (-1: none, scored 0); ``article_queries`` is aligned with ``data`` as in all_neighbours."""
-    out = np.zeros(candidates.shape, np.float64)
-    _in_chunks(_candidate_scores_chunk, candidates.shape[0], n_threads, article_queries, indptr, indices, data, n_terms,
-               candidates, out)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _candidate_scores_chunk(article_queries, indptr, indices, data, n_terms, candidates, out, lo, hi):
-    """candidate_scores for rows [lo, hi), written in place to ``out``."""
-    qdense = np.zeros(n_terms, np.float64)
-    for i in range(lo, hi):
-        a, b = indptr[i], indptr[i + 1]
-        for p in range(a, b):
-            qdense[indices[p]] = article_queries[p]
-        for c in range(candidates.shape[1]):
-            j = candidates[i, c]
-            if j < 0:
-                continue
-            s = 0.0
-            for pp in range(indptr[j], indptr[j + 1]):
-                s += qdense[indices[pp]] * data[pp]
-            out[i, c] = s
-        for p in range(a, b):
-            qdense[indices[p]] = 0.0
-
-
 def pooled(indptr, indices, data, vectors, max_terms, n_threads=None):
     """(n_rows, d) float32: each CSR row's sum of ``vectors[term] * weight`` over its ``max_terms``
     largest weights (ties: the lower term id)."""
