@@ -77,16 +77,21 @@ def with_feedback(view: View, vector: Vector, usable: np.ndarray) -> Vector:
     """``vector`` with its embedding moved towards its closest built articles by the lexical search,
     as the build moves every article's (semantic_feedback, feedback_neighbors); unchanged when it
     has no embedding or had its feedback already."""
-    if vector.embedding is None or vector.fed_back or view.config.semantic_feedback <= 0:
+    if not _awaits_feedback(view, vector):
         return vector
     rows, scores, _, _ = _search_built(view, vector, usable, EVERY_ROW, -1, view.config.n_candidates)
     return _fed_back(view, vector, rows, scores)
 
 
+def _awaits_feedback(view: View, vector: Vector) -> bool:
+    """Whether ``vector`` has an embedding that the index's semantic feedback has not moved yet."""
+    return vector.embedding is not None and not vector.fed_back and view.config.semantic_feedback > 0
+
+
 def _fed_back(view: View, vector: Vector, rows: np.ndarray, scores: np.ndarray) -> Vector:
     """``vector`` with its feedback from the lexical search's best ``rows`` (best first, unnormalised ``scores``)."""
     config = view.config
-    if vector.embedding is None or vector.fed_back or config.semantic_feedback <= 0:
+    if not _awaits_feedback(view, vector):
         return vector
     if vector.self_score <= 0:
         return replace(vector, fed_back=True)
