@@ -108,7 +108,7 @@ def _y(value: float, top: float) -> float:
 def _top(values: list[float | None]) -> float:
     """A round upper bound for the y axis."""
     high = max([v for v in values if v is not None] or [0.0])
-    for step in (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0):
+    for step in (0.01, 0.02, 0.04, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0):  # quarters in round numbers
         if high <= step:
             return step
     return 1.0
