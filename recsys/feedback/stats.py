@@ -59,14 +59,17 @@ def _rate(clicks: int, impressions: int) -> dict[str, Any]:
 
 def window(start: datetime | None = None, end: datetime | None = None, *,
            now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The report's time range: [start, end), by default the last 30 days up to now (UTC)."""
+    """The report's time range: [start, end), by default the last 30 days up to now (UTC). A range
+    that ends before it starts is empty."""
     end = end or now or datetime.now(timezone.utc)
-    start = start or end - timedelta(days=DEFAULT_DAYS)
+    if start is None:
+        try:
+            start = end - timedelta(days=DEFAULT_DAYS)
+        except OverflowError:  # an end in the first month of year 1
+            start = datetime.min.replace(tzinfo=timezone.utc)
     if start.tzinfo is None or end.tzinfo is None:
         raise ParameterError("from and to must be aware times (UTC)")
-    if start >= end:
-        raise ParameterError(f"from ({start.isoformat()}) must be before to ({end.isoformat()})")
-    return start, end
+    return start, max(start, end)
 
 
 def report(store: FeedbackStore, start: datetime | None = None, end: datetime | None = None, *,
@@ -77,7 +80,7 @@ def report(store: FeedbackStore, start: datetime | None = None, end: datetime | 
     ``store.roll_up()`` first to count the newest raw rows in."""
     start, end = window(start, end, now=now)
     from_hour = math.floor(start.timestamp() / 3600)
-    to_hour = math.ceil(end.timestamp() / 3600)
+    to_hour = math.ceil(end.timestamp() / 3600) if end > start else from_hour  # an empty range: no hour
     hours = store.variant_hours(from_hour, to_hour)
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for _, variant, impressions, clicks in hours:

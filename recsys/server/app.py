@@ -52,7 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     variants = settings.parsed_variants()
     widget_limit = RateLimiter(settings.widget_rate, per_seconds=60.0)  # one bucket per client for all its reports
     app.include_router(build_router(settings, public, variants, widget_limit), responses=errors)
-    app.include_router(build_feedback_router(settings, variants, widget_limit), responses=errors)
+    feedback_routes, feedback_pages = build_feedback_router(settings, variants, widget_limit)
+    app.include_router(feedback_routes, responses=errors)
+    app.include_router(feedback_pages)
     app.include_router(admin_router, responses=errors)
     app.include_router(pages_router)
     route = next(r for r in leaf_routes(app.router.routes) if getattr(r, "path", None) == stored_lists.ROUTE)

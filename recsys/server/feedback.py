@@ -20,9 +20,11 @@ from .stats_page import stats_page
 log = logging.getLogger("recsys.server")
 
 
-def build_feedback_router(settings: Settings, variants: Variants, widget_limit: RateLimiter) -> APIRouter:
+def build_feedback_router(settings: Settings, variants: Variants,
+                          widget_limit: RateLimiter) -> tuple[APIRouter, APIRouter]:
+    """(the JSON routes, the /stats page)."""
     router = APIRouter()
-    WidgetImpression, WidgetClick = feedback_models(settings.max_k)
+    WidgetImpression, WidgetClick = feedback_models(settings.max_k, variants.names)
 
     def gate(request: Request, what: str) -> None:
         check_widget_report(request, widget_limit, settings.cors_origins, enabled=settings.widget_clicks,
@@ -44,14 +46,13 @@ def build_feedback_router(settings: Settings, variants: Variants, widget_limit: 
         gate(request, "impression")
         if impression.article_id not in index:
             raise ServiceError(404, f"unknown article id: {impression.article_id!r}")
-        variants[impression.variant]  # noqa: B018 - an unknown variant: 422
         if len(set(impression.ids)) != len(impression.ids):
             raise ServiceError(422, "ids: an article is listed twice")
-        if impression.article_id in impression.ids:
-            raise ServiceError(422, "ids: a block never lists its own article")
+        if impression.article_id in impression.ids:  # like a body id that differs from the path's: 409
+            raise ServiceError(409, "ids: a block never lists its own article")
         missing = next((i for i in impression.ids if i not in index), None)
         if missing is not None:
-            raise ServiceError(422, f"ids: unknown article id: {missing!r}")
+            raise ServiceError(404, f"ids: unknown article id: {missing!r}")
         new = state.feedback.add_impression(impression.impression_id, impression.article_id, impression.variant,
                                             impression.ids)
         return {"ok": True, "accepted": int(new), "duplicates": int(not new)}
@@ -62,7 +63,6 @@ def build_feedback_router(settings: Settings, variants: Variants, widget_limit: 
         position (1 is the first), for the same article and variant. An impression counts one click, its
         first: another (or a retry) is a duplicate. The gate is the impressions'."""
         gate(request, "click")
-        variants[click.variant]  # noqa: B018 - an unknown variant: 422
         new = state.feedback.add_click(click.impression_id, click.article_id, click.target_id, click.position,
                                        click.variant)
         return {"ok": True, "accepted": int(new), "duplicates": int(not new)}
@@ -79,7 +79,12 @@ def build_feedback_router(settings: Settings, variants: Variants, widget_limit: 
         of each variant against control."""
         return {"ok": True, **current_report(state, start, end)}
 
-    @router.get("/stats", tags=["feedback"], response_class=HTMLResponse, dependencies=[AdminPageAccess])
+    pages = APIRouter()  # HTML, its errors in the one JSON shape (documented as such)
+    json_errors = {status: {"description": "the one error shape", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/ErrorResponse"}}}} for status in (401, 403, 422, 503)}
+
+    @pages.get("/stats", tags=["feedback"], response_class=HTMLResponse, dependencies=[AdminPageAccess],
+               responses=json_errors)
     def stats_html(state: StateDep, start: Annotated[UtcTime | None, Query(alias="from")] = None,
                    end: Annotated[UtcTime | None, Query(alias="to")] = None) -> HTMLResponse:
         """The report as a page: CTR per variant over time and CTR by position, drawn as inline SVG.
@@ -87,7 +92,7 @@ def build_feedback_router(settings: Settings, variants: Variants, widget_limit: 
         body, headers = stats_page(current_report(state, start, end))
         return HTMLResponse(body, headers=headers)
 
-    return router
+    return router, pages
 
 
 class RollUps:

@@ -5,7 +5,7 @@ puts the app's limits (k, text size, batch size) into the routes, so that the sc
 
 import time
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -16,8 +16,8 @@ from .errors import ServiceError
 from .public import PublicFields
 from ..feedback import Variants
 from .ratelimit import RateLimiter, check_widget_report
-from .schemas import (ArticleResponse, EventsResponse, PathId, RelatedResponse, Status, UtcTime, VariantName,
-                      WidgetView, request_models)
+from .schemas import (ArticleResponse, EventsResponse, PathId, RelatedResponse, Status, UtcTime, WidgetView,
+                      request_models)
 from .settings import Settings
 
 def _split(values: list[str]) -> list[str]:
@@ -36,6 +36,7 @@ def build_router(settings: Settings, public: PublicFields, variants: Variants, w
     router = APIRouter()
     DraftQuery, EventBatch = request_models(settings.max_k, settings.max_text_chars, settings.max_events)
     K = Annotated[int, Query(ge=1, le=settings.max_k)]
+    Variant = Literal[tuple(variants.names)]  # the schema lists the configured variants
     Offset = Annotated[int, Query(ge=0, le=settings.max_k)]
 
     @router.get("/health", response_model=Status, tags=["service"])
@@ -55,7 +56,7 @@ def build_router(settings: Settings, public: PublicFields, variants: Variants, w
                       published_before: UtcTime | None = None,
                       exclude: Annotated[list[str], Query()] = [],  # noqa: B006
                       diversity: Annotated[float, Query(ge=0, le=1)] = 0.0, explain: bool = False,
-                      fallback: bool = False, variant: Annotated[VariantName | None, Query()] = None) -> Response:
+                      fallback: bool = False, variant: Annotated[Variant | None, Query()] = None) -> Response:
         """The articles related to one article, best first (never the article itself). ``diversity``
         re-ranks by maximal marginal relevance; ``explain`` adds each hit's score parts and shared terms;
         ``fallback`` pads a short list with popular, recent articles of the same section. ``variant``
@@ -63,7 +64,7 @@ def build_router(settings: Settings, public: PublicFields, variants: Variants, w
         n = k + offset
         blend: dict = {}
         if variant is not None:
-            chosen = variants[variant]  # an unknown one: 422
+            chosen = variants[variant]
             blend = chosen.blend
             diversity = diversity or chosen.diversity or 0.0
         plain = not (section or tag or author or published_after or published_before or exclude or diversity

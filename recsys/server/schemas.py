@@ -10,7 +10,6 @@ from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from ..documents.article import ID_PATTERN, MAX_CHARS, MAX_TAGS, MAX_VIEWS, URL_PATTERN, parse_time
-from ..feedback.variants import NAME_PATTERN
 
 ArticleId = Annotated[str, Field(min_length=1, max_length=MAX_CHARS["id"], pattern=ID_PATTERN,
                                  description="An article id: no '/', '\\' or control characters.")]
@@ -113,8 +112,6 @@ class WidgetView(BaseModel):
     article_id: ArticleId
 
 
-VariantName = Annotated[str, Field(min_length=1, max_length=40, pattern=NAME_PATTERN,
-                                   description="A variant of RECSYS_VARIANTS (`control` when none are set).")]
 ImpressionId = Annotated[str, Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
                                     description="The widget's random id of one impression (its idempotency key).")]
 
@@ -231,8 +228,10 @@ class ErrorResponse(BaseModel):
     status: int
 
 
-def feedback_models(max_k: int) -> tuple[type[BaseModel], type[BaseModel]]:
-    """(WidgetImpression, WidgetClick) with this app's largest k in their schema."""
+def feedback_models(max_k: int, variants: list[str]) -> tuple[type[BaseModel], type[BaseModel]]:
+    """(WidgetImpression, WidgetClick) with this app's largest k and variants in their schema."""
+    Variant = Annotated[Literal[tuple(variants)], Field(description="A variant of RECSYS_VARIANTS "
+                                                                    "(`control` when none are set).")]
 
     class WidgetImpression(BaseModel):
         """POST /v1/widget/impressions: the related block of ``article_id`` was seen, showing ``ids`` in
@@ -242,8 +241,9 @@ def feedback_models(max_k: int) -> tuple[type[BaseModel], type[BaseModel]]:
 
         impression_id: ImpressionId
         article_id: ArticleId
-        ids: list[ArticleId] = Field(..., min_length=1, max_length=max_k, description="The ids shown, in order.")
-        variant: VariantName
+        ids: list[ArticleId] = Field(..., min_length=1, max_length=max_k, json_schema_extra={"uniqueItems": True},
+                                     description="The ids shown, in order (each once).")
+        variant: Variant
 
         _text = model_validator(mode="before")(_json_text)
 
@@ -257,7 +257,7 @@ def feedback_models(max_k: int) -> tuple[type[BaseModel], type[BaseModel]]:
         article_id: ArticleId
         target_id: ArticleId
         position: whole_number(1, max_k)
-        variant: VariantName
+        variant: Variant
 
         _text = model_validator(mode="before")(_json_text)
 
