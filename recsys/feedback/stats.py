@@ -119,8 +119,9 @@ def _iso(seconds: float) -> str:
 def format_report(data: dict[str, Any]) -> str:
     """The report as plain-text tables (what ``recsys report`` prints)."""
     pct = lambda value: "-" if value is None else f"{100 * value:.2f}%"  # noqa: E731
-    lines = [f"clicks per impression, {data['from'][:16]} to {data['to'][:16]} UTC "
-             f"({round(100 * data['confidence'])}% Wilson intervals; z-test against {data['control']})", ""]
+    title = (f"clicks per impression, {data['from'][:16]} to {data['to'][:16]} UTC "
+             f"({round(100 * data['confidence'])}% Wilson intervals; z-test against {data['control']})")
+    lines = [title, ""]
     lines.append(f"{'rank':<5}{'variant':<20}{'impressions':>12}{'clicks':>9}{'CTR':>9}  {'interval':<19}"
                  f"{'vs control':>11}{'p':>9}")
     rank = {name: n for n, name in enumerate(data["ranking"], start=1)}

@@ -35,13 +35,13 @@ from starlette.concurrency import run_in_threadpool
 
 from ..documents.article import Article
 from ..errors import IndexFormatError, RecsysError, UnknownArticleError
+from ..feedback import FeedbackStore
+from ..feedback.store import DEFAULT_RETENTION_DAYS
 from ..related_index import RelatedIndex
 from . import compaction
 from .changelog import ChangeLog
 from .errors import ServiceError
 from .events import Event, EventStore
-from ..feedback import FeedbackStore
-from ..feedback.store import DEFAULT_RETENTION_DAYS
 
 T = TypeVar("T")
 log = logging.getLogger("recsys.server")
