@@ -1,10 +1,12 @@
-"""A per-client token bucket for the token-free routes (widget view reports)."""
+"""A per-client token bucket for the token-free routes (widget reports), and their gate."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import OrderedDict
+
+from .errors import ServiceError
 
 
 class RateLimiter:
@@ -35,8 +37,6 @@ def check_widget_report(request, limiter: RateLimiter, cors_origins: list[str], 
     """The gate of every token-free widget report (views, impressions, clicks): it must be enabled
     (``setting``), come from the service's own origin or a CORS origin (browsers send the Origin
     header), and stay within the client's rate (one bucket per client for all its reports)."""
-    from .errors import ServiceError
-
     if not enabled:
         raise ServiceError(403, f"widget {what} reports are off: set {setting}=true to accept them")
     origin = request.headers.get("origin")

@@ -10,11 +10,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from ..feedback import Variants
 from .events import Event
 from .deps import ReadyDep, StateDep, WriteAccess
 from .errors import ServiceError
 from .public import PublicFields
-from ..feedback import Variants
 from .ratelimit import RateLimiter, check_widget_report
 from .schemas import (ArticleResponse, EventsResponse, PathId, RelatedResponse, Status, UtcTime, WidgetView,
                       request_models)
