@@ -81,6 +81,22 @@ def test_an_impression_then_its_click_are_stored_once(client):
     assert raw(client) == (1, 1)
 
 
+def test_a_click_before_its_impression_carries_the_list(client):
+    ids = shown(client)
+    click = {"impression_id": "imp-early-0123456789", "article_id": "a-012", "target_id": ids[0], "position": 1,
+             "variant": "fresh"}
+    assert_error(client.post("/v1/widget/clicks", json=click, headers=OWN), 404, "no impression")
+    assert_error(client.post("/v1/widget/clicks", json={**click, "ids": ids, "target_id": ids[1]}, headers=OWN),
+                 409, "was not shown at position 1")
+    assert_error(client.post("/v1/widget/clicks", json={**click, "ids": ["a-012", *ids[1:]]}, headers=OWN),
+                 409, "never lists its own article")
+    assert raw(client) == (0, 0)
+    assert client.post("/v1/widget/clicks", json={**click, "ids": ids}, headers=OWN).json()["accepted"] == 1
+    late = client.post("/v1/widget/impressions", json=impression(ids, "imp-early-0123456789"), headers=OWN)
+    assert late.json()["duplicates"] == 1
+    assert raw(client) == (1, 1)
+
+
 @pytest.mark.parametrize("change, status, fragment", [
     ({"target_id": "a-001"}, 409, "was not shown at position"),           # an id never shown
     ({"position": 1}, 409, "was not shown at position 1"),                # shown, but elsewhere

@@ -125,6 +125,18 @@ def test_a_click_must_match_what_the_impression_showed(store):
     assert [row[:3] for row in raw_rows(store)[1]] == [("imp-1", "c", 2)]
 
 
+def test_a_click_can_carry_its_impression_atomically(store):
+    assert store.add_click("imp-2", "a", "c", 2, "control", shown=["b", "c"]) is True
+    assert store.add_impression("imp-2", "a", "control", ["b", "c"]) is False  # its own report, arriving late
+    assert [row[:4] for row in raw_rows(store)[0]] == [("imp-2", "a", "control", '["b","c"]')]
+    before = raw_rows(store)
+    with pytest.raises(FeedbackError, match="already used for another"):
+        store.add_click("imp-2", "a", "b", 1, "control", shown=["b", "d"])
+    with pytest.raises(FeedbackError, match="was not shown at position 1"):  # nor its impression
+        store.add_click("imp-3", "a", "x", 1, "control", shown=["b", "c"])
+    assert raw_rows(store) == before
+
+
 def fill(store, n, *, seed=0, days=3, variants=("control", "fresh"), click_rate=0.3):
     """``n`` random impressions over the last ``days`` days, a share of them clicked; returns them."""
     rng = random.Random(seed)

@@ -323,3 +323,31 @@ def test_without_track_the_widget_reports_nothing_and_stores_no_key(site):
     site.wait_for_timeout(300)
     assert site.evaluate("window.sessionStorage.length") == 0
     assert site.dialogs == [] and site.errors == [] and site.unexpected == []
+
+
+def test_a_block_clicked_before_it_was_seen_sends_its_list_with_the_click(site):
+    site.add_init_script("""window.IntersectionObserver = function () {  // never reports the block seen
+        this.observe = function () {}; this.disconnect = function () {}; };""")
+    reports = []
+    site.route(f"{RECSYS}/v1/variants", lambda route: route.fulfill(
+        status=200, content_type="application/json", headers=CORS,
+        body=json.dumps({"ok": True, "variants": [{"name": "control", "share": 1}]})))
+
+    def report(route):
+        reports.append(route.request)
+        route.fulfill(status=200, content_type="application/json", headers=CORS, body=json.dumps({"ok": True}))
+
+    site.route(f"{RECSYS}/v1/widget/impressions", report)
+    site.route(f"{RECSYS}/v1/widget/clicks", report)
+    site.answers["a-001"] = {"ok": True, "results": [GOOD]}
+    site.pages[f"{PUBLISHER}/story"] = story(["a-001"]).replace('async>', 'async data-track="true">')
+    site.goto(f"{PUBLISHER}/story")
+    site.wait_for_selector("#a-001 .recsys-related")
+    site.evaluate(CLICK_GUARD)
+    site.locator("#a-001 a").click()
+    site.wait_for_timeout(300)
+    assert [r.url for r in reports] == [f"{RECSYS}/v1/widget/clicks"]
+    sent = json.loads(reports[0].post_data)
+    assert sent["ids"] == ["good"] and sent["target_id"] == "good" and sent["position"] == 1
+    assert sent["variant"] == "control"  # one variant: the plain list, recorded as that variant
+    assert site.dialogs == [] and site.errors == [] and site.unexpected == []

@@ -165,14 +165,28 @@ class FeedbackStore:
         return False
 
     def add_click(self, impression_id: str, article_id: str, target_id: str, position: int, variant: str,
-                  ts: float | None = None) -> bool:
+                  ts: float | None = None, *, shown: Sequence[str] | None = None) -> bool:
         """Store the click of an impression; False if that impression has its click already (a retry,
         or a second click in the same block). The click must match the stored impression: its
         article, its variant, and the id shown at ``position`` (1 is the first); otherwise
-        FeedbackError (UnknownImpressionError for an impression never stored), and nothing is stored."""
+        FeedbackError (UnknownImpressionError for an impression never stored), and nothing is stored.
+
+        ``shown`` (the ids the impression showed) stores the impression too, in the same transaction,
+        if it is not stored yet: for a block clicked before it was reported seen, whose impression
+        report might arrive after its click. A stored impression with another list is a FeedbackError."""
+        now = time.time() if ts is None else ts
         with self._transaction() as db:
             row = db.execute("SELECT seq, article_id, variant, shown, ts FROM impressions WHERE id = ?",
                              (impression_id,)).fetchone()
+            if shown is not None:
+                record = json.dumps(list(shown), ensure_ascii=False, separators=(",", ":"))
+                if row is None:
+                    db.execute("INSERT INTO impressions (id, article_id, variant, shown, ts) VALUES (?, ?, ?, ?, ?)",
+                               (impression_id, article_id, variant, record, now))
+                    row = db.execute("SELECT seq, article_id, variant, shown, ts FROM impressions WHERE id = ?",
+                                     (impression_id,)).fetchone()
+                elif row[1:4] != (article_id, variant, record):
+                    raise FeedbackError("impression_id: already used for another article, variant or list")
             if row is None:
                 raise UnknownImpressionError(f"impression_id: no impression {impression_id[:80]!r} was reported "
                                              "(or it is older than the retention)")
@@ -189,7 +203,7 @@ class FeedbackStore:
             cursor = db.execute("INSERT OR IGNORE INTO clicks (impression_id, impression_seq, hour, article_id, "
                                 "target_id, position, variant, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                 (impression_id, seq, int(shown_at // 3600), article_id, target_id, position, variant,
-                                 time.time() if ts is None else ts))
+                                 now))
             return bool(cursor.rowcount)
 
     # ------------------------------------------------------------ roll-ups

@@ -44,27 +44,22 @@ def build_feedback_router(settings: Settings, variants: Variants,
         within the client's rate (RECSYS_WIDGET_RATE, shared with its other reports), of indexed
         articles and a defined variant. Idempotent by impression_id."""
         gate(request, "impression")
-        if impression.article_id not in index:
-            raise ServiceError(404, f"unknown article id: {impression.article_id!r}")
-        if len(set(impression.ids)) != len(impression.ids):
-            raise ServiceError(422, "ids: an article is listed twice")
-        if impression.article_id in impression.ids:  # like a body id that differs from the path's: 409
-            raise ServiceError(409, "ids: a block never lists its own article")
-        missing = next((i for i in impression.ids if i not in index), None)
-        if missing is not None:
-            raise ServiceError(404, f"ids: unknown article id: {missing!r}")
+        check_shown(index, impression.article_id, impression.ids)
         new = state.feedback.add_impression(impression.impression_id, impression.article_id, impression.variant,
                                             impression.ids)
         return {"ok": True, "accepted": int(new), "duplicates": int(not new)}
 
     @router.post("/v1/widget/clicks", response_model=EventsResponse, tags=["feedback"])
-    def widget_click(click: WidgetClick, request: Request, state: StateDep) -> dict:
+    def widget_click(click: WidgetClick, request: Request, index: ReadyDep, state: StateDep) -> dict:
         """A reader followed a link of the block: it must be the id that the impression showed at that
         position (1 is the first), for the same article and variant. An impression counts one click, its
-        first: another (or a retry) is a duplicate. The gate is the impressions'."""
+        first: another (or a retry) is a duplicate. With ``ids``, the impression is stored with the
+        click if it is not yet (checked as an impression is). The gate is the impressions'."""
         gate(request, "click")
+        if click.ids is not None:
+            check_shown(index, click.article_id, click.ids)
         new = state.feedback.add_click(click.impression_id, click.article_id, click.target_id, click.position,
-                                       click.variant)
+                                       click.variant, shown=click.ids)
         return {"ok": True, "accepted": int(new), "duplicates": int(not new)}
 
     def current_report(state, start, end) -> dict:
@@ -93,6 +88,19 @@ def build_feedback_router(settings: Settings, variants: Variants,
         return HTMLResponse(body, headers=headers)
 
     return router, pages
+
+
+def check_shown(index, article_id: str, ids: list[str]) -> None:
+    """What a block showed: of an indexed article, indexed ids, each once, never the article itself."""
+    if article_id not in index:
+        raise ServiceError(404, f"unknown article id: {article_id!r}")
+    if len(set(ids)) != len(ids):
+        raise ServiceError(422, "ids: an article is listed twice")
+    if article_id in ids:  # like a body id that differs from the path's: 409
+        raise ServiceError(409, "ids: a block never lists its own article")
+    missing = next((i for i in ids if i not in index), None)
+    if missing is not None:
+        raise ServiceError(404, f"ids: unknown article id: {missing!r}")
 
 
 class RollUps:

@@ -258,6 +258,11 @@ def feedback_models(max_k: int, variants: list[str]) -> tuple[type[BaseModel], t
         target_id: ArticleId
         position: whole_number(1, max_k)
         variant: Variant
+        ids: list[ArticleId] | None = Field(None, min_length=1, max_length=max_k,
+                                            json_schema_extra={"uniqueItems": True},
+                                            description="The ids the impression showed, for a block clicked before "
+                                                        "it was reported seen: the impression is stored with the "
+                                                        "click if it is not yet.")
 
         _text = model_validator(mode="before")(_json_text)
 

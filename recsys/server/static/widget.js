@@ -16,7 +16,8 @@
  * With data-track="true" the widget also reports, without cookies, what the block showed and what was
  * clicked: one impression when the block is half in view (the article, the ids shown in order, the
  * variant, a random impression id), and the first click in the block (the impression, the target, its
- * position from 1) as a keepalive request, which outlives the page that the click unloads. It takes
+ * position from 1; with the ids shown if the block was clicked before it was reported seen) as a
+ * keepalive request, which outlives the page that the click unloads. It takes
  * part in the service's A/B variants (GET /v1/variants): a random visitor key, kept in sessionStorage
  * only, picks the variant, the same one on every page of the visit; data-variant="NAME" forces one.
  */
@@ -200,10 +201,15 @@
       var position = Array.prototype.indexOf.call(links, link) + 1;
       if (position < 1) return;
       clicked = true;  // an impression counts its first click only
-      report();  // a block clicked before it was reported seen
+      var body = {impression_id: impression.impression_id, article_id: articleId,
+                  target_id: shown[position - 1], position: position, variant: variant};
+      if (!seen) {  // clicked before it was reported seen: the click carries its impression
+        seen = true;
+        if (observer) observer.disconnect();
+        body.ids = shown;
+      }
       // keepalive: the request outlives the page the click unloads; text/plain needs no preflight
-      send("/v1/widget/clicks", {impression_id: impression.impression_id, article_id: articleId,
-                                 target_id: shown[position - 1], position: position, variant: variant}, true);
+      send("/v1/widget/clicks", body, true);
     }
     section.addEventListener("click", onClick);
     section.addEventListener("auxclick", onClick);
