@@ -13,15 +13,16 @@ from .analysis.analyzer import Analyzer, AnalyzerConfig
 from .config import BlendConfig, IndexConfig
 from .documents.article import Article
 from .documents.readers import read_articles
-from .errors import (DependencyError, DuplicateIdError, EmptyCorpusError, IndexFormatError, InputError,
-                     ParameterError, PendingChangesError, RecsysError, UnknownArticleError)
+from .errors import (DependencyError, DuplicateIdError, EmptyCorpusError, FeedbackError, IndexFormatError, InputError,
+                     ParameterError, PendingChangesError, RecsysError, UnknownArticleError, UnknownImpressionError,
+                     VariantError)
 from .evaluation import evaluate, tune
 from .query.hits import Hit
 from .related_index import RelatedIndex
 
 __all__ = [
     "Analyzer", "AnalyzerConfig", "Article", "BlendConfig", "DependencyError", "DuplicateIdError",
-    "EmptyCorpusError", "Hit", "IndexConfig", "IndexFormatError", "InputError", "ParameterError", "PendingChangesError",
+    "EmptyCorpusError", "FeedbackError", "Hit", "IndexConfig", "IndexFormatError", "InputError", "ParameterError", "PendingChangesError",
     "RecsysError",
-    "RelatedIndex", "UnknownArticleError", "evaluate", "read_articles", "tune", "__version__",
+    "RelatedIndex", "UnknownArticleError", "UnknownImpressionError", "VariantError", "evaluate", "read_articles", "tune", "__version__",
 ]

@@ -188,7 +188,12 @@ def info(index_dir: Path, as_json: bool) -> None:
 def serve(index_dir: Path, host: str, port: int, workers: int, events_db: Path | None) -> None:
     """Serve related lists over HTTP (writes need RECSYS_API_TOKEN, reload and compaction
     RECSYS_ADMIN_TOKEN, in the environment; see docs/deploy.md)."""
+    import os
+
+    from .feedback import Variants
+
     RelatedIndex.load(index_dir)  # refuse a bad index before listening
+    Variants.parse(os.environ.get("RECSYS_VARIANTS"))  # and bad A/B variants
     _serve(index_dir, host, port, workers=workers, events_db=events_db)
 
 
@@ -233,8 +238,9 @@ def _serve(index_dir: Path, host: str, port: int, *, workers: int, events_db: Pa
 @main.command(name="eval")
 @click.argument("index_dir", metavar="DIR", type=click.Path(path_type=Path))
 @click.argument("judgments", metavar="JUDGMENTS", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "judgment_format", type=click.Choice(["pairwise", "qrels", "clicks"]),
-              help="pairwise JSON ratings, qrels JSONL, or a click log (default: from the file).")
+@click.option("--format", "judgment_format", type=click.Choice(["pairwise", "qrels", "clicks", "events"]),
+              help="pairwise JSON ratings, qrels JSONL, a click log, or the service's events file, whose widget "
+                   "impressions and clicks are a click log (default: from the file).")
 @click.option("-k", "k", type=int, default=10, show_default=True, help="List length the metrics look at.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_one_line_errors
@@ -263,7 +269,8 @@ def evaluate_command(index_dir: Path, judgments: Path, judgment_format: str | No
 @click.option("--n-iter", type=int, default=20, show_default=True, help="Parameter sets tried by random search.")
 @click.option("--folds", type=int, default=3, show_default=True, help="Cross-validation folds over the queries.")
 @click.option("-k", "k", type=int, default=10, show_default=True, help="List length nDCG looks at.")
-@click.option("--format", "judgment_format", type=click.Choice(["pairwise", "qrels", "clicks"]))
+@click.option("--format", "judgment_format", type=click.Choice(["pairwise", "qrels", "clicks", "events"]),
+              help="Judgments format (default: from the file); `events` is the service's events file.")
 @_one_line_errors
 def tune(input_path: Path, judgments: Path, output: Path, grid_path: Path | None, search: str, n_iter: int,
          folds: int, k: int, judgment_format: str | None) -> None:
@@ -278,6 +285,35 @@ def tune(input_path: Path, judgments: Path, output: Path, grid_path: Path | None
                f"cross-validated {result[f'cv_ndcg@{k}']:.4f} ({folds} folds); wrote {output}")
     for row in result["results"][:5]:
         click.echo(f"  {row[f'ndcg@{k}']:.4f}  {json.dumps(row['params'], sort_keys=True)}")
+
+
+@main.command()
+@click.argument("events_db", metavar="EVENTS_DB", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--from", "start", metavar="TIME", help="Start of the period, ISO 8601 (default: 30 days before --to).")
+@click.option("--to", "end", metavar="TIME", help="End of the period, ISO 8601 (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (what GET /v1/stats answers).")
+@_one_line_errors
+def report(events_db: Path, start: str | None, end: str | None, as_json: bool) -> None:
+    """Click-through of the related block per A/B variant, from the service's events file: impressions,
+    clicks, CTR with its 95% Wilson interval, the z-test against control, and CTR by position."""
+    import os
+
+    from .documents.article import parse_time
+    from .feedback import FeedbackStore, Variants, format_report, report as click_report
+
+    if not events_db.is_file():
+        raise InputError("no such file", source=str(events_db))
+    try:
+        period = [parse_time(value) if value else None for value in (start, end)]
+    except ValueError as error:
+        raise ParameterError(f"--from/--to: {error}") from None
+    store = FeedbackStore(events_db)
+    try:
+        store.roll_up()
+        data = click_report(store, *period, variants=Variants.parse(os.environ.get("RECSYS_VARIANTS")).names)
+    finally:
+        store.close()
+    click.echo(json.dumps(data, indent=2) if as_json else format_report(data))
 
 
 @main.command()

@@ -58,3 +58,16 @@ def _locate(message: str, source: str | None, line: int | None, field: str | Non
 
 class PendingChangesError(ParameterError):
     """An index with upserts or deletes not yet folded in was to be saved without compacting."""
+
+
+class VariantError(ParameterError):
+    """A/B variants: a bad RECSYS_VARIANTS definition, or a variant name that is not defined."""
+
+
+class FeedbackError(InputError):
+    """An impression or click report that does not match what was shown (a target that was not at
+    that position of the impression, another article, another variant)."""
+
+
+class UnknownImpressionError(FeedbackError):
+    """A click names an impression that was never reported (or is older than the retention)."""

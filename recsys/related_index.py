@@ -107,14 +107,14 @@ class RelatedIndex:
                              published_before=published_before, exclude=exclude)
         return lists.related(view, article_id, k, filters, self._blend(blend), now, options)
 
-    def related_from_stored_list(self, article_id: str, k: int = 10) -> list[Hit] | None:
-        """``related(article_id, k)`` (no filters, diversity, explanations or fallback) when the
+    def related_from_stored_list(self, article_id: str, k: int = 10, **blend: Any) -> list[Hit] | None:
+        """``related(article_id, k, **blend)`` (no filters, diversity, explanations or fallback) when the
         article's pins and precomputed list answer it, with the articles added since the build if
         they are few (up to 200): no live search, so a server may answer it on its event loop.
         None when ``related`` would search or score more. UnknownArticleError as ``related``."""
         view = self._view
         view.row(article_id)
-        return lists.related_from_stored_list(view, article_id, check_int("k", k), self.config.blend, None)
+        return lists.related_from_stored_list(view, article_id, check_int("k", k), self._blend(blend), None)
 
     def served_from_stored_list(self, article_id: str, k: int) -> bool:
         """True if ``related(article_id, k)`` without filters, diversity or explanations would be answered

@@ -21,13 +21,15 @@ ADMIN = "fuzz-admin-token-0123"
 
 
 def auth_for(path: str) -> dict[str, str]:
-    token = ADMIN if path.startswith("/v1/admin") else WRITE
-    return {"Authorization": f"Bearer {token}"}
+    token = ADMIN if path.startswith(("/v1/admin", "/v1/stats", "/stats")) else WRITE
+    origin = {"Origin": "http://testserver"} if path.startswith("/v1/widget/") else {}  # as a browser sends
+    return {"Authorization": f"Bearer {token}", **origin}
 
 
 def app_settings(index_dir, tmp_path, **overrides) -> Settings:
     return Settings(**{"index": index_dir, "events_db": tmp_path / "events.sqlite3", "api_token": WRITE,
-                       "admin_token": ADMIN, "widget_views": True, **overrides})
+                       "admin_token": ADMIN, "widget_views": True, "widget_clicks": True,
+                       "variants": {"control": {}, "fresh": {"freshness_weight": 1.0}}, **overrides})
 
 
 @pytest.fixture()

@@ -19,6 +19,7 @@ LAYERS = [
     ["build", "query"],
     ["live"],
     ["related_index"],
+    ["feedback"],
     ["evaluation", "server"],
     ["cli"],
     ["__init__", "__main__"],

@@ -219,3 +219,135 @@ def test_a_failing_view_report_is_silent(site):
     # Chromium itself logs the refused connection ("Failed to load resource"); the widget logs nothing
     assert [e for e in site.errors if "Failed to load resource" not in e] == []
     assert site.dialogs == [] and site.unexpected == []
+
+
+def test_tracking_reports_what_was_shown_without_cookies(site):
+    """With data-track, the widget asks for the variant its session key picks (as the library
+    assigns it), reports once the ids it rendered (a hit it left out is not among them), and the
+    block's first click as a keepalive request without credentials."""
+    from recsys.feedback import Variants
+
+    definition = {"control": {"share": 0.5}, "fresh": {"share": 0.5}}
+    key = "0123456789abcdef0123456789abcdef"
+    expected_variant = Variants.parse(definition).assign(key).name
+    site.add_init_script(f"""window.sessionStorage.setItem("recsys-visitor", "{key}");
+        window.__fetches = [];
+        var realFetch = window.fetch;
+        window.fetch = function (url, init) {{
+            window.__fetches.push({{url: String(url), init: init ? {{method: init.method, keepalive: init.keepalive,
+                                   credentials: init.credentials}} : null}});
+            return realFetch.apply(this, arguments);
+        }};""")
+    reports, asked = [], []
+    site.route(f"{RECSYS}/v1/variants", lambda route: route.fulfill(
+        status=200, content_type="application/json", headers=CORS,
+        body=json.dumps({"ok": True, "variants": Variants.parse(definition).public()})))
+
+    def related(route):
+        asked.append(route.request.url)
+        route.fulfill(status=200, content_type="application/json", headers=CORS, body=json.dumps(
+            {"ok": True, "variant": expected_variant, "results": [
+                {"id": "bad", "title": "bad", "url": "javascript:alert(1)"}, GOOD,
+                {"id": "second", "title": "Second", "url": "https://news.example/second"}]}))
+
+    def report(route):
+        reports.append(route.request)
+        route.fulfill(status=200, content_type="application/json", headers=CORS,
+                      body=json.dumps({"ok": True, "accepted": 1, "duplicates": 0}))
+
+    site.route("**/v1/articles/*/related*", related)
+    site.route(f"{RECSYS}/v1/widget/impressions", report)
+    site.route(f"{RECSYS}/v1/widget/clicks", report)
+    site.pages[f"{PUBLISHER}/story"] = story(["a-001"]).replace('async>', 'async data-track="true">')
+    site.goto(f"{PUBLISHER}/story")
+    site.wait_for_selector("#a-001 .recsys-related")
+    site.wait_for_timeout(300)
+    assert len(asked) == 1 and f"variant={expected_variant}" in asked[0]
+    assert [r.url for r in reports] == [f"{RECSYS}/v1/widget/impressions"]
+    impression = json.loads(reports[0].post_data)
+    assert set(impression) == {"impression_id", "article_id", "ids", "variant"}
+    assert impression["ids"] == ["good", "second"] and impression["variant"] == expected_variant
+    assert impression["article_id"] == "a-001" and len(impression["impression_id"]) == 32
+
+    site.evaluate(CLICK_GUARD)
+    site.locator("#a-001 a", has_text="Second").click()
+    site.locator("#a-001 a", has_text="A good story").click()  # a second click in the block: not reported
+    site.wait_for_timeout(300)
+    assert [r.url for r in reports][1:] == [f"{RECSYS}/v1/widget/clicks"]
+    assert json.loads(reports[1].post_data) == {"impression_id": impression["impression_id"], "article_id": "a-001",
+                                                "target_id": "second", "position": 2, "variant": expected_variant}
+    assert reports[1].all_headers()["content-type"].startswith("text/plain")
+    for sent in reports:
+        assert "cookie" not in sent.all_headers()
+    calls = [c for c in site.evaluate("window.__fetches") if "/v1/widget/" in c["url"]]
+    assert [c["init"] for c in calls] == [{"method": "POST", "keepalive": True, "credentials": "omit"}] * 2
+    assert site.evaluate("window.sessionStorage.getItem('recsys-visitor')") == key
+    assert site.dialogs == [] and site.errors == [] and site.unexpected == []
+
+
+@pytest.mark.parametrize("answer", [
+    {"ok": True, "variants": "control"},
+    {"ok": True, "variants": [{"name": "<img src=x onerror=window.__pwned=1>", "share": 1}]},
+    {"ok": True, "variants": [{"name": 7, "share": "1"}, None]},
+    ["not", "an", "object"],
+])
+def test_hostile_variant_answers_never_run_or_break_the_block(site, answer):
+    asked = []
+    site.route(f"{RECSYS}/v1/variants", lambda route: route.fulfill(
+        status=200, content_type="application/json", headers=CORS, body=json.dumps(answer)))
+
+    def related(route):
+        asked.append(route.request.url)
+        route.fulfill(status=200, content_type="application/json", headers=CORS,
+                      body=json.dumps({"ok": True, "results": [GOOD]}))
+
+    site.route("**/v1/articles/*/related*", related)
+    site.route(f"{RECSYS}/v1/widget/impressions", lambda route: route.fulfill(
+        status=200, content_type="application/json", headers=CORS, body=json.dumps({"ok": True})))
+    site.pages[f"{PUBLISHER}/story"] = story(["a-001"]).replace('async>', 'async data-track="true">')
+    site.goto(f"{PUBLISHER}/story")
+    site.wait_for_selector("#a-001 .recsys-related")
+    site.wait_for_timeout(300)
+    assert len(asked) == 1 and "variant=" not in asked[0]  # no usable list of several variants: the plain list
+    assert site.locator("#a-001 a").get_attribute("href") == GOOD["url"]
+    assert site.evaluate("typeof window.__pwned") == "undefined"
+    assert site.dialogs == [] and site.errors == [] and site.unexpected == []
+
+
+def test_without_track_the_widget_reports_nothing_and_stores_no_key(site):
+    site.answers["a-001"] = {"ok": True, "results": [GOOD]}
+    site.open_story(["a-001"])
+    site.wait_for_selector("#a-001 .recsys-related")
+    site.evaluate(CLICK_GUARD)
+    site.locator("#a-001 a").click()
+    site.wait_for_timeout(300)
+    assert site.evaluate("window.sessionStorage.length") == 0
+    assert site.dialogs == [] and site.errors == [] and site.unexpected == []
+
+
+def test_a_block_clicked_before_it_was_seen_sends_its_list_with_the_click(site):
+    site.add_init_script("""window.IntersectionObserver = function () {  // never reports the block seen
+        this.observe = function () {}; this.disconnect = function () {}; };""")
+    reports = []
+    site.route(f"{RECSYS}/v1/variants", lambda route: route.fulfill(
+        status=200, content_type="application/json", headers=CORS,
+        body=json.dumps({"ok": True, "variants": [{"name": "control", "share": 1}]})))
+
+    def report(route):
+        reports.append(route.request)
+        route.fulfill(status=200, content_type="application/json", headers=CORS, body=json.dumps({"ok": True}))
+
+    site.route(f"{RECSYS}/v1/widget/impressions", report)
+    site.route(f"{RECSYS}/v1/widget/clicks", report)
+    site.answers["a-001"] = {"ok": True, "results": [GOOD]}
+    site.pages[f"{PUBLISHER}/story"] = story(["a-001"]).replace('async>', 'async data-track="true">')
+    site.goto(f"{PUBLISHER}/story")
+    site.wait_for_selector("#a-001 .recsys-related")
+    site.evaluate(CLICK_GUARD)
+    site.locator("#a-001 a").click()
+    site.wait_for_timeout(300)
+    assert [r.url for r in reports] == [f"{RECSYS}/v1/widget/clicks"]
+    sent = json.loads(reports[0].post_data)
+    assert sent["ids"] == ["good"] and sent["target_id"] == "good" and sent["position"] == 1
+    assert sent["variant"] == "control"  # one variant: the plain list, recorded as that variant
+    assert site.dialogs == [] and site.errors == [] and site.unexpected == []

@@ -18,7 +18,8 @@ from scipy.stats import pearsonr, spearmanr
 
 from ..errors import InputError, ParameterError
 
-FORMATS = ("pairwise", "qrels", "clicks")
+FORMATS = ("pairwise", "qrels", "clicks", "events")
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def evaluate(index, judgments: str | Path | Mapping[str, Mapping[str, float]], *, k: int = 10,
@@ -26,8 +27,9 @@ def evaluate(index, judgments: str | Path | Mapping[str, Mapping[str, float]], *
     """Score ``index`` against judgments; returns a dict of metrics.
 
     ``judgments`` is a file (pairwise JSON ``{"ids": [...], "ratings": [[...]]}``, qrels JSONL
-    ``{"id": ..., "related": [ids] | {id: grade}}``, or a click log JSONL ``{"id": ...,
-    "impressions": [ids in shown order], "clicks": [ids]}``), or already-read graded relevance
+    ``{"id": ..., "related": [ids] | {id: grade}}``, a click log JSONL ``{"id": ...,
+    "impressions": [ids in shown order], "clicks": [ids]}``, or the service's own events file, whose
+    widget impressions and clicks are the click log), or already-read graded relevance
     ``{query id: {article id: gain}}``. ``query`` passes options to ``index.related``.
     """
     ratings = None
@@ -64,6 +66,8 @@ def load_gains(judgments: str | Path | Mapping[str, Mapping[str, float]],
         return read_qrels(path)
     if format == "clicks":
         return click_gains(path)
+    if format == "events":
+        return event_gains(path)
     raise ParameterError(f"format must be one of {FORMATS}, got {format!r}")
 
 
@@ -160,12 +164,48 @@ def click_gains(path: Path, eta: float = 1.0) -> dict[str, dict[str, float]]:
             exposure[query][str(item)] += 1.0 / position ** eta
         for item in clicked:
             clicks[query][str(item)] += 1.0
-    return {q: {i: min(1.0, clicks[q][i] / e) for i, e in items.items() if e > 0} for q, items in exposure.items()}
+    return _debiased(exposure, clicks)
+
+
+def event_gains(path: Path, eta: float = 1.0) -> dict[str, dict[str, float]]:
+    """``click_gains`` of the service's own click log: the widget's impressions and clicks in its
+    events file (``recsys serve --events-db``), read from their roll-ups (new raw rows are rolled
+    up first, as the service does; raw rows past the retention are gone, their counts are not)."""
+    from ..feedback import FeedbackStore
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file", source=str(path))
+    store = FeedbackStore(path)
+    try:
+        store.roll_up()
+        clicks: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        exposure: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for article_id, target_id, position, impressions, clicked in store.targets():
+            exposure[article_id][target_id] += impressions / position ** eta
+            clicks[article_id][target_id] += clicked
+    finally:
+        store.close()
+    if not exposure:
+        raise InputError("no widget impressions in the events file", source=path.name)
+    return _debiased(exposure, clicks)
+
+
+def _debiased(exposure: Mapping[str, Mapping[str, float]],
+              clicks: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    return {q: {i: min(1.0, clicks.get(q, {}).get(i, 0.0) / e) for i, e in items.items() if e > 0}
+            for q, items in exposure.items()}
 
 
 def _guess_format(path: Path) -> str:
     if path.suffix.lower() == ".json":
         return "pairwise"
+    try:
+        with path.open("rb") as file:
+            if file.read(len(SQLITE_HEADER)) == SQLITE_HEADER:
+                return "events"
+    except FileNotFoundError:
+        raise InputError("no such file", source=str(path)) from None
     for _, row in _jsonl(path):
         return "clicks" if "impressions" in row else "qrels"
     raise InputError("no judgments in the file", source=path.name)

@@ -12,6 +12,8 @@ from .admin import router as admin_router
 from .pages import router as pages_router
 from . import stored_lists
 from .errors import ServiceError, error_response, install_error_handlers, leaf_routes
+from .feedback import RollUps, build_feedback_router
+from .ratelimit import RateLimiter
 from .metrics import Metrics, MetricsMiddleware
 from .public import PublicFields
 from .routes import build_router
@@ -28,13 +30,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        serving = ServingState(settings.index, settings.events_path())
+        serving = ServingState(settings.index, settings.events_path(), retention_days=settings.events_retention_days)
         try:
             serving.sync()  # opens the index, replays the log, adds views, warms the kernels: then /ready
         except ServiceError as error:
             log.error("%s", error)  # up but not ready; each request tries again (and warms on success)
         app.state.serving = serving
+        rollups = RollUps(app.state, settings.rollup_seconds).start()
         yield
+        rollups.stop()
         serving.close()
 
     app = FastAPI(title="recsys", version=_version(), lifespan=lifespan,
@@ -45,7 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors = {status: {"model": ErrorResponse, "description": "the one error shape"}
               for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
     public = PublicFields(settings.public_fields)
-    app.include_router(build_router(settings, public), responses=errors)
+    variants = settings.parsed_variants()
+    widget_limit = RateLimiter(settings.widget_rate, per_seconds=60.0)  # one bucket per client for all its reports
+    app.include_router(build_router(settings, public, variants, widget_limit), responses=errors)
+    feedback_routes, feedback_pages = build_feedback_router(settings, variants, widget_limit)
+    app.include_router(feedback_routes, responses=errors)
+    app.include_router(feedback_pages)
     app.include_router(admin_router, responses=errors)
     app.include_router(pages_router)
     route = next(r for r in leaf_routes(app.router.routes) if getattr(r, "path", None) == stored_lists.ROUTE)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from typing import Annotated
 
@@ -50,8 +52,31 @@ async def require_admin(settings: Annotated[Settings, Depends(get_settings)],
     _check_bearer(settings.admin_token, authorization, "RECSYS_ADMIN_TOKEN", "admin routes")
 
 
+async def require_admin_page(settings: Annotated[Settings, Depends(get_settings)],
+                             authorization: Annotated[str | None, Header()] = None) -> None:
+    """Admin pages (GET /stats) take the admin token as a bearer token, or as the password of HTTP Basic
+    authentication (any user name), so that a browser can ask for it: 401 asks with a Basic challenge.
+    The token never goes in a URL."""
+    if settings.admin_token is None:
+        _check_bearer(None, authorization, "RECSYS_ADMIN_TOKEN", "admin pages")
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            password = base64.b64decode(given.strip(), validate=True).decode("utf-8").partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            password = ""
+        if hmac.compare_digest(password.encode(), settings.admin_token.get_secret_value().encode()):
+            return
+    elif scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                             settings.admin_token.get_secret_value().encode()):
+        return
+    raise ServiceError(401, "missing or wrong admin token", {"WWW-Authenticate": 'Basic realm="recsys admin", '
+                                                                              'charset="UTF-8"'})
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ReadyDep = Annotated[RelatedIndex, Depends(get_ready_index)]
 StateDep = Annotated[ServingState, Depends(get_state)]
 WriteAccess = Depends(require_token)
 AdminAccess = Depends(require_admin)
+AdminPageAccess = Depends(require_admin_page)

@@ -8,10 +8,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from ..errors import (IndexFormatError, InputError, ParameterError, RecsysError, UnknownArticleError)
+from ..errors import (FeedbackError, IndexFormatError, InputError, ParameterError, RecsysError,
+                      UnknownArticleError, UnknownImpressionError)
 
 STATUS_OF = (  # the first matching class decides
     (UnknownArticleError, 404),
+    (UnknownImpressionError, 404),
+    (FeedbackError, 409),  # a click or impression that conflicts with the stored impression
     (ParameterError, 422),
     (InputError, 422),
     (IndexFormatError, 503),

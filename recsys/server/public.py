@@ -55,10 +55,13 @@ class PublicFields:
         data = article.to_dict()
         return _made_safe({name: data[name] for name in self.fields if name in data}, data.get("paywalled"))
 
-    def list_response(self, hits: Sequence[Hit], *, explain: bool = False, article_id: str | None = None) -> bytes:
-        """The JSON body of a list route, {"ok": true, ["article_id": ...,] "results": [the hits' public
-        views]}, as ``hit`` has them."""
+    def list_response(self, hits: Sequence[Hit], *, explain: bool = False, article_id: str | None = None,
+                      variant: str | None = None) -> bytes:
+        """The JSON body of a list route, {"ok": true, ["article_id": ...,] ["variant": ...,] "results":
+        [the hits' public views]}, as ``hit`` has them."""
         head = b'{"ok":true,' + (b'"article_id":' + orjson.dumps(article_id) + b"," if article_id is not None else b"")
+        if variant is not None:
+            head += b'"variant":' + orjson.dumps(variant) + b","
         results = [orjson.dumps(self.hit(h, explain=True)) for h in hits] if explain else [self._json(h) for h in hits]
         return head + b'"results":[' + b",".join(results) + b"]}"
 

@@ -5,16 +5,17 @@ puts the app's limits (k, text size, batch size) into the routes, so that the sc
 
 import time
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from ..feedback import Variants
 from .events import Event
 from .deps import ReadyDep, StateDep, WriteAccess
 from .errors import ServiceError
 from .public import PublicFields
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, check_widget_report
 from .schemas import (ArticleResponse, EventsResponse, PathId, RelatedResponse, Status, UtcTime, WidgetView,
                       request_models)
 from .settings import Settings
@@ -29,12 +30,13 @@ def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
 
-def build_router(settings: Settings, public: PublicFields) -> APIRouter:
-    """The JSON routes of one app, with ``settings``' limits, showing ``public``'s fields of articles."""
+def build_router(settings: Settings, public: PublicFields, variants: Variants, widget_limit: RateLimiter) -> APIRouter:
+    """The JSON routes of one app, with ``settings``' limits, showing ``public``'s fields of articles;
+    ``widget_limit`` is the per-client rate of every widget report."""
     router = APIRouter()
-    widget_limit = RateLimiter(settings.widget_rate, per_seconds=60.0)
     DraftQuery, EventBatch = request_models(settings.max_k, settings.max_text_chars, settings.max_events)
     K = Annotated[int, Query(ge=1, le=settings.max_k)]
+    Variant = Literal[tuple(variants.names)]  # the schema lists the configured variants
     Offset = Annotated[int, Query(ge=0, le=settings.max_k)]
 
     @router.get("/health", response_model=Status, tags=["service"])
@@ -54,26 +56,33 @@ def build_router(settings: Settings, public: PublicFields) -> APIRouter:
                       published_before: UtcTime | None = None,
                       exclude: Annotated[list[str], Query()] = [],  # noqa: B006
                       diversity: Annotated[float, Query(ge=0, le=1)] = 0.0, explain: bool = False,
-                      fallback: bool = False) -> Response:
+                      fallback: bool = False, variant: Annotated[Variant | None, Query()] = None) -> Response:
         """The articles related to one article, best first (never the article itself). ``diversity``
         re-ranks by maximal marginal relevance; ``explain`` adds each hit's score parts and shared terms;
-        ``fallback`` pads a short list with popular, recent articles of the same section."""
+        ``fallback`` pads a short list with popular, recent articles of the same section. ``variant``
+        makes the list with that A/B variant's parameters (RECSYS_VARIANTS), and the answer names it."""
         n = k + offset
+        blend: dict = {}
+        if variant is not None:
+            chosen = variants[variant]
+            blend = chosen.blend
+            diversity = diversity or chosen.diversity or 0.0
         plain = not (section or tag or author or published_after or published_before or exclude or diversity
                      or explain)
 
         def query(index):
             return index.related(article_id, k=n, section=section, tags=_split(tag), author=author,
                                  published_after=published_after, published_before=published_before,
-                                 exclude=_split(exclude), diversity=diversity, explain=explain, fallback=fallback)
+                                 exclude=_split(exclude), diversity=diversity, explain=explain, fallback=fallback,
+                                 **blend)
 
         def stored(index):  # the hot path: microseconds, so it runs on the event loop
-            return index.related_from_stored_list(article_id, n)
+            return index.related_from_stored_list(article_id, n, **blend)
 
         hits = await state.read(stored) if plain else None
         if hits is None or (fallback and len(hits) < n):  # a live search, MMR, explanations, padding: the pool
             hits = await state.read_in_thread(query)
-        return _json(public.list_response(hits[offset:], explain=explain, article_id=article_id))
+        return _json(public.list_response(hits[offset:], explain=explain, article_id=article_id, variant=variant))
 
     @router.post("/v1/related", response_model=RelatedResponse, tags=["related"])
     def related_to_draft(query: DraftQuery, state: StateDep) -> Response:
@@ -106,18 +115,8 @@ def build_router(settings: Settings, public: PublicFields) -> APIRouter:
         """A page view from the widget: no token, but only when enabled, only from the service's own
         origin or a CORS origin (the Origin header is required), at most RECSYS_WIDGET_RATE a minute
         per client, and only of an indexed article. The server names the event."""
-        if not settings.widget_views:
-            raise ServiceError(403, "widget view reports are off: set RECSYS_WIDGET_VIEWS=true to accept them")
-        origin = request.headers.get("origin")
-        own = f"{request.url.scheme}://{request.url.netloc}"
-        if origin is None:
-            raise ServiceError(403, "a view report needs an Origin header (browsers send one)")
-        if origin != own and origin not in settings.cors_origins:
-            raise ServiceError(403, "this origin may not report views; allow it in RECSYS_CORS_ORIGINS")
-        wait = widget_limit.take(request.client.host if request.client else "")
-        if wait:
-            raise ServiceError(429, f"too many view reports from this client; retry in {wait:.0f} s",
-                               {"Retry-After": str(max(1, round(wait)))})
+        check_widget_report(request, widget_limit, settings.cors_origins, enabled=settings.widget_views,
+                            setting="RECSYS_WIDGET_VIEWS", what="view")
         if view.article_id not in index:
             raise ServiceError(404, f"unknown article id: {view.article_id!r}")
         event = Event(f"w-{uuid.uuid4().hex}", view.article_id, "view", time.time())

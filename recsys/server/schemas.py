@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from ..documents.article import ID_PATTERN, MAX_CHARS, MAX_TAGS, MAX_VIEWS, URL_PATTERN, parse_time
 
@@ -112,6 +112,23 @@ class WidgetView(BaseModel):
     article_id: ArticleId
 
 
+ImpressionId = Annotated[str, Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                                    description="The widget's random id of one impression (its idempotency key).")]
+
+
+def _json_text(value: Any) -> Any:
+    """A body sent as text/plain (the widget's clicks, so that no CORS preflight is needed while the
+    page unloads) arrives as bytes: read it as the JSON it holds."""
+    if isinstance(value, (bytes, str)):
+        import json
+
+        try:
+            return json.loads(value)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ValueError("the body is not JSON") from None
+    return value
+
+
 class Result(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -126,7 +143,66 @@ class Result(BaseModel):
 class RelatedResponse(BaseModel):
     ok: Literal[True] = True
     article_id: str | None = None
+    variant: str | None = Field(None, description="The variant the list was made with (when one was asked for).")
     results: list[Result]
+
+
+class VariantShare(BaseModel):
+    name: str
+    share: float
+
+
+class VariantsResponse(BaseModel):
+    ok: Literal[True] = True
+    variants: list[VariantShare]
+
+
+class PositionRate(BaseModel):
+    position: int
+    impressions: int
+    clicks: int
+    ctr: float | None
+    ctr_low: float | None
+    ctr_high: float | None
+
+
+class VersusControl(BaseModel):
+    difference: float
+    z: float
+    p_value: float
+
+
+class VariantReport(BaseModel):
+    variant: str
+    impressions: int
+    clicks: int
+    ctr: float | None
+    ctr_low: float | None
+    ctr_high: float | None
+    vs_control: VersusControl | None
+    by_position: list[PositionRate]
+
+
+class PeriodRate(BaseModel):
+    start: str
+    variant: str
+    impressions: int
+    clicks: int
+    ctr: float | None
+    ctr_low: float | None
+    ctr_high: float | None
+
+
+class StatsResponse(BaseModel):
+    ok: Literal[True] = True
+    from_: str = Field(..., alias="from")
+    to: str
+    confidence: float
+    control: str
+    variants: list[VariantReport]
+    ranking: list[str] = Field(..., description="Variants with impressions, by CTR, best first.")
+    bucket: Literal["hour", "day"]
+    over_time: list[PeriodRate]
 
 
 class ArticleResponse(BaseModel):
@@ -150,6 +226,47 @@ class ErrorResponse(BaseModel):
     ok: Literal[False] = False
     error: str
     status: int
+
+
+def feedback_models(max_k: int, variants: list[str]) -> tuple[type[BaseModel], type[BaseModel]]:
+    """(WidgetImpression, WidgetClick) with this app's largest k and variants in their schema."""
+    Variant = Annotated[Literal[tuple(variants)], Field(description="A variant of RECSYS_VARIANTS "
+                                                                    "(`control` when none are set).")]
+
+    class WidgetImpression(BaseModel):
+        """POST /v1/widget/impressions: the related block of ``article_id`` was seen, showing ``ids`` in
+        this order, made with ``variant``."""
+
+        model_config = ConfigDict(extra="forbid", strict=True)
+
+        impression_id: ImpressionId
+        article_id: ArticleId
+        ids: list[ArticleId] = Field(..., min_length=1, max_length=max_k, json_schema_extra={"uniqueItems": True},
+                                     description="The ids shown, in order (each once).")
+        variant: Variant
+
+        _text = model_validator(mode="before")(_json_text)
+
+    class WidgetClick(BaseModel):
+        """POST /v1/widget/clicks: a reader followed the link at ``position`` (1 is the first) of an
+        impression. Also accepted as text/plain (the widget sends it so, while the page unloads)."""
+
+        model_config = ConfigDict(extra="forbid", strict=True)
+
+        impression_id: ImpressionId
+        article_id: ArticleId
+        target_id: ArticleId
+        position: whole_number(1, max_k)
+        variant: Variant
+        ids: list[ArticleId] | None = Field(None, min_length=1, max_length=max_k,
+                                            json_schema_extra={"uniqueItems": True},
+                                            description="The ids the impression showed, for a block clicked before "
+                                                        "it was reported seen: the impression is stored with the "
+                                                        "click if it is not yet.")
+
+        _text = model_validator(mode="before")(_json_text)
+
+    return WidgetImpression, WidgetClick
 
 
 def request_models(max_k: int, max_text_chars: int, max_events: int) -> tuple[type[BaseModel], type[BaseModel]]:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ..feedback import Variants
+from ..feedback.store import DEFAULT_RETENTION_DAYS
 
 MIN_TOKEN_LENGTH = 16
 PUBLIC_FIELDS = ("id", "title", "url", "section", "tags", "author", "published_at", "score")
@@ -38,6 +42,14 @@ class Settings(BaseSettings):
     widget_views: bool = Field(False, description="Accept token-free view reports from the widget, from the "
                                                   "service's own origin and the CORS origins only.")
     widget_rate: int = Field(60, ge=1, description="Widget view reports one client may send per minute.")
+    widget_clicks: bool = Field(False, description="Accept token-free impression and click reports from the widget, "
+                                                   "from the service's own origin and the CORS origins only.")
+    variants: dict[str, Any] | None = Field(None, description="A/B variants: JSON object of name -> overrides of the "
+                                            "query-time parameters (and an optional share); one must be `control`.")
+    events_retention_days: float = Field(DEFAULT_RETENTION_DAYS, gt=0, description="Days raw impressions and "
+                                         "clicks are kept once rolled up (the hourly roll-ups are kept).")
+    rollup_seconds: float = Field(60.0, gt=0, description="Seconds between two roll-ups of new impressions and "
+                                  "clicks in each worker (GET /v1/stats rolls up first as well).")
     demo_page: bool = Field(False, description="Serve a page at / that lists the articles with their widgets.")
 
     @field_validator("api_token", "admin_token", mode="before")
@@ -52,6 +64,15 @@ class Settings(BaseSettings):
                         info.field_name.upper(), MIN_TOKEN_LENGTH)
             return None
         return str(text).strip()
+
+    @model_validator(mode="after")
+    def _variants_are_valid(self) -> "Settings":
+        """A bad variant definition stops the service at start-up, with an error naming the variant."""
+        self.parsed_variants()
+        return self
+
+    def parsed_variants(self) -> Variants:
+        return Variants.parse(self.variants)
 
     @model_validator(mode="after")
     def _warn_of_unknown_variables(self) -> "Settings":

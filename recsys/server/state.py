@@ -35,6 +35,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ..documents.article import Article
 from ..errors import IndexFormatError, RecsysError, UnknownArticleError
+from ..feedback import FeedbackStore
+from ..feedback.store import DEFAULT_RETENTION_DAYS
 from ..related_index import RelatedIndex
 from . import compaction
 from .changelog import ChangeLog
@@ -48,9 +50,11 @@ log = logging.getLogger("recsys.server")
 class ServingState:
     """The served index and the durable stores behind it."""
 
-    def __init__(self, index_path: Path, db_path: Path, *, retry_delay: float = 1.0) -> None:
+    def __init__(self, index_path: Path, db_path: Path, *, retry_delay: float = 1.0,
+                 retention_days: float = DEFAULT_RETENTION_DAYS) -> None:
         self.db_path = Path(db_path)
         self.events = EventStore(db_path)
+        self.feedback = FeedbackStore(db_path, retention_days=retention_days)  # the block's impressions and clicks
         self.changes = ChangeLog(db_path)
         self.write_lock = threading.Lock()
         self.index: RelatedIndex | None = None
@@ -68,6 +72,7 @@ class ServingState:
 
     def close(self) -> None:
         self.events.close()
+        self.feedback.close()
         self.changes.close()
 
     # ------------------------------------------------------------ keeping in step
