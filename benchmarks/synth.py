@@ -417,6 +417,51 @@ def _edit_title(rng: np.random.Generator, toks: list[str], world: _World) -> lis
     return toks
 
 
+def _texts(world: _World, m: int, is_dup, src, keep, saved: dict, bodies: list[str], title_toks: list[str],
+           t_end: list[int], tlen: list[int], dup_rng: np.random.Generator) -> Iterator[tuple[str, list[str]]]:
+    """(body, title tokens) of a chunk's first ``m`` articles: drawn (the title from its run of
+    ``title_toks``, its first ``tlen`` distinct words), or, for a near-duplicate, its source's
+    edited; ``saved`` holds the sources' tokens and gains those of the articles in ``keep``."""
+    t0 = 0
+    for i in range(m):
+        t1 = t_end[i]
+        if is_dup[i]:
+            sb, st = saved[int(src[i])]
+            btoks = _edit_body(dup_rng, sb, world)
+            ttoks = _edit_title(dup_rng, st, world)
+            body = " ".join(btoks)
+            if i in keep:
+                saved[i] = (btoks, ttoks)
+        else:
+            body = bodies[i]
+            draw = title_toks[t0:t1]
+            ttoks = list(dict.fromkeys(draw))
+            ttoks = ttoks[:tlen[i]] if len(ttoks) >= tlen[i] else draw[:tlen[i]]
+            ttoks[0] = ttoks[0].capitalize()
+            if i in keep:
+                saved[i] = (saved[i][0], ttoks)
+        t0 = t1
+        yield body, ttoks
+
+
+def _record(num: str, ttoks: list[str], body: str, pub: str, section: str, tags: list[str], author: str,
+            views: int, topic: int) -> dict:
+    """One article's JSON object."""
+    slug = "-".join(ttoks[:6]).lower()
+    return {
+        "id": f"s-{num}",
+        "title": " ".join(ttoks),
+        "body": body,
+        "url": f"{URL_PREFIX}/{section}/{pub[0:4]}/{pub[5:7]}/{pub[8:10]}/{slug}-{num}",
+        "section": section,
+        "tags": tags,
+        "author": author,
+        "published_at": pub,
+        "views": views,
+        "topic": topic,
+    }
+
+
 def _chunk(world: _World, seed: int, ci: int, m: int, id_width: int,
            chunk_size: int = CHUNK_SIZE) -> Iterator[dict]:
     """Flat mode: articles ``ci * chunk_size`` ... ``+ m - 1``. Per-article draws are always made
@@ -502,44 +547,10 @@ def _chunk(world: _World, seed: int, ci: int, m: int, id_width: int,
     kw = world.keywords[topic[:, None], tag_pick].tolist()
     n_tags_l, topic_l, views_l = n_tags.tolist(), topic.tolist(), views.tolist()
 
-    dup_rng = _rng(seed, 1, ci, 6)
-    base = ci * C
-    t0 = 0
-    for i in range(m):
-        t1 = t_end[i]
-        if is_dup[i]:
-            sb, st = saved[int(src[i])]
-            btoks = _edit_body(dup_rng, sb, world)
-            ttoks = _edit_title(dup_rng, st, world)
-            body = " ".join(btoks)
-            if i in keep:
-                saved[i] = (btoks, ttoks)
-        else:
-            body = bodies[i]
-            draw = title_toks[t0:t1]
-            ttoks = list(dict.fromkeys(draw))
-            ttoks = ttoks[:tlen_l[i]] if len(ttoks) >= tlen_l[i] else draw[:tlen_l[i]]
-            ttoks[0] = ttoks[0].capitalize()
-            if i in keep:
-                saved[i] = (saved[i][0], ttoks)
-        t0 = t1
-        num = f"{base + i + 1:0{id_width}d}"
-        title = " ".join(ttoks)
-        pub = published[i]
-        section = sections[i]
-        slug = "-".join(ttoks[:6]).lower()
-        yield {
-            "id": f"s-{num}",
-            "title": title,
-            "body": body,
-            "url": f"{URL_PREFIX}/{section}/{pub[0:4]}/{pub[5:7]}/{pub[8:10]}/{slug}-{num}",
-            "section": section,
-            "tags": kw[i][:n_tags_l[i]],
-            "author": author_names[i],
-            "published_at": pub,
-            "views": views_l[i],
-            "topic": topic_l[i],
-        }
+    texts = _texts(world, m, is_dup, src, keep, saved, bodies, title_toks, t_end, tlen_l, _rng(seed, 1, ci, 6))
+    for i, (body, ttoks) in enumerate(texts):
+        yield _record(f"{ci * C + i + 1:0{id_width}d}", ttoks, body, published[i], sections[i],
+                      kw[i][:n_tags_l[i]], author_names[i], views_l[i], topic_l[i])
 
 
 # --------------------------------------------------------------------------- stories mode
@@ -889,46 +900,12 @@ def _story_chunk(world: _World, seed: int, ci: int, m: int, id_width: int, chunk
     n_tags_l, topic_l, views_l = n_tags.tolist(), topic.tolist(), views.tolist()
     tag_entity_l, event_l = tag_entity.tolist(), ev.ids[e].tolist()
 
-    dup_rng = _rng(seed, 2, ci, 6)
-    base = ci * C
-    t0 = 0
-    for i in range(m):
-        t1 = t_end[i]
-        if is_dup[i]:
-            sb, st = saved[int(src[i])]
-            btoks = _edit_body(dup_rng, sb, world)
-            ttoks = _edit_title(dup_rng, st, world)
-            body = " ".join(btoks)
-            if i in keep:
-                saved[i] = (btoks, ttoks)
-        else:
-            body = bodies[i]
-            draw = title_toks[t0:t1]
-            ttoks = list(dict.fromkeys(draw))
-            ttoks = ttoks[:tlen_l[i]] if len(ttoks) >= tlen_l[i] else draw[:tlen_l[i]]
-            ttoks[0] = ttoks[0].capitalize()
-            if i in keep:
-                saved[i] = (saved[i][0], ttoks)
-        t0 = t1
-        num = f"{base + i + 1:0{id_width}d}"
-        pub = published[i]
-        section = sections[i]
+    texts = _texts(world, m, is_dup, src, keep, saved, bodies, title_toks, t_end, tlen_l, _rng(seed, 2, ci, 6))
+    for i, (body, ttoks) in enumerate(texts):
         tags = ([main_tag[i]] if tag_entity_l[i] else []) + [event_tag[i]] + kw[i]
-        tags = list(dict.fromkeys(tags))[:n_tags_l[i]]
-        slug = "-".join(ttoks[:6]).lower()
-        yield {
-            "id": f"s-{num}",
-            "title": " ".join(ttoks),
-            "body": body,
-            "url": f"{URL_PREFIX}/{section}/{pub[0:4]}/{pub[5:7]}/{pub[8:10]}/{slug}-{num}",
-            "section": section,
-            "tags": tags,
-            "author": author_names[i],
-            "published_at": pub,
-            "views": views_l[i],
-            "topic": topic_l[i],
-            "event": event_l[i],
-        }
+        yield {**_record(f"{ci * C + i + 1:0{id_width}d}", ttoks, body, published[i], sections[i],
+                         list(dict.fromkeys(tags))[:n_tags_l[i]], author_names[i], views_l[i], topic_l[i]),
+               "event": event_l[i]}
 
 
 def generate(n: int, seed: int = 0, *, mode: str = "flat", n_topics: int = 40,

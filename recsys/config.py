@@ -261,7 +261,7 @@ class IndexConfig:
     max_doc_freq: _NonNegative | None = None
     n_neighbors: _Count = 50
     n_candidates: _Count = 200
-    probe_budget: _Count | None = None
+    probe_budget: _Count | None = 20_000
     live_probe_budget: _Count | None = 100_000
     refine_rounds: _Rounds = 4
     refine_fan_out: _Count = 20

@@ -29,6 +29,21 @@ if sync_playwright is None or not os.path.exists(CHROMIUM):
     pytestmark = pytest.mark.skip(reason=SKIP_REASON)
 
 
+def wait_until_ready(process: subprocess.Popen, base: str, log) -> None:
+    """Wait for a server started in its own session to answer /ready; fail with its log if it
+    died or did not answer in 120 s (generous: a shared CI machine can be slow)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:  # a server that died fails at once
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    pytest.fail(f"the server did not start: {log.read_text(errors='replace')}")
+
+
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("demo")
@@ -41,17 +56,7 @@ def demo_server(tmp_path_factory):
                                     str(workdir / "demo")], cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
                                    env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120  # generous: a shared CI machine can be slow
-    while time.monotonic() < deadline and process.poll() is None:  # a server that died fails at once
-        try:
-            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail(f"demo server did not start: {log.read_text(errors='replace')}")
+    wait_until_ready(process, base, log)
     yield base
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=10)

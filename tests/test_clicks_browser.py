@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from recsys.feedback import FeedbackStore, Variants
-from test_browser import CHROMIUM, FLAGS, SKIP_REASON, sync_playwright
+from test_browser import CHROMIUM, FLAGS, SKIP_REASON, sync_playwright, wait_until_ready
 from test_serve import free_port
 
 if SKIP_REASON:
@@ -51,17 +51,7 @@ def service(sample_index, tmp_path_factory):
                                     "--events-db", str(events)], env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail(f"the service did not start: {log.read_text(errors='replace')}")
+    wait_until_ready(process, base, log)
     yield base, events
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=10)

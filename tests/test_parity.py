@@ -187,10 +187,19 @@ def test_refinement_rounds_that_skip_pairs_scored_before_find_what_rescoring_eve
     narrow = dict(method="tfidf", n_neighbors=8, n_candidates=8, max_query_terms=1, refine_fan_out=4, **PLAIN)
     start = recsys.RelatedIndex.build(articles, refine_rounds=0, **narrow)._view.data.neighbor_rows
     rows = [[j for j in start[i] if j >= 0] for i in range(len(docs))]
-    for rounds in range(1, 4):  # a plain NN-descent round: every reachable pair scored again
+    fresh = [set(r) for r in rows]  # what joined each list in the step before
+    for rounds in range(1, 4):  # a plain NN-descent round: every reachable pair scored again ...
         reached = [set(rows[i]) | {j2 for j in rows[i][:4] for j2 in rows[j][:4]} - {i} for i in range(len(docs))]
+        listing = [[] for _ in docs]  # ... and reverse edges: the 4 most similar rows that newly list i
+        for j in range(len(docs)):
+            for i in fresh[j]:
+                listing[i].append(j)
+        for i in range(len(docs)):
+            reached[i] |= set(sorted(listing[i], key=lambda j: (-similarity[j, i], j))[:4])
+        previous_sets = [set(r) for r in rows]
         rows = [sorted((j for j in reached[i] if similarity[i, j] > 0), key=lambda j: (-similarity[i, j], j))[:8]
                 for i in range(len(docs))]
+        fresh = [set(rows[i]) - previous_sets[i] for i in range(len(docs))]
         built = recsys.RelatedIndex.build(articles, refine_rounds=rounds, **narrow)._view.data
         for i in range(len(docs)):
             listed = [j for j in built.neighbor_rows[i] if j >= 0]

@@ -129,30 +129,47 @@ def _merge_keep(o, old_rows, old_sims, rows, sims, n_keep, out_rows, out_sims, o
 
 def refine(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, first, last, fan_out,
            n_keep, n_threads=None):
-    """One round of neighbour-of-neighbour refinement (NN-descent) for rows [first, last): each row's
-    new candidates are the first ``fan_out`` entries of the lists of its first ``fan_out`` neighbours,
-    re-scored exactly and merged into its list. ``nb_rows``, ``nb_sims`` (n_rows, n_keep) hold every
-    row's current list and ``fresh`` marks the entries that joined it in the previous step: a pair
-    reached through two entries that are not fresh was scored in an earlier round, and is skipped.
+    """One round of refinement for rows [first, last): each row's new candidates are the first
+    ``fan_out`` entries of the lists of its first ``fan_out`` neighbours (NN-descent) and up to
+    ``fan_out`` rows whose lists newly hold it (reverse edges), re-scored exactly and merged into
+    its list. ``nb_rows``, ``nb_sims`` (n_rows, n_keep) hold every row's current list and ``fresh``
+    marks the entries that joined it in the previous step: a pair reached through two entries that
+    are not fresh was scored in an earlier round, and is skipped.
     Returns new (rows, normalised scores, fresh) for rows [first, last)."""
     n_out = last - first
     out_rows = np.full((n_out, n_keep), -1, np.int32)
     out_sims = np.zeros((n_out, n_keep), np.float32)
     out_fresh = np.zeros((n_out, n_keep), np.bool_)
+    offer_ptr, offer_rows = reverse_offers(nb_rows, nb_sims, fresh, fan_out)
     _in_chunks(_refine_chunk, n_out, n_threads, article_queries, indptr, indices, data, n_terms, self_scores, nb_rows,
-               nb_sims, fresh, first, fan_out, n_keep, out_rows, out_sims, out_fresh)
+               nb_sims, fresh, offer_ptr, offer_rows, first, fan_out, n_keep, out_rows, out_sims, out_fresh)
     return out_rows, out_sims, out_fresh
 
 
+def reverse_offers(nb_rows, nb_sims, fresh, cap):
+    """Reverse edges as CSR (indptr, rows): for each row i, up to ``cap`` rows j whose lists newly
+    hold i (fresh entries), the most similar first (ties: the lower j)."""
+    sources, slots = np.nonzero(fresh & (nb_rows >= 0))
+    targets = nb_rows[sources, slots]
+    order = np.lexsort((sources, -nb_sims[sources, slots], targets))
+    targets, sources = targets[order], sources[order].astype(np.int32)
+    counts = np.bincount(targets, minlength=len(nb_rows))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    kept = np.arange(len(targets)) - starts[targets] < cap
+    indptr = np.zeros(len(nb_rows) + 1, np.int64)
+    np.cumsum(np.minimum(counts, cap), out=indptr[1:])
+    return indptr, sources[kept]
+
+
 @njit(cache=True, nogil=True)
-def _refine_chunk(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, first, fan_out,
-                  n_keep, out_rows, out_sims, out_fresh, lo, hi):
+def _refine_chunk(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, offer_ptr,
+                  offer_rows, first, fan_out, n_keep, out_rows, out_sims, out_fresh, lo, hi):
     """refine for output rows [lo, hi) (article rows first + lo ...), written in place."""
     n_rows = indptr.shape[0] - 1
     width = min(fan_out, nb_rows.shape[1])
     seen = np.full(n_rows, -1, np.int64)
     qdense = np.zeros(n_terms, np.float64)
-    cand = np.empty(width * width, np.int32)
+    cand = np.empty(width * width + fan_out, np.int32)
     for o in range(lo, hi):
         i = first + o
         if self_scores[i] <= 0.0:
@@ -174,6 +191,12 @@ def _refine_chunk(article_queries, indptr, indices, data, n_terms, self_scores, 
                     seen[j2] = i
                     cand[m] = j2
                     m += 1
+        for p in range(offer_ptr[i], offer_ptr[i + 1]):
+            j = offer_rows[p]
+            if seen[j] != i:
+                seen[j] = i
+                cand[m] = j
+                m += 1
         a, b = indptr[i], indptr[i + 1]
         rows, scores = rescore(np.sort(cand[:m]), indices[a:b], article_queries[a:b], indptr, indices, data, qdense)
         sims = (scores / self_scores[i]).astype(np.float32)

@@ -21,6 +21,7 @@ from .progress import progress_bar
 
 
 CORPUS_DIRECTION_ARTICLES = 100
+BLENDED_FAN_OUT = 10  # the blended lists' neighbour-of-neighbour round: 10 x 10 candidates per article
 
 
 @dataclass
@@ -128,10 +129,14 @@ def encode_articles(store: ArticleStore, progress: bool, known: Mapping[str, np.
 
 def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embeddings: np.ndarray,
                         dense: DenseIndex, weight: float, rows: Postings, article_queries: np.ndarray,
-                        self_scores: np.ndarray, n_terms: int, block: int = 16_384) -> tuple[np.ndarray, np.ndarray]:
+                        self_scores: np.ndarray, n_terms: int, block: int = 16_384,
+                        fan_out: int = BLENDED_FAN_OUT) -> tuple[np.ndarray, np.ndarray]:
     """Every article's neighbour list with the semantic channel: the candidates are its lexical
     neighbours and as many articles of the closest embeddings (from the dense index); each is
-    scored exactly, (1 - w) * lexical + w * cosine (at least 0), and the best are kept, as many as before."""
+    scored exactly, (1 - w) * lexical + w * cosine (at least 0), and the best are kept, as many as
+    before. Then one neighbour-of-neighbour round on those lists (the first ``fan_out`` entries of
+    the lists of its first ``fan_out`` neighbours, scored the same way) finds close embeddings the
+    dense index's few probed lists missed."""
     n, keep = lexical_rows.shape
     n_dense = min(keep, n - 1)
     dense_rows = np.full((n, n_dense), -1, dtype=np.int32)
@@ -139,8 +144,36 @@ def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embe
         stop = min(n, start + block)
         dense_rows[start:stop] = _others(dense.search(embeddings[start:stop], n_dense + 1), np.arange(start, stop),
                                          n_dense)
-    return kernels.blended_lists(article_queries, rows.indptr, rows.indices, rows.data, n_terms, self_scores,
-                                 embeddings, lexical_rows, lexical_sims, dense_rows, weight)
+
+    def blended(candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return kernels.blended_lists(article_queries, rows.indptr, rows.indices, rows.data, n_terms, self_scores,
+                                     embeddings, lexical_rows, lexical_sims, candidates, weight)
+
+    first_rows, _ = blended(dense_rows)
+    return blended(_distinct(np.concatenate([dense_rows, _linked(first_rows, fan_out)], axis=1)))
+
+
+def _linked(neighbor_rows: np.ndarray, fan_out: int, block: int = 65_536) -> np.ndarray:
+    """(n, fan_out ** 2): the first ``fan_out`` rows of the lists of each row's first ``fan_out``
+    neighbours (-1: none), the row itself left out."""
+    width = min(fan_out, neighbor_rows.shape[1])
+    out = np.full((len(neighbor_rows), width * width), -1, np.int32)
+    for start in range(0, len(neighbor_rows), block):
+        first = neighbor_rows[start:start + block, :width]
+        linked = np.where(first[:, :, None] >= 0, neighbor_rows[np.maximum(first, 0), :width], -1)
+        linked = linked.reshape(len(first), -1)
+        own = np.arange(start, start + len(first))[:, None]
+        out[start:start + len(first)] = np.where(linked == own, -1, linked)
+    return out
+
+
+def _distinct(candidates: np.ndarray) -> np.ndarray:
+    """Each line's rows once (sorted; repeats and -1 become -1 at the end)."""
+    ordered = np.sort(candidates, axis=1)
+    repeat = np.zeros_like(ordered, dtype=bool)
+    repeat[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
+    ordered[repeat] = -1
+    return -np.sort(-ordered, axis=1)  # -1 last; the kernel scores candidates in any order
 
 
 def _others(found: np.ndarray, own: np.ndarray, n: int) -> np.ndarray:
