@@ -150,7 +150,8 @@ def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embe
                                      embeddings, lexical_rows, lexical_sims, candidates, weight)
 
     first_rows, _ = blended(dense_rows)
-    return blended(_distinct(np.concatenate([dense_rows, _linked(first_rows, fan_out)], axis=1)))
+    # a dense candidate outside the first lists lost to all of them, which stay candidates: leave it out
+    return blended(_distinct(np.concatenate([first_rows, _linked(first_rows, fan_out)], axis=1)))
 
 
 def _linked(neighbor_rows: np.ndarray, fan_out: int, block: int = 65_536) -> np.ndarray:
