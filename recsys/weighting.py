@@ -12,19 +12,44 @@ from .config import IndexConfig
 FLOAT = np.float32  # the dtype of the weights an index stores
 
 
-def document_frequencies(counts: sp.csr_matrix) -> np.ndarray:
-    """Number of documents containing each term."""
-    return np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.int64)
+def document_frequencies(counts: sp.csr_matrix, block: int = 1 << 24) -> np.ndarray:
+    """Number of documents containing each term (counted ``block`` entries at a time: bincount
+    copies int32 indices to int64, which for the whole matrix is twice its indices' memory)."""
+    df = np.zeros(counts.shape[1], dtype=np.int64)
+    for start in range(0, counts.nnz, block):
+        df += np.bincount(counts.indices[start:start + block], minlength=counts.shape[1])
+    return df
 
 
-def tfidf_weights(counts: sp.csr_matrix, *, sublinear_tf: bool = False,
-                  copy: bool = True) -> tuple[sp.csr_matrix, np.ndarray]:
+def tfidf_weights(counts: sp.csr_matrix, *, sublinear_tf: bool = False, copy: bool = True,
+                  block: int = 65_536) -> tuple[sp.csr_matrix, np.ndarray]:
     """L2-normalised TF-IDF rows (in the dtype of ``counts``; in place if ``copy`` is False) and the
-    idf vector, computed by scikit-learn's TfidfTransformer."""
+    idf vector, computed by scikit-learn's TfidfTransformer. In place, it transforms ``block`` rows
+    at a time (each row's weights depend only on it and the idf), so its scratch memory is a
+    block's, not the matrix's."""
     transformer = TfidfTransformer(norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=sublinear_tf)
-    transformer.fit(counts)
-    weights = transformer.transform(counts, copy=copy)
-    return sp.csr_matrix(weights, copy=False), transformer.idf_.astype(np.float64)
+    if copy:
+        transformer.fit(counts)
+        weights = sp.csr_matrix(transformer.transform(counts, copy=True), copy=False)
+    else:
+        transformer.idf_ = _smooth_idf(document_frequencies(counts), counts.shape[0], counts.dtype)
+        weights = counts
+        for start in range(0, counts.shape[0], block):
+            stop = min(counts.shape[0], start + block)
+            part = transformer.transform(counts[start:stop])  # a copy of the block's rows, same entries
+            counts.data[counts.indptr[start]:counts.indptr[stop]] = part.data
+    return weights, transformer.idf_.astype(np.float64)
+
+
+def _smooth_idf(df: np.ndarray, n_docs: int, dtype) -> np.ndarray:
+    """What TfidfTransformer(smooth_idf=True).fit learns from these document frequencies, step by
+    step in its dtype (its fit counts them with a bincount of the whole matrix's indices)."""
+    dtype = dtype if dtype in (np.float64, np.float32) else np.float64
+    idf = np.full(len(df), n_docs + 1, dtype=dtype)
+    idf /= df.astype(dtype) + 1.0
+    np.log(idf, out=idf)
+    idf += 1.0
+    return idf
 
 
 def tfidf_query(terms: np.ndarray, tf: np.ndarray, idf: np.ndarray, *, sublinear_tf: bool) -> np.ndarray:
@@ -81,10 +106,17 @@ def weigh(config: IndexConfig, counts: sp.csr_matrix,
     return weights, df, idf, avgdl
 
 
-def query_weights(config: IndexConfig, doc_weights: np.ndarray, tf: np.ndarray, terms: np.ndarray,
+def query_needs_counts(config: IndexConfig) -> bool:
+    """Whether the query side of indexed articles reads their term counts (BM25, or a min_term_freq
+    to apply); TF-IDF's otherwise is the document side itself, and an index keeps no counts."""
+    return config.method != "tfidf" or config.min_term_freq > 1
+
+
+def query_weights(config: IndexConfig, doc_weights: np.ndarray, tf: np.ndarray | None, terms: np.ndarray,
                   df: np.ndarray) -> np.ndarray:
     """The query side of indexed articles: their TF-IDF weights or BM25 term counts (aligned with
-    ``terms``), with the entries min_term_freq and min_doc_freq rule out set to zero."""
+    ``terms``), with the entries min_term_freq and min_doc_freq rule out set to zero. ``tf`` may be
+    None when the config does not need it (query_needs_counts)."""
     q = doc_weights if config.method == "tfidf" else tf
     ruled_out = None
     if config.min_term_freq > 1:  # every present term occurs at least once

@@ -41,8 +41,13 @@ def against_brute_force(index: RelatedIndex, k: int = 10) -> tuple[float, float]
     return found / (k * len(index)), float(np.mean(ratios))
 
 
-def test_a_budgeted_build_finds_the_exact_lists(corpus):
-    budgeted = RelatedIndex.build(corpus, probe_budget=BUDGET, semantic_weight=0)
+@pytest.fixture(scope="module")
+def budgeted(corpus) -> RelatedIndex:
+    """The lexical build (static channel off) under the small budget."""
+    return RelatedIndex.build(corpus, probe_budget=BUDGET, semantic_weight=0)
+
+
+def test_a_budgeted_build_finds_the_exact_lists(corpus, budgeted):
     search_only = RelatedIndex.build(corpus, probe_budget=BUDGET, semantic_weight=0, refine_rounds=0)
     recall, ratio = against_brute_force(budgeted)
     recall_search, _ = against_brute_force(search_only)
@@ -57,16 +62,15 @@ def test_the_default_build_with_the_static_channel_finds_the_exact_blended_lists
     assert recall >= 0.97 and ratio >= 0.998, (recall, ratio)
 
 
-def test_the_dask_build_is_the_local_build_on_both_corpora(corpus):
+def test_the_dask_build_is_the_local_build_on_both_corpora(corpus, budgeted):
     pytest.importorskip("distributed")
     from distributed import Client, LocalCluster
 
-    params = {"probe_budget": BUDGET, "semantic_weight": 0}
-    local = RelatedIndex.build(corpus, n_jobs=1, **params)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
-        distributed = RelatedIndex.build_on_dask(corpus, client, partition_bytes=corpus.stat().st_size // 5, **params)
-    a, b = local._view.data, distributed._view.data
+        distributed = RelatedIndex.build_on_dask(corpus, client, partition_bytes=corpus.stat().st_size // 5,
+                                                 probe_budget=BUDGET, semantic_weight=0)
+    a, b = budgeted._view.data, distributed._view.data
     assert np.array_equal(b.neighbor_rows, a.neighbor_rows)
     np.testing.assert_allclose(b.neighbor_sims, a.neighbor_sims, rtol=0, atol=1e-6)
 

@@ -237,6 +237,33 @@ def test_parallel_tokenising_builds_the_same_index(sample_articles, monkeypatch)
     np.testing.assert_array_equal(serial._view.data.neighbor_rows, parallel._view.data.neighbor_rows)
 
 
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_the_count_matrix_holds_each_articles_weighted_term_counts(sample_articles, n_jobs, monkeypatch):
+    """The raw counts folded in place into term counts: each row is the article's field-weighted
+    term counts as a query makes them (weighted_terms), its length their weighted token total."""
+    from recsys.analysis.analyzer import Analyzer
+    from recsys.analysis.counting import CountBuilder, article_texts, weighted_terms
+    from recsys.documents.readers import iter_input, validate_rows
+
+    monkeypatch.setattr(CountBuilder, "BATCH", 7)
+    config = recsys.IndexConfig()
+    analyzer = Analyzer(config.analyzer)
+    articles = list(validate_rows(iter_input(sample_articles), source=None, on_error="raise", on_skip=None))
+    with CountBuilder(analyzer, config.field_weights, n_jobs) as counts:
+        for article in articles:
+            counts.add(article)
+        tf, doc_len, vocabulary = counts.finish()
+    assert vocabulary == sorted(vocabulary) and tf.shape == (len(articles), len(vocabulary))
+    assert tf.has_canonical_format and tf.data.dtype == np.float32 and (tf.data > 0).all()
+    for row, article in enumerate(articles):
+        expected, length = weighted_terms(article_texts(article, config.field_weights), analyzer)
+        start, end = tf.indptr[row], tf.indptr[row + 1]
+        got = dict(zip((vocabulary[t] for t in tf.indices[start:end]), tf.data[start:end].tolist()))
+        assert got.keys() == expected.keys()
+        np.testing.assert_allclose([got[t] for t in expected], list(expected.values()), rtol=1e-6)
+        assert doc_len[row] == pytest.approx(length)
+
+
 def test_min_term_freq_and_min_doc_freq_rule_query_terms_out():
     articles = [{"id": "q", "body": "lighthouse lighthouse harbour"},
                 {"id": "shares-twice-used-term", "body": "lighthouse keepers"},

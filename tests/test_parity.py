@@ -72,6 +72,11 @@ def test_tfidf_vectors_equal_scikit_learn(sample_articles, sublinear_tf, stemmer
     ours, idf = tfidf_weights(counts, sublinear_tf=sublinear_tf)
     np.testing.assert_allclose(idf, reference.idf_, rtol=1e-12)
     np.testing.assert_allclose(ours.toarray(), expected.toarray(), rtol=0, atol=1e-12)
+    for dtype in (np.float64, np.float32):  # a build weighs float32 counts in place, in blocks of rows
+        fitted, fitted_idf = tfidf_weights(counts.astype(dtype), sublinear_tf=sublinear_tf)
+        in_place, in_place_idf = tfidf_weights(counts.astype(dtype), sublinear_tf=sublinear_tf, copy=False, block=7)
+        np.testing.assert_array_equal(in_place_idf, fitted_idf)
+        np.testing.assert_array_equal(in_place.toarray(), fitted.toarray())
 
 
 @pytest.mark.parametrize("sublinear_tf", [False, True])

@@ -32,7 +32,7 @@ def test_arrays_are_memory_mapped_and_there_is_no_pickle(sample_index, tmp_path)
         assert isinstance(array.base, np.memmap) and not array.flags.writeable
     assert {p.suffix for p in path.iterdir()} == {".npy", ".json"}
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["format"] == "recsys-index" and manifest["version"] == 2
+    assert manifest["format"] == "recsys-index" and manifest["version"] == 3
     assert manifest["counts"]["articles"] == 60
     assert set(manifest["files"]) == {p.name for p in path.iterdir()} - {"manifest.json", "editorial.json"}
 
@@ -159,7 +159,6 @@ BAD_ARRAYS = [  # file, how it is broken, the message
      r"columns_indptr\.npy: shape \(1483,\), expected \(1482,\)"),
     ("columns_data", lambda a: a.astype(">f4"), r"columns_data\.npy: dtype >f4 is not in this machine's byte order"),
     ("columns_data", lambda a: np.sort(a), r"columns_data\.npy: postings not in impact order \(largest weight first\)"),
-    ("query_tf", lambda a: a[:-5], r"query_tf\.npy: shape \(3462,\), expected \(3467,\)"),
     ("idf", lambda a: a[:100], r"idf\.npy: shape \(100,\), expected \(1481,\)"),
     ("df", lambda a: a.astype(np.float64), r"df\.npy: dtype float64, expected a signed integer"),
     ("term_max", lambda a: np.full(len(a), np.inf, np.float32), r"term_max\.npy: holds NaN or infinite"),
@@ -190,6 +189,31 @@ def test_a_foreign_or_truncated_array_is_refused_naming_its_file(sample_index, t
     with pytest.raises(IndexFormatError, match=message) as info:
         recsys.RelatedIndex.load(path, verify=verify)
     assert str(path / f"{name}.npy") in str(info.value)
+
+
+def test_the_term_counts_are_kept_only_when_the_query_side_reads_them(sample_articles, sample_index, tmp_path):
+    """TF-IDF's query side is its document side: no query_tf.npy. BM25's reads the counts: a
+    truncated or missing query_tf.npy is refused, naming it. An index that keeps the counts when it
+    need not (as version 2 did) still loads and answers the same."""
+    tfidf = sample_index.save(tmp_path / "tfidf")
+    assert not (tfidf / "query_tf.npy").exists()
+    bm25 = recsys.RelatedIndex.build(sample_articles, method="bm25").save(tmp_path / "bm25")
+    counts = np.load(bm25 / "query_tf.npy")
+    replace_array(bm25, "query_tf", counts[:-5])
+    with pytest.raises(IndexFormatError, match=r"query_tf\.npy: shape \(3462,\), expected \(3467,\)"):
+        recsys.RelatedIndex.load(bm25)
+    manifest = json.loads((bm25 / "manifest.json").read_text())
+    del manifest["files"]["query_tf.npy"]
+    (bm25 / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError, match=r"query_tf\.npy: missing: the query side of method 'bm25'"):
+        recsys.RelatedIndex.load(bm25)
+    replace_array(tfidf, "query_tf", counts)  # the same articles' counts, as a version 2 index holds them
+    manifest = json.loads((tfidf / "manifest.json").read_text())
+    manifest["version"] = 2
+    (tfidf / "manifest.json").write_text(json.dumps(manifest))
+    old = recsys.RelatedIndex.load(tfidf)
+    assert old._view.data.query_tf is not None
+    assert [h.id for h in old.more_like_this("a-001", k=10)] == [h.id for h in sample_index.more_like_this("a-001", k=10)]
 
 
 def test_arrays_are_checked_when_read_into_memory_too(sample_index, tmp_path):

@@ -14,6 +14,7 @@ from operator import itemgetter
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 from ..documents.article import Article
 from ..errors import ParameterError
@@ -280,30 +281,65 @@ class CountBuilder:
     def finish(self) -> tuple[sp.csr_matrix, np.ndarray, list[str]]:
         """(weighted counts (float32) with columns in sorted-term order, document lengths, vocabulary).
 
-        Call once: the raw counts are released once folded in."""
+        Call once: the raw counts are folded into the matrix in place (their memory becomes its
+        arrays), so at no time are both held."""
         self._drain()
         raw_counts, self._counts = self._counts, None
-        n_tokens = len(raw_counts.tokens)
-        terms: list[str | None] = [None] * n_tokens  # raw token number -> its term (None: a stop word)
+        terms: list[str | None] = [None] * len(raw_counts.tokens)  # raw token number -> its term (None: a stop word)
         for language, tokens in raw_counts.tokens.by_language.items():
             term_of = self.languages.analyzer_for(language).term_of  # the raw token's own language's
             for token, number in tokens.items():
                 terms[number] = term_of(token)
+        raw_counts.tokens = None
         vocabulary = sorted({t for t in terms if t is not None})
         column = {term: i for i, term in enumerate(vocabulary)}
-        kept = [i for i, term in enumerate(terms) if term is not None]
-        to_terms = sp.csr_matrix((np.ones(len(kept), dtype=np.float32), (kept, [column[terms[i]] for i in kept])),
-                                 shape=(n_tokens, len(vocabulary)))
-        indptr = np.frombuffer(raw_counts.indptr, dtype=np.int64)
-        if indptr[-1] < np.iinfo(np.int32).max:  # one index dtype, or scipy copies the indices to int64
+        column_of = np.array([-1 if t is None else column[t] for t in terms], dtype=np.int32)
+        del terms, column
+        indptr = _fold_rows(np.frombuffer(raw_counts.indptr, dtype=np.int64),
+                            np.frombuffer(raw_counts.indices, dtype=np.int32),
+                            np.frombuffer(raw_counts.data, dtype=np.float32), column_of)
+        nnz = int(indptr[-1])
+        del raw_counts.indices[nnz:], raw_counts.data[nnz:]  # (no view of them is left to pin them)
+        if nnz < np.iinfo(np.int32).max:  # one index dtype, or scipy copies the indices to int64
             indptr = indptr.astype(np.int32)
-        raw = sp.csr_matrix((np.frombuffer(raw_counts.data, dtype=np.float32),
-                             np.frombuffer(raw_counts.indices, dtype=np.int32), indptr),
-                            shape=(len(indptr) - 1, n_tokens))
-        del raw_counts
-        total = sp.csr_matrix(raw @ to_terms)
-        del raw
-        total.eliminate_zeros()
-        total.sort_indices()
+        total = sp.csr_matrix((np.frombuffer(raw_counts.data, dtype=np.float32),
+                               np.frombuffer(raw_counts.indices, dtype=np.int32), indptr),
+                              shape=(len(indptr) - 1, len(vocabulary)), copy=False)
+        total.has_sorted_indices = True
         doc_len = np.asarray(total.sum(axis=1, dtype=np.float64)).ravel()
         return total, doc_len, vocabulary
+
+
+@njit(cache=True, nogil=True)
+def _fold_rows(indptr, indices, data, column_of):
+    """Raw-token counts (CSR arrays) turned, in place, into term counts: each raw token becomes
+    ``column_of[token]`` (-1: dropped), a row's entries of one term are summed (in their order, as
+    a sparse product would), sorted by term, and zero sums dropped; the rows are packed to the
+    front of ``indices`` and ``data``. Returns the new indptr (int64)."""
+    n = indptr.shape[0] - 1
+    out = np.zeros(n + 1, np.int64)
+    w = 0
+    for i in range(n):
+        a, b = indptr[i], indptr[i + 1]
+        columns = np.empty(b - a, np.int32)
+        for p in range(b - a):
+            columns[p] = column_of[indices[a + p]]
+        values = data[a:b].copy()  # the packed row may overwrite its own raw entries: read them first
+        order = np.argsort(columns, kind="mergesort")
+        start, last = w, -1
+        for q in order:
+            c = columns[q]
+            if c < 0:
+                continue
+            if c == last:
+                data[w - 1] += values[q]
+            else:
+                if w > start and data[w - 1] == 0.0:
+                    w -= 1
+                indices[w], data[w] = c, values[q]
+                w += 1
+                last = c
+        if w > start and data[w - 1] == 0.0:
+            w -= 1
+        out[i + 1] = w
+    return out

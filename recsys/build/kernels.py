@@ -81,7 +81,7 @@ def _neighbours_chunk(article_queries, usable, term_max, max_query_terms, budget
     acc = np.zeros(n_rows, np.float32)
     partial = np.empty(n_rows, np.float64)
     touched = np.empty(n_rows + 1, np.int32)
-    qdense = np.zeros(usable.shape[0], np.float64)
+    qdense = np.zeros(usable.shape[0], np.float32)  # the queries are float32: half the cache of float64
     for o in range(lo, hi):
         i = first + o
         a, b = indptr[i], indptr[i + 1]
@@ -149,16 +149,42 @@ def refine(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows
 def reverse_offers(nb_rows, nb_sims, fresh, cap):
     """Reverse edges as CSR (indptr, rows): for each row i, up to ``cap`` rows j whose lists newly
     hold i (fresh entries), the most similar first (ties: the lower j)."""
-    sources, slots = np.nonzero(fresh & (nb_rows >= 0))
-    targets = nb_rows[sources, slots]
-    order = np.lexsort((sources, -nb_sims[sources, slots], targets))
-    targets, sources = targets[order], sources[order].astype(np.int32)
-    counts = np.bincount(targets, minlength=len(nb_rows))
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    kept = np.arange(len(targets)) - starts[targets] < cap
-    indptr = np.zeros(len(nb_rows) + 1, np.int64)
-    np.cumsum(np.minimum(counts, cap), out=indptr[1:])
-    return indptr, sources[kept]
+    listed = fresh & (nb_rows >= 0)
+    counts = np.bincount(nb_rows[listed], minlength=len(nb_rows))
+    del listed
+    return _reverse_offers(nb_rows, nb_sims, fresh, cap, counts)
+
+
+@njit(cache=True, nogil=True)
+def _reverse_offers(nb_rows, nb_sims, fresh, cap, counts):
+    """reverse_offers, given how many fresh entries name each row: the entries are laid out by the
+    row they name, j ascending (a counting sort), then each row's are sorted by similarity and cut
+    to ``cap``, in place."""
+    n, k = nb_rows.shape
+    starts = np.zeros(n + 1, np.int64)
+    for t in range(n):
+        starts[t + 1] = starts[t] + counts[t]
+    sources = np.empty(starts[n], np.int32)
+    sims = np.empty(starts[n], np.float32)
+    filled = starts[:n].copy()
+    for j in range(n):
+        for c in range(k):
+            t = nb_rows[j, c]
+            if t >= 0 and fresh[j, c]:
+                sources[filled[t]], sims[filled[t]] = j, nb_sims[j, c]
+                filled[t] += 1
+    indptr = np.zeros(n + 1, np.int64)
+    for t in range(n):
+        a, b = starts[t], starts[t + 1]
+        kept = min(b - a, cap)
+        indptr[t + 1] = indptr[t] + kept
+        if kept == 0:
+            continue
+        order = np.argsort(-sims[a:b], kind="mergesort")[:kept]  # stable: the lower j first on ties
+        chosen = sources[a:b][order]
+        for c in range(kept):  # compacted in place: indptr[t] <= a
+            sources[indptr[t] + c] = chosen[c]
+    return indptr, sources[:indptr[n]].copy()
 
 
 @njit(cache=True, nogil=True)
@@ -168,7 +194,7 @@ def _refine_chunk(article_queries, indptr, indices, data, n_terms, self_scores, 
     n_rows = indptr.shape[0] - 1
     width = min(fan_out, nb_rows.shape[1])
     seen = np.full(n_rows, -1, np.int64)
-    qdense = np.zeros(n_terms, np.float64)
+    qdense = np.zeros(n_terms, np.float32)
     cand = np.empty(width * width + fan_out, np.int32)
     for o in range(lo, hi):
         i = first + o
@@ -252,28 +278,30 @@ def _pooled_chunk(indptr, indices, data, vectors, max_terms, out, lo, hi):
 
 
 def blended_lists(article_queries, indptr, indices, data, n_terms, self_scores, embeddings, lexical_rows,
-                  lexical_sims, dense_rows, weight, n_threads=None):
-    """Every row's best ``lexical_rows.shape[1]`` candidates by (1 - weight) * lexical + weight *
-    max(cosine, 0), exactly: the candidates are its lexical list (``lexical_sims`` already exact)
-    and ``dense_rows`` (-1: none), scored lexically here when the lexical list lacks them; ties go
-    to the lower row. Returns (rows, -1 padded; similarities)."""
-    n, keep = lexical_rows.shape
+                  lexical_sims, candidates, weight, first=0, n_threads=None):
+    """For rows [first, first + len(candidates)): each one's best ``lexical_rows.shape[1]``
+    candidates by (1 - weight) * lexical + weight * max(cosine, 0), exactly. The candidates are its
+    lexical list (``lexical_sims`` already exact) and its line of ``candidates`` (-1: none), scored
+    lexically here when the lexical list lacks them; ties go to the lower row. Returns (rows, -1
+    padded; similarities), a line per row of the block."""
+    n, keep = len(candidates), lexical_rows.shape[1]
     out_rows = np.full((n, keep), -1, np.int32)
     out_sims = np.zeros((n, keep), np.float32)
     _in_chunks(_blended_chunk, n, n_threads, article_queries, indptr, indices, data, n_terms, self_scores, embeddings,
-               lexical_rows, lexical_sims, dense_rows, weight, out_rows, out_sims)
+               lexical_rows, lexical_sims, candidates, weight, first, out_rows, out_sims)
     return out_rows, out_sims
 
 
 @njit(cache=True, nogil=True)
 def _blended_chunk(article_queries, indptr, indices, data, n_terms, self_scores, embeddings, lexical_rows,
-                   lexical_sims, dense_rows, weight, out_rows, out_sims, lo, hi):
-    """blended_lists for rows [lo, hi), written in place."""
-    qdense = np.zeros(n_terms, np.float64)
-    n_lexical, n_dense, keep = lexical_rows.shape[1], dense_rows.shape[1], out_rows.shape[1]
-    rows = np.empty(n_lexical + n_dense, np.int64)
-    sims = np.empty(n_lexical + n_dense, np.float64)
-    for i in range(lo, hi):
+                   lexical_sims, candidates, weight, first, out_rows, out_sims, lo, hi):
+    """blended_lists for block lines [lo, hi) (rows first + lo ...), written in place."""
+    qdense = np.zeros(n_terms, np.float32)
+    n_lexical, n_other, keep = lexical_rows.shape[1], candidates.shape[1], out_rows.shape[1]
+    rows = np.empty(n_lexical + n_other, np.int64)
+    sims = np.empty(n_lexical + n_other, np.float64)
+    for o in range(lo, hi):
+        i = first + o
         m = 0
         for c in range(n_lexical):
             j = lexical_rows[i, c]
@@ -284,13 +312,13 @@ def _blended_chunk(article_queries, indptr, indices, data, n_terms, self_scores,
         a, b = indptr[i], indptr[i + 1]
         for p in range(a, b):
             qdense[indices[p]] = article_queries[p]
-        for c in range(n_dense):
-            j = dense_rows[i, c]
+        for c in range(n_other):
+            j = candidates[o, c]
             if j < 0 or j == i or _among(rows, listed, j):
                 continue
             score = 0.0
             for pp in range(indptr[j], indptr[j + 1]):
-                score += qdense[indices[pp]] * data[pp]
+                score += np.float64(qdense[indices[pp]]) * data[pp]
             lexical = score / self_scores[i] if self_scores[i] > 0 else 0.0
             rows[m], sims[m] = j, (1 - weight) * lexical + weight * _cosine(embeddings, i, j)
             m += 1
@@ -299,8 +327,8 @@ def _blended_chunk(article_queries, indptr, indices, data, n_terms, self_scores,
         by_row = np.argsort(rows[:m], kind="mergesort")
         best = by_row[np.argsort(-sims[:m][by_row], kind="mergesort")][:keep]
         for c in range(len(best)):
-            out_rows[i, c] = rows[best[c]]
-            out_sims[i, c] = sims[best[c]]
+            out_rows[o, c] = rows[best[c]]
+            out_sims[o, c] = sims[best[c]]
 
 
 @njit(cache=True, nogil=True)

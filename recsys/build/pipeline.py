@@ -22,7 +22,7 @@ from ..documents.readers import iter_input, read_articles, validate_rows
 from ..errors import InputError
 from ..index.columns import ArticleStore, StoreBuilder
 from ..index.data import IndexData, Postings, column_max, usable_terms
-from ..weighting import query_weights, weigh
+from ..weighting import query_needs_counts, query_weights, weigh
 from . import kernels
 from .neighbours import Linker, LocalLinker, duplicate_groups, neighbour_lists
 from .progress import peak_rss_mb, progress_bar
@@ -105,7 +105,7 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     """Weight the count matrix and precompute every article's neighbour list; also returns the
     perf_counter time at which weighting ended and linking began, and the seconds of linking
     that the semantic channel took."""
-    query_tf = tf.data.copy()
+    query_tf = tf.data.copy() if query_needs_counts(config) else None
     weights, df, idf, avgdl = weigh(config, tf, doc_len)
     del tf
     rows = Postings.of(weights)

@@ -14,7 +14,7 @@ from ..analysis import embedding, static_model
 from ..analysis.analyzer import Analyzer, AnalyzerConfig
 from ..config import IndexConfig
 from ..index.columns import ArticleStore
-from ..index.data import FLOAT, Postings, moved, unit_rows
+from ..index.data import FLOAT, Postings, moved
 from ..index.dense import DenseIndex
 from . import kernels
 from .progress import progress_bar
@@ -80,9 +80,19 @@ def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig) -> t
     pooled = kernels.pooled(rows.indptr, rows.indices, rows.data, terms, static_model.POOLED_TERMS)
     if len(pooled) >= CORPUS_DIRECTION_ARTICLES:
         common = _common_direction(pooled)
-        terms -= np.outer(terms @ common, common)
-        pooled -= np.outer(pooled @ common, common)
-    return unit_rows(pooled).astype(FLOAT), terms
+        _remove_direction(terms, common)
+        _remove_direction(pooled, common)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    pooled /= np.where(norms > 0, norms, 1.0)  # unit rows, in place
+    return pooled, terms
+
+
+def _remove_direction(vectors: np.ndarray, direction: np.ndarray, block: int = 65_536) -> None:
+    """Take from each row of ``vectors`` its component along the unit ``direction``, in place, a
+    block of rows at a time (no temporary the size of ``vectors``)."""
+    for start in range(0, len(vectors), block):
+        part = vectors[start:start + block]
+        part -= np.outer(part @ direction, direction)
 
 
 def feedback(embeddings: np.ndarray, neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, neighbors: int,
@@ -129,43 +139,44 @@ def encode_articles(store: ArticleStore, progress: bool, known: Mapping[str, np.
 
 def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embeddings: np.ndarray,
                         dense: DenseIndex, weight: float, rows: Postings, article_queries: np.ndarray,
-                        self_scores: np.ndarray, n_terms: int, block: int = 16_384,
+                        self_scores: np.ndarray, n_terms: int, block: int = 65_536,
                         fan_out: int = BLENDED_FAN_OUT) -> tuple[np.ndarray, np.ndarray]:
     """Every article's neighbour list with the semantic channel: the candidates are its lexical
     neighbours and as many articles of the closest embeddings (from the dense index); each is
     scored exactly, (1 - w) * lexical + w * cosine (at least 0), and the best are kept, as many as
     before. Then one neighbour-of-neighbour round on those lists (the first ``fan_out`` entries of
     the lists of its first ``fan_out`` neighbours, scored the same way) finds close embeddings the
-    dense index's few probed lists missed."""
+    dense index's few probed lists missed. Both passes go ``block`` articles at a time, so their
+    candidates are never held for all articles at once."""
     n, keep = lexical_rows.shape
     n_dense = min(keep, n - 1)
-    dense_rows = np.full((n, n_dense), -1, dtype=np.int32)
+
+    def blended(start: int, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return kernels.blended_lists(article_queries, rows.indptr, rows.indices, rows.data, n_terms, self_scores,
+                                     embeddings, lexical_rows, lexical_sims, candidates, weight, start)
+
+    first_rows = np.full((n, keep), -1, dtype=np.int32)
     for start in range(0, n, block):
         stop = min(n, start + block)
-        dense_rows[start:stop] = _others(dense.search(embeddings[start:stop], n_dense + 1), np.arange(start, stop),
-                                         n_dense)
+        found = _others(dense.search(embeddings[start:stop], n_dense + 1), np.arange(start, stop), n_dense)
+        first_rows[start:stop] = blended(start, found)[0]
+    out_rows, out_sims = np.full((n, keep), -1, dtype=np.int32), np.zeros((n, keep), dtype=np.float32)
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        # a dense candidate outside the first lists lost to all of them, which stay candidates: leave it out
+        candidates = np.concatenate([first_rows[start:stop], _linked(first_rows, start, stop, fan_out)], axis=1)
+        out_rows[start:stop], out_sims[start:stop] = blended(start, _distinct(candidates))
+    return out_rows, out_sims
 
-    def blended(candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return kernels.blended_lists(article_queries, rows.indptr, rows.indices, rows.data, n_terms, self_scores,
-                                     embeddings, lexical_rows, lexical_sims, candidates, weight)
 
-    first_rows, _ = blended(dense_rows)
-    # a dense candidate outside the first lists lost to all of them, which stay candidates: leave it out
-    return blended(_distinct(np.concatenate([first_rows, _linked(first_rows, fan_out)], axis=1)))
-
-
-def _linked(neighbor_rows: np.ndarray, fan_out: int, block: int = 65_536) -> np.ndarray:
-    """(n, fan_out ** 2): the first ``fan_out`` rows of the lists of each row's first ``fan_out``
-    neighbours (-1: none), the row itself left out."""
+def _linked(neighbor_rows: np.ndarray, start: int, stop: int, fan_out: int) -> np.ndarray:
+    """(stop - start, fan_out ** 2): for rows [start, stop), the first ``fan_out`` rows of the lists
+    of each one's first ``fan_out`` neighbours (-1: none), the row itself left out."""
     width = min(fan_out, neighbor_rows.shape[1])
-    out = np.full((len(neighbor_rows), width * width), -1, np.int32)
-    for start in range(0, len(neighbor_rows), block):
-        first = neighbor_rows[start:start + block, :width]
-        linked = np.where(first[:, :, None] >= 0, neighbor_rows[np.maximum(first, 0), :width], -1)
-        linked = linked.reshape(len(first), -1)
-        own = np.arange(start, start + len(first))[:, None]
-        out[start:start + len(first)] = np.where(linked == own, -1, linked)
-    return out
+    first = neighbor_rows[start:stop, :width]
+    linked = np.where(first[:, :, None] >= 0, neighbor_rows[np.maximum(first, 0), :width], -1)
+    linked = linked.reshape(len(first), -1)
+    return np.where(linked == np.arange(start, stop)[:, None], -1, linked)
 
 
 def _distinct(candidates: np.ndarray) -> np.ndarray:

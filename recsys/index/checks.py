@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from ..errors import IndexFormatError
+from ..weighting import query_needs_counts
 from .columns import ArticleStore
 
 if TYPE_CHECKING:
@@ -34,7 +35,10 @@ def check_index(data: "IndexData", arrays: Mapping[str, np.ndarray], directory: 
     _check_postings(files, "rows", n, n_terms, "terms", nonzeros)
     _check_postings(files, "columns", n_terms, n, "articles", nonzeros)
     _check_impact_order(files)
-    files.array("query_tf", FLOATING, (nonzeros,))
+    if query_needs_counts(data.config) or "query_tf" in files.arrays:
+        if "query_tf" not in files.arrays:
+            files.fail("query_tf", f"missing: the query side of method {data.config.method!r} reads the term counts")
+        files.array("query_tf", FLOATING, (nonzeros,))
     for name, kind in (("df", SIGNED), ("idf", FLOATING), ("term_max", FLOATING)):
         files.array(name, kind, (n_terms,))
     files.array("self_scores", FLOATING, (n,))

@@ -38,7 +38,7 @@ class IndexData:
     idf: np.ndarray           # idf per term (TF-IDF or BM25 flavour, by method)
     avgdl: float              # mean weighted document length (BM25)
     rows: Postings            # CSR weights, one row per article
-    query_tf: np.ndarray      # weighted term counts, aligned with rows.data
+    query_tf: np.ndarray | None  # weighted term counts, aligned with rows.data (None: not needed, query_needs_counts)
     columns: Postings         # CSC weights: the postings of each term, each in impact order
     term_max: np.ndarray      # each term's largest weight in any article (bounds its contribution)
     self_scores: np.ndarray   # q_i . W[i] for every article i

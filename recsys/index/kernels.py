@@ -129,7 +129,7 @@ def _scores(targets, q_terms, q_weights, indptr, indices, data, qdense):
         j = targets[c]
         s = 0.0
         for pp in range(indptr[j], indptr[j + 1]):
-            s += qdense[indices[pp]] * data[pp]
+            s += np.float64(qdense[indices[pp]]) * data[pp]  # float32 scratch: a float64 sum all the same
         exact[c] = s
     for p in range(q_terms.shape[0]):
         qdense[q_terms[p]] = 0.0

@@ -21,7 +21,8 @@ from .dense import DenseIndex
 from .generations import current
 
 FORMAT_NAME = "recsys-index"
-FORMAT_VERSION = 2  # 2: term postings in impact order (largest weight first)
+FORMAT_VERSION = 3  # 2: term postings in impact order (largest weight first); 3: query_tf only when read
+READABLE_VERSIONS = (2, 3)  # a version 2 index always has query_tf, which a version 3 one may leave out
 MANIFEST = "manifest.json"
 EDITORIAL = "editorial.json"  # pins and blocks: changed in place, so not among the checksummed files
 
@@ -101,7 +102,7 @@ def load_index(path: Path, *, mmap: bool = True, verify: bool = True) -> IndexDa
         config=config, vocabulary=parts("vocabulary"), df=array("df"), idf=array("idf"),
         avgdl=float(manifest["avgdl"]),
         rows=Postings(array("rows_indptr"), array("rows_indices"), array("rows_data")),
-        query_tf=array("query_tf"),
+        query_tf=optional("query_tf"),
         columns=Postings(array("columns_indptr"), array("columns_indices"), array("columns_data")),
         term_max=array("term_max"),
         self_scores=array("self_scores"), neighbor_rows=array("neighbor_rows"),
@@ -151,22 +152,23 @@ def read_manifest(path: Path) -> dict:
         raise IndexFormatError(f"{file}: not valid JSON: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise IndexFormatError(f"{file}: not a recsys index manifest (format is not {FORMAT_NAME!r})")
-    if manifest.get("version") != FORMAT_VERSION:
+    if manifest.get("version") not in READABLE_VERSIONS:
         raise IndexFormatError(f"{file}: unsupported index format version {manifest.get('version')!r}; "
-                               f"this recsys reads version {FORMAT_VERSION}")
+                               f"this recsys reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     if not isinstance(manifest.get("files"), dict):
         raise IndexFormatError(f"{file}: has no file list")
     return manifest
 
 
 def _arrays(data) -> dict[str, np.ndarray]:
-    arrays = {"df": data.df, "idf": data.idf, "term_max": data.term_max, "query_tf": data.query_tf,
-              "self_scores": data.self_scores,
+    arrays = {"df": data.df, "idf": data.idf, "term_max": data.term_max, "self_scores": data.self_scores,
               "neighbor_rows": data.neighbor_rows, "neighbor_sims": data.neighbor_sims,
               "duplicate_group": data.duplicate_group}
     semantic = {"embeddings": data.embeddings, "projection": data.projection, "encoded": data.encoded,
                 "dense": None if data.dense is None else data.dense.to_bytes()}
     arrays.update({_semantic_name(data.config, part): array for part, array in semantic.items() if array is not None})
+    if data.query_tf is not None:
+        arrays["query_tf"] = data.query_tf
     for prefix, postings in (("rows", data.rows), ("columns", data.columns)):
         arrays.update({f"{prefix}_indptr": postings.indptr, f"{prefix}_indices": postings.indices,
                        f"{prefix}_data": postings.data})

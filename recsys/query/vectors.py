@@ -72,7 +72,8 @@ class Vectorizer:
         start, end = data.rows.indptr[row], data.rows.indptr[row + 1]
         terms = np.asarray(data.rows.indices[start:end])
         doc_weights = np.asarray(data.rows.data[start:end], dtype=np.float64)
-        weights = query_weights(self.config, doc_weights, np.asarray(data.query_tf[start:end]), terms, data.df)
+        tf = None if data.query_tf is None else np.asarray(data.query_tf[start:end])
+        weights = query_weights(self.config, doc_weights, tf, terms, data.df)
         vector_embedding = np.asarray(data.embeddings[row], dtype=np.float64) if self.semantic else None
         return Vector(terms, np.asarray(weights, dtype=np.float64), doc_weights, float(data.self_scores[row]),
                       vector_embedding, fed_back=True)
