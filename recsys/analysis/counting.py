@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from array import array
@@ -208,8 +209,8 @@ class CountBuilder:
     """Accumulates the weighted term counts of documents into a CSR matrix with a sorted vocabulary.
 
     Each field's raw tokens are counted per document, times the field's weight; stop words and
-    stemming are applied once per distinct raw token at the end, as one sparse product that also
-    adds up the fields. A raw token is a spelling *and* a language: that of the document
+    stemming are applied once per distinct raw token at the end, when the raw counts are folded in
+    place into the term matrix (which also adds up the fields). A raw token is a spelling *and* a language: that of the document
     (``Languages.language_of``, None for the corpus's own), whose analyzer makes its term, so the
     same spelling in two languages is counted apart and may make two different terms. With
     ``n_jobs`` > 1, batches of documents are tokenised in worker processes (started once there is
@@ -299,15 +300,27 @@ class CountBuilder:
                             np.frombuffer(raw_counts.indices, dtype=np.int32),
                             np.frombuffer(raw_counts.data, dtype=np.float32), column_of)
         nnz = int(indptr[-1])
-        del raw_counts.indices[nnz:], raw_counts.data[nnz:]  # (no view of them is left to pin them)
         if nnz < np.iinfo(np.int32).max:  # one index dtype, or scipy copies the indices to int64
             indptr = indptr.astype(np.int32)
-        total = sp.csr_matrix((np.frombuffer(raw_counts.data, dtype=np.float32),
-                               np.frombuffer(raw_counts.indices, dtype=np.int32), indptr),
-                              shape=(len(indptr) - 1, len(vocabulary)), copy=False)
+        total = sp.csr_matrix((_packed(raw_counts.data, nnz, np.float32), _packed(raw_counts.indices, nnz, np.int32),
+                               indptr), shape=(len(indptr) - 1, len(vocabulary)), copy=False)
         total.has_sorted_indices = True
         doc_len = np.asarray(total.sum(axis=1, dtype=np.float64)).ravel()
         return total, doc_len, vocabulary
+
+
+def _packed(values: array, n: int, dtype) -> np.ndarray:
+    """The first ``n`` items of ``values`` as an array sharing its memory, the rest released (kept
+    if something still holds a view of it, which forbids resizing)."""
+    try:
+        del values[n:]
+    except BufferError:
+        gc.collect()  # a view in a reference cycle (numba's first compilation can leave one)
+        try:
+            del values[n:]
+        except BufferError:
+            pass
+    return np.frombuffer(values, dtype=dtype, count=n)
 
 
 @njit(cache=True, nogil=True)
