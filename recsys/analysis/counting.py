@@ -210,12 +210,12 @@ class CountBuilder:
 
     Each field's raw tokens are counted per document, times the field's weight; stop words and
     stemming are applied once per distinct raw token at the end, when the raw counts are folded in
-    place into the term matrix (which also adds up the fields). A raw token is a spelling *and* a language: that of the document
-    (``Languages.language_of``, None for the corpus's own), whose analyzer makes its term, so the
-    same spelling in two languages is counted apart and may make two different terms. With
-    ``n_jobs`` > 1, batches of documents are tokenised in worker processes (started once there is
-    a full batch) and merged back in order. Use it as a context manager so that the workers are
-    stopped on error.
+    place into the term matrix (which also adds up the fields). A raw token is a spelling *and* a
+    language: that of the document (``Languages.language_of``, None for the corpus's own), whose
+    analyzer makes its term, so the same spelling in two languages is counted apart and may make two
+    different terms. With ``n_jobs`` > 1, batches of documents are tokenised in worker processes
+    (started once there is a full batch) and merged back in order. Use it as a context manager so
+    that the workers are stopped on error.
     """
 
     BATCH = 1000
