@@ -23,27 +23,25 @@ def document_frequencies(counts: sp.csr_matrix, block: int = 1 << 24) -> np.ndar
 
 def tfidf_weights(counts: sp.csr_matrix, *, sublinear_tf: bool = False, copy: bool = True,
                   block: int = 65_536) -> tuple[sp.csr_matrix, np.ndarray]:
-    """L2-normalised TF-IDF rows (in the dtype of ``counts``; in place if ``copy`` is False) and the
-    idf vector, computed by scikit-learn's TfidfTransformer. In place, it transforms ``block`` rows
-    at a time (each row's weights depend only on it and the idf), so its scratch memory is a
-    block's, not the matrix's."""
+    """L2-normalised TF-IDF rows (in the dtype of ``counts`` if floating, else float64; in place if
+    ``copy`` is False and it is floating) and the idf vector, as scikit-learn's TfidfTransformer
+    computes them. It transforms ``block`` rows at a time (each row's weights depend only on it and
+    the idf), so its scratch memory is a block's, not the matrix's."""
     transformer = TfidfTransformer(norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=sublinear_tf)
-    if copy:
-        transformer.fit(counts)
-        weights = sp.csr_matrix(transformer.transform(counts, copy=True), copy=False)
-    else:
-        transformer.idf_ = _smooth_idf(document_frequencies(counts), counts.shape[0], counts.dtype)
-        weights = counts
-        for start in range(0, counts.shape[0], block):
-            stop = min(counts.shape[0], start + block)
-            part = transformer.transform(counts[start:stop])  # a copy of the block's rows, same entries
-            counts.data[counts.indptr[start]:counts.indptr[stop]] = part.data
+    transformer.idf_ = _smooth_idf(document_frequencies(counts), counts.shape[0], counts.dtype)
+    floating = counts.dtype in (np.float32, np.float64)
+    weights = sp.csr_matrix(counts, dtype=counts.dtype if floating else np.float64, copy=copy or not floating)
+    for start in range(0, weights.shape[0], block):
+        stop = min(weights.shape[0], start + block)
+        part = transformer.transform(weights[start:stop])  # a copy of the block's rows, same entries
+        weights.data[weights.indptr[start]:weights.indptr[stop]] = part.data
     return weights, transformer.idf_.astype(np.float64)
 
 
 def _smooth_idf(df: np.ndarray, n_docs: int, dtype) -> np.ndarray:
     """What TfidfTransformer(smooth_idf=True).fit learns from these document frequencies, step by
-    step in its dtype (its fit counts them with a bincount of the whole matrix's indices)."""
+    step in its dtype (its fit counts them with one bincount of the whole matrix's indices, which
+    copies them to int64)."""
     dtype = dtype if dtype in (np.float64, np.float32) else np.float64
     idf = np.full(len(df), n_docs + 1, dtype=dtype)
     idf /= df.astype(dtype) + 1.0

@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
 
 import recsys
 from recsys.query.filters import Filters
@@ -73,9 +73,10 @@ def test_tfidf_vectors_equal_scikit_learn(sample_articles, sublinear_tf, stemmer
     np.testing.assert_allclose(idf, reference.idf_, rtol=1e-12)
     np.testing.assert_allclose(ours.toarray(), expected.toarray(), rtol=0, atol=1e-12)
     for dtype in (np.float64, np.float32):  # a build weighs float32 counts in place, in blocks of rows
-        fitted, fitted_idf = tfidf_weights(counts.astype(dtype), sublinear_tf=sublinear_tf)
+        transformer = TfidfTransformer(sublinear_tf=sublinear_tf).fit(counts.astype(dtype))
+        fitted = transformer.transform(counts.astype(dtype))
         in_place, in_place_idf = tfidf_weights(counts.astype(dtype), sublinear_tf=sublinear_tf, copy=False, block=7)
-        np.testing.assert_array_equal(in_place_idf, fitted_idf)
+        np.testing.assert_array_equal(in_place_idf, transformer.idf_.astype(np.float64))
         np.testing.assert_array_equal(in_place.toarray(), fitted.toarray())
 
 
