@@ -22,15 +22,17 @@ def document_frequencies(counts: sp.csr_matrix, block: int = 1 << 24) -> np.ndar
 
 
 def tfidf_weights(counts: sp.csr_matrix, *, sublinear_tf: bool = False, copy: bool = True,
-                  block: int = 65_536) -> tuple[sp.csr_matrix, np.ndarray]:
+                  block: int = 65_536, df: np.ndarray | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
     """L2-normalised TF-IDF rows (in the dtype of ``counts`` if floating, else float64; in place if
     ``copy`` is False and it is floating) and the idf vector, as scikit-learn's TfidfTransformer
     computes them. It transforms ``block`` rows at a time (each row's weights depend only on it and
-    the idf), so its scratch memory is a block's, not the matrix's."""
+    the idf), so its scratch memory is a block's, not the matrix's. ``df``: the document
+    frequencies, if already counted."""
+    dtype = counts.dtype if counts.dtype in (np.float32, np.float64) else np.float64  # as scikit-learn's
     transformer = TfidfTransformer(norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=sublinear_tf)
-    transformer.idf_ = _smooth_idf(document_frequencies(counts), counts.shape[0], counts.dtype)
-    floating = counts.dtype in (np.float32, np.float64)
-    weights = sp.csr_matrix(counts, dtype=counts.dtype if floating else np.float64, copy=copy or not floating)
+    df = document_frequencies(counts) if df is None else df
+    transformer.idf_ = _smooth_idf(df, counts.shape[0], dtype)
+    weights = sp.csr_matrix(counts, dtype=dtype, copy=copy or dtype != counts.dtype)
     for start in range(0, weights.shape[0], block):
         stop = min(weights.shape[0], start + block)
         part = transformer.transform(weights[start:stop])  # a copy of the block's rows, same entries
@@ -40,9 +42,8 @@ def tfidf_weights(counts: sp.csr_matrix, *, sublinear_tf: bool = False, copy: bo
 
 def _smooth_idf(df: np.ndarray, n_docs: int, dtype) -> np.ndarray:
     """What TfidfTransformer(smooth_idf=True).fit learns from these document frequencies, step by
-    step in its dtype (its fit counts them with one bincount of the whole matrix's indices, which
+    step in ``dtype`` (its fit counts them with one bincount of the whole matrix's indices, which
     copies them to int64)."""
-    dtype = dtype if dtype in (np.float64, np.float32) else np.float64
     idf = np.full(len(df), n_docs + 1, dtype=dtype)
     idf /= df.astype(dtype) + 1.0
     np.log(idf, out=idf)
@@ -75,14 +76,16 @@ def bm25_term_weights(tf: np.ndarray, doc_len: np.ndarray, idf_of_term: np.ndarr
 
 
 def bm25_weights(counts: sp.csr_matrix, doc_len: np.ndarray, *, k1: float = 1.5, b: float = 0.75,
-                 epsilon: float = 0.25, dtype=np.float64) -> tuple[sp.csr_matrix, np.ndarray, float]:
+                 epsilon: float = 0.25, dtype=np.float64,
+                 df: np.ndarray | None = None) -> tuple[sp.csr_matrix, np.ndarray, float]:
     """The BM25 document-term weight matrix, the idf vector and the average document length.
 
     The BM25 score of a query with term counts qtf against document d is ``qtf . W[d]``, which is
-    exactly rank_bm25.BM25Okapi.get_scores on the same tokens.
+    exactly rank_bm25.BM25Okapi.get_scores on the same tokens. ``df``: the document frequencies,
+    if already counted.
     """
     n_docs = counts.shape[0]
-    idf = bm25_idf(document_frequencies(counts), n_docs, epsilon)
+    idf = bm25_idf(document_frequencies(counts) if df is None else df, n_docs, epsilon)
     avgdl = float(doc_len.mean())
     row_len = np.repeat((doc_len / avgdl).astype(dtype), np.diff(counts.indptr))
     data = bm25_term_weights(counts.data.astype(dtype), row_len, idf.astype(dtype)[counts.indices],
@@ -98,9 +101,10 @@ def weigh(config: IndexConfig, counts: sp.csr_matrix,
     the document frequencies, the idf and the average document length."""
     df = document_frequencies(counts)
     if config.method == "tfidf":
-        weights, idf = tfidf_weights(counts, sublinear_tf=config.sublinear_tf, copy=False)
+        weights, idf = tfidf_weights(counts, sublinear_tf=config.sublinear_tf, copy=False, df=df)
         return weights, df, idf, float(doc_len.mean())
-    weights, idf, avgdl = bm25_weights(counts, doc_len, k1=config.k1, b=config.b, epsilon=config.epsilon, dtype=FLOAT)
+    weights, idf, avgdl = bm25_weights(counts, doc_len, k1=config.k1, b=config.b, epsilon=config.epsilon, dtype=FLOAT,
+                                       df=df)
     return weights, df, idf, avgdl
 
 
