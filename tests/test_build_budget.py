@@ -12,7 +12,7 @@ from brute_force import similarities
 from recsys import RelatedIndex
 from recsys.build.kernels import reverse_offers
 
-N = 3000
+N = 2000
 BUDGET = 300  # postings per article's search: a few per cent of its terms' postings at this size
 
 

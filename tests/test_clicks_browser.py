@@ -57,7 +57,7 @@ def service(sample_index, tmp_path_factory):
     process.wait(timeout=10)
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")  # one browser per file: every test opens its own context
 def browser():
     with sync_playwright() as playwright:
         # The publisher's page has a public-looking origin and the service listens on 127.0.0.1, which

@@ -152,12 +152,12 @@ def test_an_index_from_before_the_static_channel_still_loads(sample_articles, tm
     assert [h.id for h in loaded.related("a-012", k=5)] == [h.id for h in old.related("a-012", k=5)]
 
 
-def test_dense_candidates_find_the_closest_embeddings_on_a_20k_corpus():
+def test_dense_candidates_find_the_closest_embeddings_on_a_10k_corpus():
     """The nearest-neighbour index at its default settings (dense_probes), against brute force over
     the same embeddings: recall of the 50 closest >= 0.99 on 500 sampled articles."""
     from benchmarks.synth import generate
 
-    articles = ({**a, "body": " ".join(a["body"].split()[:50])} for a in generate(20_000, seed=3))  # shorter: faster
+    articles = ({**a, "body": " ".join(a["body"].split()[:50])} for a in generate(10_000, seed=3))  # shorter: faster
     index = recsys.RelatedIndex.build(articles, n_neighbors=10, n_candidates=20, refine_rounds=0)  # a cheap lexical side
     data = index._view.data
     embeddings = np.asarray(data.embeddings, dtype=np.float32)

@@ -56,7 +56,7 @@ def story(blocks, events_url=None):
 <script src="{RECSYS}/widget.js" async{events}></script></body></html>"""
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")  # one browser per file: every test opens its own context
 def browser():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
