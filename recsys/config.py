@@ -263,6 +263,7 @@ class IndexConfig:
     n_candidates: _Count = 200
     probe_budget: _Count | None = 20_000
     live_probe_budget: _Count | None = 100_000
+    live_candidates: _Count = 50
     refine_rounds: _Rounds = 4
     refine_fan_out: _Count = 20
     near_duplicate_threshold: _NonNegative | None = 0.8

@@ -23,6 +23,7 @@ def test_defaults():
     assert config.field_weights == DEFAULT_FIELD_WEIGHTS and config.field_weights is not IndexConfig().field_weights
     assert config.analyzer == AnalyzerConfig(stemmer="english")
     assert (config.n_neighbors, config.n_candidates, config.probe_budget, config.max_doc_freq) == (50, 200, 20_000, None)
+    assert (config.live_probe_budget, config.live_candidates) == (100_000, 50)
     assert (config.semantic_model, config.language_field, config.near_duplicate_threshold) == ("static", "language", 0.8)
     assert (config.semantic_weight, config.semantic_feedback, config.feedback_neighbors) == (0.3, 1.0, 10)
     assert config.blend == BlendConfig() == BlendConfig(0.1, 0.1, "exp", "30d", 0, 0.5, 0.0)

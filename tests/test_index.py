@@ -111,7 +111,7 @@ def test_filters_restrict_every_hit(sample_index, filters, check):
 
 
 def test_filters_fall_back_to_live_scoring_beyond_the_stored_list(sample_articles):
-    exhaustive = {"n_candidates": 60, "max_query_terms": 10_000,  # every posting of every query term
+    exhaustive = {"n_candidates": 60, "live_candidates": 60, "max_query_terms": 10_000,  # every posting of every query term
                   "semantic_weight": 0.0}
     index = recsys.RelatedIndex.build(sample_articles, n_neighbors=2, **exhaustive)
     full = recsys.RelatedIndex.build(sample_articles, n_neighbors=59, **exhaustive)

@@ -222,7 +222,7 @@ def test_a_live_search_adds_the_stored_neighbours_of_its_first_matches_and_score
     articles = [{"id": f"d{i}", "body": " ".join(d)} for i, d in enumerate(docs)]
     similarity = brute_force_similarity("tfidf", docs)
     index = recsys.RelatedIndex.build(articles, method="tfidf", n_neighbors=n_neighbors, n_candidates=8,
-                                      max_query_terms=1, refine_fan_out=4,
+                                      live_candidates=8, max_query_terms=1, refine_fan_out=4,
                                       **{**PLAIN, "semantic_weight": semantic_weight}, semantic_model="lsa",
                                       lsa_components=8,  # with 3 neighbours, lists are shorter than the fan-out
                                       dense_probes=10_000)  # every list probed: the dense candidates are exact

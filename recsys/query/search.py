@@ -48,7 +48,7 @@ def candidates(view: View, vector: Vector, filters: Filters, k: int, skip_row: i
         live = view.live_rows()
         allowed = live if allowed is None else allowed & live
     built_mask = EVERY_ROW if allowed is None else allowed[: view.n_built]
-    n_candidates = max(view.config.n_candidates, 2 * k)
+    n_candidates = max(view.config.live_candidates, 2 * k)
     built_skip = skip_row if skip_row < view.n_built else -1
     rows, scores, more, more_scores = _search_built(view, vector, usable, built_mask, built_skip, n_candidates)
     vector = _fed_back(view, vector, rows, scores)
@@ -79,7 +79,7 @@ def with_feedback(view: View, vector: Vector, usable: np.ndarray) -> Vector:
     has no embedding or had its feedback already."""
     if not _awaits_feedback(view, vector):
         return vector
-    rows, scores, _, _ = _search_built(view, vector, usable, EVERY_ROW, -1, view.config.n_candidates)
+    rows, scores, _, _ = _search_built(view, vector, usable, EVERY_ROW, -1, view.config.live_candidates)
     return _fed_back(view, vector, rows, scores)
 
 

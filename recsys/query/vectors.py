@@ -55,9 +55,10 @@ class Vectorizer:
         """The vector of (text, field weight) pairs; with the semantic channel on, also the embedding
         (of ``plain_text`` for a language model)."""
         counts, length = weighted_terms(texts, self.languages.analyzer_for(language))
-        terms = np.array(sorted(self.term_of[t] for t in counts if t in self.term_of), dtype=np.int32)
-        vocabulary = self.data.vocabulary
-        tf = np.array([counts[vocabulary[t]] for t in terms], dtype=np.float64)
+        term_of = self.term_of
+        known = sorted((term_of[t], n) for t, n in counts.items() if t in term_of)
+        terms = np.array([t for t, _ in known], dtype=np.int32)
+        tf = np.array([n for _, n in known], dtype=np.float64)
         weights, doc_weights = text_weights(self.config, self.data.idf, self.data.avgdl, terms, tf, length)
         vector = Vector(terms, weights, doc_weights, float(np.dot(weights, doc_weights)))
         if not self.semantic:
