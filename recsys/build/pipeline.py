@@ -118,6 +118,7 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     term_max = column_max(columns)
     neighbor_rows, neighbor_sims, self_scores = neighbour_lists(config, article_queries, usable, term_max, rows,
                                                                 columns, len(vocabulary), linker)
+    columns = columns.spilled()  # the build reads them no more: only the live searches of the index do
     semantic, semantic_started = None, time.perf_counter()
     if config.semantic_weight > 0:
         semantic = channel(config, rows, vocabulary, store, progress, known_embeddings or {}, neighbor_rows,
