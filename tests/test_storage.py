@@ -1,6 +1,7 @@
 """The on-disk index: round trip, memory mapping, atomic replacement, and refusal of bad directories."""
 
 import json
+import tempfile
 
 import numpy as np
 import pytest
@@ -214,6 +215,26 @@ def test_the_term_counts_are_kept_only_when_the_query_side_reads_them(sample_art
     old = recsys.RelatedIndex.load(tfidf)
     assert old._view.data.query_tf is not None
     assert [h.id for h in old.more_like_this("a-001", k=10)] == [h.id for h in sample_index.more_like_this("a-001", k=10)]
+
+
+def test_the_build_keeps_the_term_postings_in_a_temporary_file(sample_articles, tmp_path, monkeypatch):
+    """After linking, the build reads the term postings no more (only the index's live searches
+    do): they are memory-mapped from a temporary file that leaves nothing in the temporary
+    directory, and the index answers, saves and loads as before."""
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill))
+    index = recsys.RelatedIndex.build(sample_articles)
+    columns = index._view.data.columns
+    assert all(isinstance(a.base, np.memmap) and not a.flags.writeable for a in (columns.indices, columns.data))
+    assert list(spill.iterdir()) == []
+    loaded = recsys.RelatedIndex.load(index.save(tmp_path / "news"), mmap=False)
+    assert np.array_equal(loaded._view.data.columns.indices, columns.indices)
+    assert np.array_equal(loaded._view.data.columns.data, columns.data)
+    draft = "Rail workers vote to strike over pay"
+    assert [h.id for h in loaded.more_like_this(draft, k=5)] == [h.id for h in index.more_like_this(draft, k=5)]
+    assert ([h.id for h in loaded.related("a-012", k=5, section="business")]
+            == [h.id for h in index.related("a-012", k=5, section="business")])
 
 
 def test_arrays_are_checked_when_read_into_memory_too(sample_index, tmp_path):
