@@ -133,6 +133,28 @@ def test_a_draft_gets_the_feedback_its_article_got_at_the_build(sample_index, sa
         assert fed.embedding @ stored > max(raw.embedding @ stored, 0.9), article["id"]
 
 
+def test_a_drafts_similarity_to_an_article_does_not_depend_on_filters_k_or_deletions(sample_articles):
+    """The feedback that moves a draft's embedding comes from its unfiltered matches, as the build's
+    did for every article: a filter, a longer list or a deleted article changes which articles are
+    listed, never how similar each one is to the draft."""
+    index = recsys.RelatedIndex.build(sample_articles)
+    draft = "Rail workers vote to strike over pay as the union rejects the offer"
+    pure = {"popularity_weight": 0, "freshness_weight": 0}
+    every = {h.id: h.similarity for h in index.more_like_this(draft, k=59, **pure)}
+    compared = 0
+    for section in sorted({a["section"] for a in sample_articles}):
+        for k in (3, 10):
+            for hit in index.more_like_this(draft, k=k, section=section, **pure):
+                if hit.id in every:  # (an update of a listed story is shown only with its original filtered out)
+                    assert hit.similarity == pytest.approx(every[hit.id], abs=1e-9), (section, k, hit.id)
+                    compared += 1
+    assert compared >= 20
+    first = next(iter(every))
+    index.delete(first)
+    after = {h.id: h.similarity for h in index.more_like_this(draft, k=10, **pure)}
+    assert first not in after and all(after[i] == pytest.approx(every[i], abs=1e-9) for i in after if i in every)
+
+
 def test_an_index_from_before_the_static_channel_still_loads(sample_articles, tmp_path):
     """An older manifest has no semantic_feedback (nor the static model's names): it loads as it
     was built, without feedback, and answers as before."""

@@ -50,6 +50,8 @@ def candidates(view: View, vector: Vector, filters: Filters, k: int, skip_row: i
     built_mask = EVERY_ROW if allowed is None else allowed[: view.n_built]
     n_candidates = max(view.config.live_candidates, 2 * k)
     built_skip = skip_row if skip_row < view.n_built else -1
+    if len(built_mask) or n_candidates != view.config.live_candidates:
+        vector = with_feedback(view, vector, usable)  # the same embedding whatever the filters and k
     rows, scores, more, more_scores = _search_built(view, vector, usable, built_mask, built_skip, n_candidates)
     vector = _fed_back(view, vector, rows, scores)
     if vector.embedding is not None:  # the semantic channel's own candidates (as many as the build takes), scored lexically too
