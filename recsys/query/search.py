@@ -41,16 +41,15 @@ def candidates(view: View, vector: Vector, filters: Filters, k: int, skip_row: i
     ``vector`` with its semantic feedback, which the similarities use (see with_feedback)."""
     if vector.self_score <= 0 and vector.embedding is None:
         return np.zeros(0, dtype=np.int64), np.zeros(0), vector
-    allowed = None
-    if filters.restricts_rows or filters.exclude:
-        allowed = filters.mask(view.store)
+    filtered = filters.restricts_rows or bool(filters.exclude)
+    allowed = filters.mask(view.store) if filtered else None
     if view.n_deleted:
         live = view.live_rows()
         allowed = live if allowed is None else allowed & live
     built_mask = EVERY_ROW if allowed is None else allowed[: view.n_built]
     n_candidates = max(view.config.live_candidates, 2 * k)
     built_skip = skip_row if skip_row < view.n_built else -1
-    if len(built_mask) or n_candidates != view.config.live_candidates:
+    if filtered or n_candidates != view.config.live_candidates:
         vector = with_feedback(view, vector, usable)  # the same embedding whatever the filters and k
     rows, scores, more, more_scores = _search_built(view, vector, usable, built_mask, built_skip, n_candidates)
     vector = _fed_back(view, vector, rows, scores)
@@ -76,12 +75,13 @@ def candidates(view: View, vector: Vector, filters: Filters, k: int, skip_row: i
 
 
 def with_feedback(view: View, vector: Vector, usable: np.ndarray) -> Vector:
-    """``vector`` with its embedding moved towards its closest built articles by the lexical search,
-    as the build moves every article's (semantic_feedback, feedback_neighbors); unchanged when it
-    has no embedding or had its feedback already."""
+    """``vector`` with its embedding moved towards its closest live built articles by the unfiltered
+    lexical search, as the build moves every article's (semantic_feedback, feedback_neighbors);
+    unchanged when it has no embedding or had its feedback already."""
     if not _awaits_feedback(view, vector):
         return vector
-    rows, scores, _, _ = _search_built(view, vector, usable, EVERY_ROW, -1, view.config.live_candidates)
+    live = view.live_rows()[: view.n_built] if view.n_deleted else EVERY_ROW
+    rows, scores, _, _ = _search_built(view, vector, usable, live, -1, view.config.live_candidates)
     return _fed_back(view, vector, rows, scores)
 
 
