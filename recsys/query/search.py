@@ -81,7 +81,7 @@ def with_feedback(view: View, vector: Vector, usable: np.ndarray) -> Vector:
     if not _awaits_feedback(view, vector):
         return vector
     live = view.live_rows()[: view.n_built] if view.n_deleted else EVERY_ROW
-    rows, scores, _, _ = _search_built(view, vector, usable, live, -1, view.config.live_candidates)
+    rows, scores = _best_built(view, vector, usable, live, view.config.live_candidates)
     return _fed_back(view, vector, rows, scores)
 
 
@@ -145,11 +145,24 @@ def _search_built(view: View, vector: Vector, usable: np.ndarray, mask: np.ndarr
     candidates (rows, unnormalised scores; best first), then rows their stored lists add (ascending)."""
     data, config = view.data, view.config
     with view.built.scratch.lend() as buffers:
-        return kernels.live_search(vector.terms, np.asarray(vector.weights, np.float32), usable, data.term_max,
-                                   config.max_query_terms, probe_budget(config, live=True), data.columns.indptr,
-                                   data.columns.indices, data.columns.data, data.rows.indptr, data.rows.indices,
-                                   data.rows.data, data.neighbor_rows, config.refine_fan_out, mask, skip_row,
-                                   n_candidates, *buffers)
+        return kernels.live_search(*_probe(view, vector, usable), data.neighbor_rows, config.refine_fan_out, mask,
+                                   skip_row, n_candidates, *buffers)
+
+
+def _best_built(view: View, vector: Vector, usable: np.ndarray, mask: np.ndarray,
+                n_candidates: int) -> tuple[np.ndarray, np.ndarray]:
+    """_search_built's best candidates (rows, unnormalised scores; best first), without the rows
+    their stored lists add."""
+    with view.built.scratch.lend() as buffers:
+        return kernels.search_one(*_probe(view, vector, usable), mask, -1, n_candidates, *buffers)
+
+
+def _probe(view: View, vector: Vector, usable: np.ndarray) -> tuple:
+    """The arguments a compiled search of ``vector`` over the built rows starts with (kernels.search_one)."""
+    data, config = view.data, view.config
+    return (vector.terms, np.asarray(vector.weights, np.float32), usable, data.term_max, config.max_query_terms,
+            probe_budget(config, live=True), data.columns.indptr, data.columns.indices, data.columns.data,
+            data.rows.indptr, data.rows.indices, data.rows.data)
 
 
 def _dense_candidates(view: View, embedding: np.ndarray, mask: np.ndarray, skip_row: int, n: int) -> np.ndarray:

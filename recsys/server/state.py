@@ -237,7 +237,7 @@ class ServingState:
 
 
 def warm(index: RelatedIndex) -> None:
-    """Run one filtered related list and one more-like-this on ``index``, so that the compiled
+    """Run one filtered related list and one filtered more-like-this on ``index``, so that the compiled
     kernels (numba: compiled, or read from its cache, on first use) are ready before the first
     request needs them. Seconds the first time in a process; about a millisecond after."""
     try:
@@ -246,7 +246,8 @@ def warm(index: RelatedIndex) -> None:
             width = index.info()["neighbors_per_article"]
             index.related(article_id, k=width + 1, section=article.section, fallback=True)  # a live search, padded
             index.popular(3)
-            index.more_like_this(article.title or (article.body or "")[:200] or "news", k=3)
+            index.more_like_this(article.title or (article.body or "")[:200] or "news", k=3,
+                                 section=article.section)  # a filtered draft: its feedback's own search too
     except Exception:  # noqa: BLE001 - warming is an optimisation: the request will compile instead
         log.warning("warming up the kernels failed", exc_info=True)
 
