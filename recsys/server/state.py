@@ -247,7 +247,7 @@ def warm(index: RelatedIndex) -> None:
             index.related(article_id, k=width + 1, section=article.section, fallback=True)  # a live search, padded
             index.popular(3)
             index.more_like_this(article.title or (article.body or "")[:200] or "news", k=3,
-                                 section=article.section)  # a filtered draft: its feedback's own search too
+                                 exclude=[article_id])  # a filtered draft (any index): its feedback's own search too
     except Exception:  # noqa: BLE001 - warming is an optimisation: the request will compile instead
         log.warning("warming up the kernels failed", exc_info=True)
 
