@@ -10,7 +10,11 @@ import pytest
 from benchmarks.synth import write_jsonl
 from brute_force import similarities
 from recsys import RelatedIndex
-from recsys.build.kernels import reverse_offers
+from recsys.build.columns import impact_columns
+from recsys.build.kernels import impact_order, reverse_offers
+from recsys.build.neighbours import LinkInputs, search_block
+from recsys.index.data import Postings, column_max, usable_terms
+from recsys.weighting import query_weights
 
 N = 2000
 BUDGET = 300  # postings per article's search: a few per cent of its terms' postings at this size
@@ -75,11 +79,51 @@ def test_the_dask_build_is_the_local_build_on_both_corpora(corpus, budgeted):
     np.testing.assert_allclose(b.neighbor_sims, a.neighbor_sims, rtol=0, atol=1e-6)
 
 
-def test_reverse_offers_give_each_row_the_rows_that_newly_list_it():
+def test_the_probe_reads_capped_postings_and_finds_what_the_full_postings_find(corpus):
+    """The build searches columns cut to one more than its budget (the index keeps them whole):
+    its lists are those of the same search over the whole columns."""
+    index = RelatedIndex.build(corpus, probe_budget=BUDGET, semantic_weight=0, refine_rounds=0)
+    data, config = index._view.data, index.config
+    assert np.diff(data.columns.indptr).max() > 3 * BUDGET  # columns the probe read capped
+    queries = query_weights(config, data.rows.data, data.query_tf, data.rows.indices, data.df)
+    usable = usable_terms(data.df, len(index), config, max(2, config.min_doc_freq))
+    whole = LinkInputs(queries, usable, column_max(data.columns), data.rows, data.columns, len(data.vocabulary))
+    rows, sims, self_scores = search_block(whole, config, 0, len(index))
+    assert np.array_equal(rows, data.neighbor_rows)
+    assert np.array_equal(sims, data.neighbor_sims) and np.array_equal(self_scores, data.self_scores)
+
+
+@pytest.mark.parametrize("cap", [None, 1, 4, 1000])
+def test_impact_columns_are_scipys_columns_in_impact_order_cut_to_the_cap(cap, tmp_path, monkeypatch):
+    """Made a few columns at a time: the whole columns (memory-mapped from temporary files that
+    leave nothing behind) and the first ``cap`` of each, as scipy's tocsc sorted by impact."""
+    import tempfile
+
+    import scipy.sparse as sp
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    matrix = sp.random(400, 120, density=0.08, format="csr", random_state=5, dtype=np.float32)
+    matrix.data = np.round(matrix.data * 4) + 1  # ties, broken by row
+    expected = Postings.of(matrix.tocsc())
+    impact_order(expected.indptr, expected.indices, expected.data)
+    df = np.diff(expected.indptr)
+    kept, whole = impact_columns(Postings.of(matrix), df, cap, block=37)
+    assert list(tmp_path.iterdir()) == [] and isinstance(whole.indices.base, np.memmap)
+    for got, want in ((whole.indptr, expected.indptr), (whole.indices, expected.indices), (whole.data, expected.data)):
+        assert np.array_equal(got, want)
+    for t in range(matrix.shape[1]):
+        a, n = expected.indptr[t], df[t] if cap is None else min(df[t], cap)
+        assert kept.indptr[t + 1] - kept.indptr[t] == n
+        assert np.array_equal(kept.indices[kept.indptr[t]:kept.indptr[t + 1]], expected.indices[a:a + n])
+        assert np.array_equal(kept.data[kept.indptr[t]:kept.indptr[t + 1]], expected.data[a:a + n])
+
+
+@pytest.mark.parametrize("block", [1, 2, 1 << 18])
+def test_reverse_offers_give_each_row_the_rows_that_newly_list_it(block):
     nb_rows = np.array([[1, 2], [2, -1], [1, 0], [1, 2]], np.int32)
     nb_sims = np.array([[0.9, 0.5], [0.7, 0.0], [0.8, 0.4], [0.6, 0.3]], np.float32)
     fresh = np.array([[True, True], [True, False], [True, False], [True, True]])
-    indptr, rows = reverse_offers(nb_rows, nb_sims, fresh, cap=2)
+    indptr, rows = reverse_offers(nb_rows, nb_sims, fresh, cap=2, block=block)
     offered = {i: rows[indptr[i]:indptr[i + 1]].tolist() for i in range(4)}
     # row 1 is listed fresh by 0 (0.9), 2 (0.8) and 3 (0.6): the two most similar; row 0 by 2, but not fresh
     assert offered == {0: [], 1: [0, 2], 2: [1, 0], 3: []}

@@ -146,45 +146,51 @@ def refine(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows
     return out_rows, out_sims, out_fresh
 
 
-def reverse_offers(nb_rows, nb_sims, fresh, cap):
+def reverse_offers(nb_rows, nb_sims, fresh, cap, block=1 << 18):
     """Reverse edges as CSR (indptr, rows): for each row i, up to ``cap`` rows j whose lists newly
-    hold i (fresh entries), the most similar first (ties: the lower j)."""
-    listed = fresh & (nb_rows >= 0)
-    counts = np.bincount(nb_rows[listed], minlength=len(nb_rows))
-    del listed
-    return _reverse_offers(nb_rows, nb_sims, fresh, cap, counts)
+    hold i (fresh entries), the most similar first (ties: the lower j). They are gathered for
+    ``block`` rows i at a time, so the scratch is a block's offers, not all of them."""
+    return _reverse_offers(nb_rows, nb_sims, fresh, cap, block)
 
 
 @njit(cache=True, nogil=True)
-def _reverse_offers(nb_rows, nb_sims, fresh, cap, counts):
-    """reverse_offers, given how many fresh entries name each row: the entries are laid out by the
-    row they name, j ascending (a counting sort), then each row's are sorted by similarity and cut
-    to ``cap``, in place."""
+def _reverse_offers(nb_rows, nb_sims, fresh, cap, block):
+    """reverse_offers: for each block of rows, the fresh entries that name them are laid out by the
+    row they name, j ascending (a counting sort), then each row's are sorted by similarity and
+    the first ``cap`` kept."""
     n, k = nb_rows.shape
-    starts = np.zeros(n + 1, np.int64)
-    for t in range(n):
-        starts[t + 1] = starts[t] + counts[t]
-    sources = np.empty(starts[n], np.int32)
-    sims = np.empty(starts[n], np.float32)
-    filled = starts[:n].copy()
+    counts = np.zeros(n, np.int64)
     for j in range(n):
         for c in range(k):
-            t = nb_rows[j, c]
-            if t >= 0 and fresh[j, c]:
-                sources[filled[t]], sims[filled[t]] = j, nb_sims[j, c]
-                filled[t] += 1
+            if nb_rows[j, c] >= 0 and fresh[j, c]:
+                counts[nb_rows[j, c]] += 1
     indptr = np.zeros(n + 1, np.int64)
     for t in range(n):
-        a, b = starts[t], starts[t + 1]
-        kept = min(b - a, cap)
-        indptr[t + 1] = indptr[t] + kept
-        if kept == 0:
-            continue
-        order = np.argsort(-sims[a:b], kind="mergesort")[:kept]  # stable: the lower j first on ties
-        chosen = sources[a:b][order]
-        for c in range(kept):  # compacted in place: indptr[t] <= a
-            sources[indptr[t] + c] = chosen[c]
-    return indptr, sources[:indptr[n]].copy()
+        indptr[t + 1] = indptr[t] + min(counts[t], cap)
+    offers = np.empty(indptr[n], np.int32)
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        starts = np.zeros(hi - lo + 1, np.int64)
+        for t in range(lo, hi):
+            starts[t - lo + 1] = starts[t - lo] + counts[t]
+        sources = np.empty(starts[hi - lo], np.int32)
+        sims = np.empty(starts[hi - lo], np.float32)
+        filled = starts[:hi - lo].copy()
+        for j in range(n):
+            for c in range(k):
+                t = nb_rows[j, c]
+                if lo <= t < hi and fresh[j, c]:
+                    sources[filled[t - lo]], sims[filled[t - lo]] = j, nb_sims[j, c]
+                    filled[t - lo] += 1
+        for t in range(lo, hi):
+            a, b = starts[t - lo], starts[t - lo + 1]
+            kept = indptr[t + 1] - indptr[t]
+            if kept == 0:
+                continue
+            order = np.argsort(-sims[a:b], kind="mergesort")[:kept]  # stable: the lower j first on ties
+            for c in range(kept):
+                offers[indptr[t] + c] = sources[a + order[c]]
+    return indptr, offers
 
 
 @njit(cache=True, nogil=True)

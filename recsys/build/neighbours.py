@@ -24,7 +24,7 @@ class LinkInputs:
     usable: np.ndarray
     term_max: np.ndarray
     rows: Postings
-    columns: Postings
+    columns: Postings | None  # None once the search is done (see neighbour_lists)
     n_terms: int
 
 
@@ -51,14 +51,15 @@ class LocalLinker:
                             len(inputs.rows.indptr) - 1)
 
 
-def neighbour_lists(config: IndexConfig, article_queries: np.ndarray, usable: np.ndarray, term_max: np.ndarray,
-                    rows: Postings, columns: Postings, n_terms: int,
+def neighbour_lists(config: IndexConfig, inputs: LinkInputs,
                     linker: Linker) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every article's n_neighbors best other articles (rows, similarities) and self scores: a
     candidate search per article, then ``refine_rounds`` rounds of neighbour-of-neighbour
-    re-scoring. Every similarity is exact; the lists are exact when the budget covers the postings."""
-    inputs = LinkInputs(article_queries, usable, term_max, rows, columns, n_terms)
+    re-scoring. Every similarity is exact; the lists are exact when the budget covers the postings.
+    Only the search reads the term postings: ``inputs.columns`` is let go after it (so, when the
+    caller holds them nowhere else, their memory is free for the refinement)."""
     neighbor_rows, neighbor_sims, self_scores = linker.search(inputs, config)
+    inputs.columns = None
     fresh = neighbor_rows >= 0
     for _ in range(config.refine_rounds):
         neighbor_rows, neighbor_sims, fresh = linker.refine(inputs, config, self_scores, neighbor_rows,

@@ -23,8 +23,8 @@ from ..errors import InputError
 from ..index.columns import ArticleStore, StoreBuilder
 from ..index.data import IndexData, Postings, column_max, usable_terms
 from ..weighting import query_needs_counts, query_weights, weigh
-from . import kernels
-from .neighbours import Linker, LocalLinker, duplicate_groups, neighbour_lists
+from .columns import impact_columns
+from .neighbours import Linker, LinkInputs, LocalLinker, duplicate_groups, neighbour_lists
 from .progress import peak_rss_mb, progress_bar
 from .semantic import channel, semantic_neighbours, uses_minilm
 
@@ -92,34 +92,35 @@ def weighed(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray, vocabul
         print(f"weighting {tf.shape[0]} articles, then finding each one's related articles ...",
               file=sys.stderr, flush=True)
     read_peak = peak_rss_mb()
-    data, linked, semantic = _weigh_and_link(config, tf, doc_len, vocabulary, store, progress, known_embeddings,
-                                             linker or LocalLinker())
+    data, linked, semantic, linked_peak = _weigh_and_link(config, tf, doc_len, vocabulary, store, progress,
+                                                          known_embeddings, linker or LocalLinker())
     seconds = {"reading": read - started, "weighting": linked - read,
                "neighbours": time.perf_counter() - linked - semantic, "semantic": semantic}
-    return BuildResult(data, seconds, {"reading": read_peak, "total": peak_rss_mb()})
+    return BuildResult(data, seconds, {"reading": read_peak, "neighbours": linked_peak, "total": peak_rss_mb()})
 
 
 def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray, vocabulary: list[str],
                     store: ArticleStore, progress: bool, known_embeddings: Mapping[str, np.ndarray] | None,
-                    linker: Linker) -> tuple[IndexData, float, float]:
+                    linker: Linker) -> tuple[IndexData, float, float, float | None]:
     """Weight the count matrix and precompute every article's neighbour list; also returns the
-    perf_counter time at which weighting ended and linking began, and the seconds of linking
-    that the semantic channel took."""
+    perf_counter time at which weighting ended and linking began, the seconds of linking that
+    the semantic channel took, and the peak RSS (MB) before it."""
     query_tf = tf.data.copy() if query_needs_counts(config) else None
     weights, df, idf, avgdl = weigh(config, tf, doc_len)
     del tf
     rows = Postings.of(weights)
-    columns = Postings.of(weights.tocsc())
     del weights
-    kernels.impact_order(columns.indptr, columns.indices, columns.data)
+    # the build's probe reads at most its budget of any column's postings; the index keeps them all, on disk
+    probed, columns = impact_columns(rows, df, _column_cap(config))
     article_queries = query_weights(config, rows.data, query_tf, rows.indices, df)
     usable = usable_terms(df, len(store), config, max(2, config.min_doc_freq))
     linking = time.perf_counter()
-    term_max = column_max(columns)
-    neighbor_rows, neighbor_sims, self_scores = neighbour_lists(config, article_queries, usable, term_max, rows,
-                                                                columns, len(vocabulary), linker)
-    columns = columns.spilled()  # the build reads them no more: only the live searches of the index do
-    semantic, semantic_started = None, time.perf_counter()
+    term_max = column_max(probed)
+    inputs = LinkInputs(article_queries, usable, term_max, rows, probed, len(vocabulary))
+    del probed  # neighbour_lists lets them go once its search is done
+    neighbor_rows, neighbor_sims, self_scores = neighbour_lists(config, inputs, linker)
+    del inputs
+    linked_peak, semantic, semantic_started = peak_rss_mb(), None, time.perf_counter()
     if config.semantic_weight > 0:
         semantic = channel(config, rows, vocabulary, store, progress, known_embeddings or {}, neighbor_rows,
                            neighbor_sims)
@@ -133,7 +134,14 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
                      encoded=semantic and semantic.encoded, dense=semantic and semantic.dense,
                      query_tf=query_tf, columns=columns,
                      term_max=term_max, self_scores=self_scores, neighbor_rows=neighbor_rows,
-                     neighbor_sims=neighbor_sims, store=store, duplicate_group=groups), linking, semantic_seconds
+                     neighbor_sims=neighbor_sims, store=store, duplicate_group=groups), linking, semantic_seconds, \
+        linked_peak
+
+
+def _column_cap(config: IndexConfig) -> int | None:
+    """Postings of each column the build's probe may read: one more than its budget, so that a
+    capped column alone is over the budget, as it is in full (see index.kernels.contribution_cutoff)."""
+    return None if config.probe_budget is None else config.probe_budget + 1
 
 
 def _jobs(n_jobs: int | None) -> int:

@@ -59,19 +59,19 @@ class _SpilledBlob:
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """(the bytes, memory-mapped read-only, the mapping outliving the closed file; the offsets)."""
-        data = _mapped(self._file, np.dtype(np.uint8), self.offsets[-1])
+        data = mapped(self._file, np.dtype(np.uint8), self.offsets[-1])
         return data, np.asarray(self.offsets, dtype=np.int64)
 
 
 def spilled(array: np.ndarray) -> np.ndarray:
-    """A read-only copy of a 1-d ``array`` in a temporary file, memory-mapped: its pages are read
-    from disk when used, so memory need not hold what is not being read."""
+    """A read-only copy of ``array`` in a temporary file, memory-mapped: its pages are read from
+    disk when used, so memory need not hold what is not being read."""
     file = tempfile.TemporaryFile(buffering=1 << 20)
-    array.tofile(file)
-    return _mapped(file, array.dtype, len(array))
+    np.ascontiguousarray(array).tofile(file)
+    return mapped(file, array.dtype, array.size).reshape(array.shape)
 
 
-def _mapped(file, dtype: np.dtype, count: int) -> np.ndarray:
+def mapped(file, dtype: np.dtype, count: int) -> np.ndarray:
     """``count`` items of ``dtype`` written to ``file``, memory-mapped read-only; closes ``file``
     (the mapping outlives it, and the file's space is freed with the mapping)."""
     file.flush()
