@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from ..analysis import embedding, static_model
 from ..analysis.analyzer import Analyzer, AnalyzerConfig
 from ..config import IndexConfig
-from ..index.columns import ArticleStore
+from ..index.columns import ArticleStore, spilled
 from ..index.data import FLOAT, Postings, moved
 from ..index.dense import DenseIndex
 from . import kernels
@@ -84,7 +84,7 @@ def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig) -> t
         _remove_direction(pooled, common)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
     pooled /= np.where(norms > 0, norms, 1.0)  # unit rows, in place
-    return pooled, terms
+    return pooled, spilled(terms)  # a row per term of the vocabulary: only drafts read it, a few rows each
 
 
 def _remove_direction(vectors: np.ndarray, direction: np.ndarray, block: int = 65_536) -> None:
@@ -147,7 +147,8 @@ def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embe
     before. Then one neighbour-of-neighbour round on those lists (the first ``fan_out`` entries of
     the lists of its first ``fan_out`` neighbours, scored the same way) finds close embeddings the
     dense index's few probed lists missed. Both passes go ``block`` articles at a time, so their
-    candidates are never held for all articles at once."""
+    candidates are never held for all articles at once; the second writes its lists over the
+    lexical ones, which it returns."""
     n, keep = lexical_rows.shape
     n_dense = min(keep, n - 1)
 
@@ -160,13 +161,12 @@ def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embe
         stop = min(n, start + block)
         found = _others(dense.search(embeddings[start:stop], n_dense + 1), np.arange(start, stop), n_dense)
         first_rows[start:stop] = blended(start, found)[0]
-    out_rows, out_sims = np.full((n, keep), -1, dtype=np.int32), np.zeros((n, keep), dtype=np.float32)
-    for start in range(0, n, block):
+    for start in range(0, n, block):  # a block's lexical lists are read by that block's blend only
         stop = min(n, start + block)
         # a dense candidate outside the first lists lost to all of them, which stay candidates: leave it out
         candidates = np.concatenate([first_rows[start:stop], _linked(first_rows, start, stop, fan_out)], axis=1)
-        out_rows[start:stop], out_sims[start:stop] = blended(start, _distinct(candidates))
-    return out_rows, out_sims
+        lexical_rows[start:stop], lexical_sims[start:stop] = blended(start, _distinct(candidates))
+    return lexical_rows, lexical_sims
 
 
 def _linked(neighbor_rows: np.ndarray, start: int, stop: int, fan_out: int) -> np.ndarray:
