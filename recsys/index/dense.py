@@ -13,7 +13,8 @@ MIN_LISTS = 1
 
 
 class DenseIndex:
-    """Inverted lists of unit embeddings (inner product), searched in their ``probes`` closest lists."""
+    """Inverted lists of unit embeddings (inner product, stored as half floats), searched in their
+    ``probes`` closest lists."""
 
     def __init__(self, index, probes: int, stored: np.ndarray | None = None) -> None:
         self._index, self.probes, self._stored = index, probes, stored
@@ -28,7 +29,9 @@ class DenseIndex:
         vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
         n, d = vectors.shape
         lists = max(MIN_LISTS, min(n, round(4 * math.sqrt(n))))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, lists, faiss.METRIC_INNER_PRODUCT)
+        # half floats: half the memory and a faster scan than IndexIVFFlat, the same candidates in practice
+        index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(d), d, lists, faiss.ScalarQuantizer.QT_fp16,
+                                              faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = 0
         sample = vectors
         if n > TRAINING_PER_LIST * lists:
