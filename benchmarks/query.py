@@ -123,7 +123,8 @@ def _blended(index, lexical: np.ndarray, embedding) -> np.ndarray:
 
 COLUMNS = [("n", "N", ","), ("corpus", "corpus", ""), ("method", "method", ""), ("build_s", "build s", ".1f"),
            ("reading_s", "read+analyse s", ".1f"), ("neighbours_s", "neighbours s", ".1f"), ("semantic_s", "semantic s", ".1f"),
-           ("reading_rss_mb", "peak RSS after reading MB", ".0f"), ("build_rss_mb", "build peak RSS MB", ".0f"), ("related_p50", "related p50 ms", ".3f"),
+           ("reading_rss_mb", "peak RSS after reading MB", ".0f"),
+           ("neighbours_rss_mb", "peak RSS after neighbours MB", ".0f"), ("build_rss_mb", "build peak RSS MB", ".0f"), ("related_p50", "related p50 ms", ".3f"),
            ("related_p99", "related p99 ms", ".3f"), ("filtered_p50", "filtered p50 ms", ".3f"),
            ("filtered_p99", "filtered p99 ms", ".3f"), ("mlt_p50", "mlt p50 ms", ".3f"),
            ("mlt_p99", "mlt p99 ms", ".3f"), ("recall10", "recall@10 vs exact", ".3f"),
