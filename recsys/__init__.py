@@ -14,8 +14,8 @@ from .config import BlendConfig, IndexConfig
 from .documents.article import Article
 from .documents.readers import read_articles
 from .errors import (DependencyError, DuplicateIdError, EmptyCorpusError, FeedbackError, IndexFormatError, InputError,
-                     ParameterError, PendingChangesError, RecsysError, UnknownArticleError, UnknownImpressionError,
-                     VariantError)
+                     ParameterError, PendingChangesError, RecsysError, TemporarySpaceError, UnknownArticleError,
+                     UnknownImpressionError, VariantError)
 from .evaluation import evaluate, tune
 from .query.hits import Hit
 from .related_index import RelatedIndex
@@ -24,5 +24,5 @@ __all__ = [
     "Analyzer", "AnalyzerConfig", "Article", "BlendConfig", "DependencyError", "DuplicateIdError",
     "EmptyCorpusError", "FeedbackError", "Hit", "IndexConfig", "IndexFormatError", "InputError", "ParameterError", "PendingChangesError",
     "RecsysError",
-    "RelatedIndex", "UnknownArticleError", "UnknownImpressionError", "VariantError", "evaluate", "read_articles", "tune", "__version__",
+    "RelatedIndex", "TemporarySpaceError", "UnknownArticleError", "UnknownImpressionError", "VariantError", "evaluate", "read_articles", "tune", "__version__",
 ]

@@ -46,6 +46,11 @@ class IndexFormatError(RecsysError):
     """An index directory is missing, foreign, of an unknown format version, or corrupted."""
 
 
+class TemporarySpaceError(RecsysError, OSError):
+    """A build's temporary files (in TMPDIR) found no room: the disk is full, a quota or a file size
+    limit was reached."""
+
+
 class DependencyError(RecsysError, ImportError):
     """An optional feature needs packages that are not installed (an extra such as recsys[semantic])."""
 

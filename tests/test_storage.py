@@ -1,6 +1,7 @@
 """The on-disk index: round trip, memory mapping, atomic replacement, and refusal of bad directories."""
 
 import json
+import os
 import tempfile
 
 import numpy as np
@@ -306,3 +307,57 @@ def test_the_dense_index_is_checked_against_the_embeddings(sample_articles, tmp_
     replace_array(path, "static_dense", np.frombuffer(b"not an index" * 8, dtype=np.uint8))
     with pytest.raises(IndexFormatError, match=r"static_dense\.npy: not a nearest-neighbour index"):
         recsys.RelatedIndex.load(path)
+
+
+def _limited_files(max_bytes: int):
+    """For a child process: files it writes may grow to ``max_bytes`` (past that a write fails
+    with EFBIG, as on a full disk it fails with ENOSPC)."""
+    import resource
+    import signal
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+    return limit
+
+
+def test_a_build_without_room_for_its_temporary_files_says_so(tmp_path):
+    """The build writes the article texts and the term postings to temporary files: when they find
+    no room, `recsys build` says which and where, in one line, and writes no index."""
+    import subprocess
+    import sys
+
+    from benchmarks.synth import write_jsonl
+
+    corpus = tmp_path / "corpus.jsonl"
+    write_jsonl(500, str(corpus), seed=1)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    done = subprocess.run([sys.executable, "-m", "recsys", "build", str(corpus), "-o", str(tmp_path / "news")],
+                          capture_output=True, text=True, env={**os.environ, "TMPDIR": str(spill)},
+                          preexec_fn=_limited_files(100_000), timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(f"error: no room for the article texts in the temporary directory {spill} ")
+    assert "TMPDIR" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "news").exists() and list(spill.iterdir()) == []
+
+
+def test_no_room_for_the_term_postings_is_a_temporary_space_error(tmp_path):
+    """The same error from the term postings, written after the texts (a child process, limited
+    to files smaller than the postings)."""
+    import subprocess
+    import sys
+
+    script = ("import numpy as np, scipy.sparse as sp\n"
+              "from recsys.build.columns import impact_columns\n"
+              "from recsys.index.data import Postings\n"
+              "from recsys import TemporarySpaceError\n"
+              "m = sp.random(2000, 500, density=0.1, format='csr', random_state=0, dtype=np.float32)\n"
+              "try:\n"
+              "    impact_columns(Postings.of(m), np.diff(m.tocsc().indptr), 10)\n"
+              "except TemporarySpaceError as error:\n"
+              "    print(error)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "TMPDIR": str(tmp_path)}, preexec_fn=_limited_files(100_000), timeout=120)
+    assert done.stdout.startswith(f"no room for the term postings in the temporary directory {tmp_path} "), done
+    assert list(tmp_path.iterdir()) == []

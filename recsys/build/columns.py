@@ -14,7 +14,7 @@ import tempfile
 import numpy as np
 from numba import njit
 
-from ..index.columns import mapped
+from ..index.columns import mapped, spilling, write
 from ..index.data import FLOAT, Postings
 from .kernels import impact_order
 
@@ -29,11 +29,12 @@ def impact_columns(rows: Postings, counts: np.ndarray, cap: int | None,
     full_ptr = _pointers(counts)
     kept_ptr = full_ptr if cap is None else _pointers(np.minimum(counts, cap))
     kept = Postings(kept_ptr, np.empty(kept_ptr[-1], np.int32), np.empty(kept_ptr[-1], FLOAT))
-    with tempfile.TemporaryFile(buffering=1 << 20) as indices, tempfile.TemporaryFile(buffering=1 << 20) as data:
+    with spilling("the term postings"), tempfile.TemporaryFile(buffering=1 << 20) as indices, \
+            tempfile.TemporaryFile(buffering=1 << 20) as data:
         for first, last in _term_blocks(full_ptr, block):
             part = _block_columns(rows, full_ptr, first, last)
-            part.indices.tofile(indices)
-            part.data.tofile(data)
+            write(indices, part.indices)
+            write(data, part.data)
             _copy_prefixes(part.indptr, part.indices, part.data, kept_ptr[first:last + 1], kept.indices, kept.data)
         full = Postings(full_ptr, mapped(indices, np.dtype(np.int32), int(full_ptr[-1])),
                         mapped(data, np.dtype(FLOAT), int(full_ptr[-1])))

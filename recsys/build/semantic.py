@@ -84,7 +84,7 @@ def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig) -> t
         _remove_direction(pooled, common)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
     pooled /= np.where(norms > 0, norms, 1.0)  # unit rows, in place
-    return pooled, spilled(terms)  # a row per term of the vocabulary: only drafts read it, a few rows each
+    return pooled, spilled(terms, "the term vectors")  # only drafts read them, a few rows each
 
 
 def _remove_direction(vectors: np.ndarray, direction: np.ndarray, block: int = 65_536) -> None:

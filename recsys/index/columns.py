@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..documents.article import Article
+from ..errors import TemporarySpaceError
 
 ABSENT = -2  # the code of a name no article has: it matches no row (None, no value, is -1)
 
@@ -54,21 +57,45 @@ class _SpilledBlob:
         self.offsets = [0]
 
     def append(self, data: bytes) -> None:
-        self._file.write(data)
+        with spilling("the article texts"):
+            self._file.write(data)
         self.offsets.append(self.offsets[-1] + len(data))
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """(the bytes, memory-mapped read-only, the mapping outliving the closed file; the offsets)."""
-        data = mapped(self._file, np.dtype(np.uint8), self.offsets[-1])
+        with spilling("the article texts"):
+            data = mapped(self._file, np.dtype(np.uint8), self.offsets[-1])
         return data, np.asarray(self.offsets, dtype=np.int64)
 
 
-def spilled(array: np.ndarray) -> np.ndarray:
-    """A read-only copy of ``array`` in a temporary file, memory-mapped: its pages are read from
-    disk when used, so memory need not hold what is not being read."""
-    file = tempfile.TemporaryFile(buffering=1 << 20)
-    np.ascontiguousarray(array).tofile(file)
-    return mapped(file, array.dtype, array.size).reshape(array.shape)
+def spilled(array: np.ndarray, what: str) -> np.ndarray:
+    """A read-only copy of ``array`` (``what`` it holds, for errors) in a temporary file,
+    memory-mapped: its pages are read from disk when used, so memory need not hold what is not
+    being read."""
+    with spilling(what), tempfile.TemporaryFile(buffering=1 << 20) as file:
+        write(file, array)
+        return mapped(file, array.dtype, array.size).reshape(array.shape)
+
+
+def write(file, array: np.ndarray) -> None:
+    """Append ``array``'s bytes to ``file`` (a file's own write: its errors say why, as tofile's do not)."""
+    file.write(np.ascontiguousarray(array).data)
+
+
+NO_ROOM = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)  # a full disk, a quota, a size limit
+
+
+@contextmanager
+def spilling(what: str) -> Iterator[None]:
+    """Writing ``what`` to temporary files: a lack of room there raises TemporarySpaceError, which
+    names it and the directory (other errors pass as they are)."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in NO_ROOM:
+            raise
+        raise TemporarySpaceError(f"no room for {what} in the temporary directory {tempfile.gettempdir()} "
+                                  f"({error.strerror}); set TMPDIR to a directory with more room") from error
 
 
 def mapped(file, dtype: np.dtype, count: int) -> np.ndarray:

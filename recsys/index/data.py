@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from ..config import IndexConfig
 from ..weighting import FLOAT
-from .columns import ArticleStore, spilled
+from .columns import ArticleStore
 from .dense import DenseIndex
 
 
@@ -26,10 +26,6 @@ class Postings:
     def of(cls, matrix: sp.spmatrix) -> "Postings":
         return cls(matrix.indptr.astype(np.int64, copy=False), matrix.indices.astype(np.int32, copy=False),
                    matrix.data.astype(FLOAT, copy=False))
-
-    def spilled(self) -> "Postings":
-        """These postings with their indices and data in temporary files, memory-mapped (see columns.spilled)."""
-        return Postings(self.indptr, spilled(self.indices), spilled(self.data))
 
 
 @dataclass
