@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -321,12 +323,13 @@ def _limited_files(max_bytes: int):
     return limit
 
 
+POSIX = pytest.mark.skipif(sys.platform == "win32", reason="file size limits (RLIMIT_FSIZE) are POSIX")
+
+
+@POSIX
 def test_a_build_without_room_for_its_temporary_files_says_so(tmp_path):
     """The build writes the article texts and the term postings to temporary files: when they find
     no room, `recsys build` says which and where, in one line, and writes no index."""
-    import subprocess
-    import sys
-
     from benchmarks.synth import write_jsonl
 
     corpus = tmp_path / "corpus.jsonl"
@@ -342,12 +345,10 @@ def test_a_build_without_room_for_its_temporary_files_says_so(tmp_path):
     assert not (tmp_path / "news").exists() and list(spill.iterdir()) == []
 
 
+@POSIX
 def test_no_room_for_the_term_postings_is_a_temporary_space_error(tmp_path):
     """The same error from the term postings, written after the texts (a child process, limited
     to files smaller than the postings)."""
-    import subprocess
-    import sys
-
     script = ("import numpy as np, scipy.sparse as sp\n"
               "from recsys.build.columns import impact_columns\n"
               "from recsys.index.data import Postings\n"

@@ -57,8 +57,11 @@ class _SpilledBlob:
         self.offsets = [0]
 
     def append(self, data: bytes) -> None:
-        with spilling("the article texts"):
+        try:  # not `with spilling(...)`: 1.7 us a call, twice an article, is seconds at 1M
             self._file.write(data)
+        except OSError as error:
+            _raise_if_no_room(error, "the article texts")
+            raise
         self.offsets.append(self.offsets[-1] + len(data))
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
@@ -92,8 +95,13 @@ def spilling(what: str) -> Iterator[None]:
     try:
         yield
     except OSError as error:
-        if error.errno not in NO_ROOM:
-            raise
+        _raise_if_no_room(error, what)
+        raise
+
+
+def _raise_if_no_room(error: OSError, what: str) -> None:
+    """TemporarySpaceError from ``error`` if it says a temporary file found no room for ``what``."""
+    if error.errno in NO_ROOM:
         raise TemporarySpaceError(f"no room for {what} in the temporary directory {tempfile.gettempdir()} "
                                   f"({error.strerror}); set TMPDIR to a directory with more room") from error
 
