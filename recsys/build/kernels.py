@@ -146,18 +146,13 @@ def refine(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows
     return out_rows, out_sims, out_fresh
 
 
+@njit(cache=True, nogil=True)
 def reverse_offers(nb_rows, nb_sims, fresh, cap, block=1 << 18):
     """Reverse edges as CSR (indptr, rows): for each row i, up to ``cap`` rows j whose lists newly
-    hold i (fresh entries), the most similar first (ties: the lower j). They are gathered for
-    ``block`` rows i at a time, so the scratch is a block's offers, not all of them."""
-    return _reverse_offers(nb_rows, nb_sims, fresh, cap, block)
-
-
-@njit(cache=True, nogil=True)
-def _reverse_offers(nb_rows, nb_sims, fresh, cap, block):
-    """reverse_offers: for each block of rows, the fresh entries that name them are laid out by the
-    row they name, j ascending (a counting sort), then each row's are sorted by similarity and
-    the first ``cap`` kept."""
+    hold i (fresh entries), the most similar first (ties: the lower j). For each ``block`` of rows
+    at a time (so the scratch is a block's offers, not all of them), the fresh entries that name
+    them are laid out by the row they name, j ascending (a counting sort), then each row's are
+    sorted by similarity and the first ``cap`` kept."""
     n, k = nb_rows.shape
     counts = np.zeros(n, np.int64)
     for j in range(n):
