@@ -13,7 +13,8 @@ from recsys import RelatedIndex
 from recsys.build.columns import impact_columns
 from recsys.build.kernels import impact_order, reverse_offers
 from recsys.build.neighbours import LinkInputs, search_block
-from recsys.index.data import Postings, column_max, usable_terms
+from recsys.build.pipeline import PROBE_PREFIX
+from recsys.index.data import Postings, usable_terms
 from recsys.weighting import query_weights
 
 N = 2000
@@ -79,24 +80,56 @@ def test_the_dask_build_is_the_local_build_on_both_corpora(corpus, budgeted):
     np.testing.assert_allclose(b.neighbor_sims, a.neighbor_sims, rtol=0, atol=1e-6)
 
 
-def test_the_probe_reads_capped_postings_and_finds_what_the_full_postings_find(corpus):
-    """The build searches columns cut to one more than its budget (the index keeps them whole):
-    its lists are those of the same search over the whole columns."""
+def prefix_columns(matrix, prefix: int | None, cap: int | None = None) -> Postings:
+    """scipy's columns (impact order, the first ``cap`` of each) of ``matrix``'s rows cut to their
+    ``prefix`` strongest entries, ties included: what the build's probe reads."""
+    kept = matrix.copy()
+    for i in range(kept.shape[0]):
+        row = kept.data[kept.indptr[i]:kept.indptr[i + 1]]
+        if prefix is not None and len(row) > prefix:
+            row[row < np.sort(row)[::-1][prefix - 1]] = 0
+    kept.eliminate_zeros()
+    columns = Postings.of(kept.tocsc())
+    impact_order(columns.indptr, columns.indices, columns.data)
+    if cap is None:
+        return columns
+    lengths = np.minimum(np.diff(columns.indptr), cap)
+    take = np.concatenate([np.arange(a, a + n) for a, n in zip(columns.indptr[:-1], lengths)] + [np.zeros(0, int)])
+    return Postings(np.concatenate([[0], np.cumsum(lengths)]), columns.indices[take], columns.data[take])
+
+
+def test_the_probe_finds_an_article_by_its_strongest_terms_in_capped_columns(corpus):
+    """The build searches columns cut to each article's strongest terms (as many as a query
+    searches with, at least PROBE_PREFIX) and to one more than its budget (the index keeps them whole): its lists are
+    those of the same search over scipy's columns of the cut rows, uncapped."""
     index = RelatedIndex.build(corpus, probe_budget=BUDGET, semantic_weight=0, refine_rounds=0)
     data, config = index._view.data, index.config
     assert np.diff(data.columns.indptr).max() > 3 * BUDGET  # columns the probe read capped
+    prefix = max(config.max_query_terms, PROBE_PREFIX)
+    assert np.median(np.diff(data.rows.indptr)) > 2 * prefix  # rows the probe read cut
+    matrix = weight_matrix(data)
+    probed = prefix_columns(matrix, prefix)
     queries = query_weights(config, data.rows.data, data.query_tf, data.rows.indices, data.df)
     usable = usable_terms(data.df, len(index), config, max(2, config.min_doc_freq))
-    whole = LinkInputs(queries, usable, column_max(data.columns), data.rows, data.columns, len(data.vocabulary))
-    rows, sims, self_scores = search_block(whole, config, 0, len(index))
+    np.testing.assert_array_equal(data.term_max, matrix.max(axis=0).toarray().ravel())
+    inputs = LinkInputs(queries, usable, data.term_max, data.rows, probed, len(data.vocabulary))
+    rows, sims, self_scores = search_block(inputs, config, 0, len(index))
     assert np.array_equal(rows, data.neighbor_rows)
     assert np.array_equal(sims, data.neighbor_sims) and np.array_equal(self_scores, data.self_scores)
 
 
-@pytest.mark.parametrize("cap", [None, 1, 4, 1000])
-def test_impact_columns_are_scipys_columns_in_impact_order_cut_to_the_cap(cap, tmp_path, monkeypatch):
+def weight_matrix(data):
+    import scipy.sparse as sp
+
+    return sp.csr_matrix((data.rows.data, data.rows.indices, data.rows.indptr),
+                         shape=(len(data.rows.indptr) - 1, len(data.vocabulary)))
+
+
+@pytest.mark.parametrize("cap,prefix", [(None, None), (1, None), (4, None), (1000, None), (None, 3), (4, 5)])
+def test_impact_columns_are_scipys_columns_in_impact_order_cut_to_the_cap(cap, prefix, tmp_path, monkeypatch):
     """Made a few columns at a time: the whole columns (memory-mapped from temporary files that
-    leave nothing behind) and the first ``cap`` of each, as scipy's tocsc sorted by impact."""
+    leave nothing behind) as scipy's tocsc sorted by impact, each column's largest weight, and the
+    probe's columns: those of the rows cut to their ``prefix`` strongest entries, cut to ``cap``."""
     import tempfile
 
     import scipy.sparse as sp
@@ -104,18 +137,18 @@ def test_impact_columns_are_scipys_columns_in_impact_order_cut_to_the_cap(cap, t
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     matrix = sp.random(400, 120, density=0.08, format="csr", random_state=5, dtype=np.float32)
     matrix.data = np.round(matrix.data * 4) + 1  # ties, broken by row
-    expected = Postings.of(matrix.tocsc())
-    impact_order(expected.indptr, expected.indices, expected.data)
+    expected = prefix_columns(matrix, None)
     df = np.diff(expected.indptr)
-    kept, whole = impact_columns(Postings.of(matrix), df, cap, block=37)
-    assert list(tmp_path.iterdir()) == [] and isinstance(whole.indices.base, np.memmap)
-    for got, want in ((whole.indptr, expected.indptr), (whole.indices, expected.indices), (whole.data, expected.data)):
+    columns = impact_columns(Postings.of(matrix), df, cap, prefix, block=37)
+    assert list(tmp_path.iterdir()) == [] and isinstance(columns.full.indices.base, np.memmap)
+    for got, want in zip(vars(columns.full).values(), vars(expected).values()):
         assert np.array_equal(got, want)
-    for t in range(matrix.shape[1]):
-        a, n = expected.indptr[t], df[t] if cap is None else min(df[t], cap)
-        assert kept.indptr[t + 1] - kept.indptr[t] == n
-        assert np.array_equal(kept.indices[kept.indptr[t]:kept.indptr[t + 1]], expected.indices[a:a + n])
-        assert np.array_equal(kept.data[kept.indptr[t]:kept.indptr[t + 1]], expected.data[a:a + n])
+    np.testing.assert_array_equal(columns.term_max, matrix.max(axis=0).toarray().ravel())
+    probe = prefix_columns(matrix, prefix, cap)
+    cut = prefix is not None or (cap is not None and cap < df.max())
+    assert (probe.indptr[-1] < expected.indptr[-1]) == cut
+    for got, want in zip(vars(columns.probe).values(), vars(probe).values()):
+        assert np.array_equal(got, want)
 
 
 @pytest.mark.parametrize("block", [1, 2, 1 << 18])

@@ -2,43 +2,61 @@
 ties by row), made from the CSR weights a block of columns at a time, in two forms at once:
 
 - every posting, written to temporary files and memory-mapped, for the index's live searches;
-- the first ``cap`` postings of each column, in memory, for the build's own candidate search,
-  which never visits more postings than its budget in any one column.
+- the probe's postings, in memory, for the build's own candidate search: an article is posted
+  under its ``prefix`` strongest terms only (as it searches with its strongest terms: prefix
+  filtering on both sides, as in Greedy Filtering and L2Knng), and a column keeps at most the
+  first ``cap`` of those, as the search never visits more postings than its budget in any one.
 
 So the build never holds a second full copy of the weights in memory (scipy's tocsc would)."""
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
 from ..index.columns import mapped, spilling, write
 from ..index.data import FLOAT, Postings
+from ..index.kernels import nth_largest
 from .kernels import impact_order
 
 BLOCK_POSTINGS = 1 << 25  # postings of the columns sorted at a time (8 bytes each)
 
 
-def impact_columns(rows: Postings, counts: np.ndarray, cap: int | None,
-                   block: int = BLOCK_POSTINGS) -> tuple[Postings, Postings]:
-    """(the first ``cap`` postings of every column, in memory (None: all of them); every posting,
-    spilled to temporary files), both in impact order, from the CSR weights ``rows``, whose
-    columns hold ``counts`` postings (the document frequencies)."""
-    full_ptr = _pointers(counts)
-    kept_ptr = full_ptr if cap is None else _pointers(np.minimum(counts, cap))
-    kept = Postings(kept_ptr, np.empty(kept_ptr[-1], np.int32), np.empty(kept_ptr[-1], FLOAT))
+@dataclass
+class TermColumns:
+    """A build's term postings (see the module's docstring)."""
+
+    probe: Postings       # in memory: each article under its strongest terms, at most ``cap`` per column
+    full: Postings        # every posting, memory-mapped from temporary files
+    term_max: np.ndarray  # each term's largest weight (0: no postings)
+
+
+def impact_columns(rows: Postings, counts: np.ndarray, cap: int | None = None, prefix: int | None = None,
+                   block: int = BLOCK_POSTINGS) -> TermColumns:
+    """The postings of the CSR weights ``rows``, whose columns hold ``counts`` postings (the
+    document frequencies), in impact order: every one, and the probe's (each row's ``prefix``
+    strongest entries, ties included; at most ``cap`` of them per column; None: no limit)."""
+    thresholds = _prefix_thresholds(rows.indptr, rows.data, prefix or 0)
+    probed = _prefix_counts(rows.indptr, rows.indices, rows.data, thresholds, len(counts))
+    full_ptr, probe_ptr = _pointers(counts), _pointers(probed if cap is None else np.minimum(probed, cap))
+    probe = Postings(probe_ptr, np.empty(probe_ptr[-1], np.int32), np.empty(probe_ptr[-1], FLOAT))
+    term_max = np.zeros(len(counts), FLOAT)
     with spilling("the term postings"), tempfile.TemporaryFile(buffering=1 << 20) as indices, \
             tempfile.TemporaryFile(buffering=1 << 20) as data:
         for first, last in _term_blocks(full_ptr, block):
             part = _block_columns(rows, full_ptr, first, last)
             write(indices, part.indices)
             write(data, part.data)
-            _copy_prefixes(part.indptr, part.indices, part.data, kept_ptr[first:last + 1], kept.indices, kept.data)
+            filled = part.indptr[:-1] < part.indptr[1:]
+            term_max[first:last][filled] = part.data[part.indptr[:-1][filled]]
+            _copy_probed(part.indptr, part.indices, part.data, thresholds, probe_ptr[first:last + 1], probe.indices,
+                         probe.data)
         full = Postings(full_ptr, mapped(indices, np.dtype(np.int32), int(full_ptr[-1])),
                         mapped(data, np.dtype(FLOAT), int(full_ptr[-1])))
-    return kept, full
+    return TermColumns(probe, full, term_max)
 
 
 def _pointers(counts: np.ndarray) -> np.ndarray:
@@ -82,10 +100,38 @@ def _fill(indptr, indices, data, first, last, colptr, out_rows, out_data):
 
 
 @njit(cache=True, nogil=True)
-def _copy_prefixes(colptr, rows, data, kept_ptr, kept_rows, kept_data):
-    """The first kept_ptr[c + 1] - kept_ptr[c] postings of each column c into the kept arrays."""
+def _prefix_thresholds(indptr, data, prefix):
+    """Per row, the weight of its ``prefix``-th strongest entry (-inf: it has no more; prefix 0: no limit)."""
+    n = indptr.shape[0] - 1
+    thresholds = np.full(n, -np.inf, np.float32)
+    if prefix > 0:
+        for i in range(n):
+            a, b = indptr[i], indptr[i + 1]
+            if b - a > prefix:
+                thresholds[i] = nth_largest(data[a:b].copy(), prefix)
+    return thresholds
+
+
+@njit(cache=True, nogil=True)
+def _prefix_counts(indptr, indices, data, thresholds, n_terms):
+    """Per column, how many rows count it among their strongest entries (weight >= the row's threshold)."""
+    counts = np.zeros(n_terms, np.int64)
+    for i in range(indptr.shape[0] - 1):
+        for p in range(indptr[i], indptr[i + 1]):
+            if data[p] >= thresholds[i]:
+                counts[indices[p]] += 1
+    return counts
+
+
+@njit(cache=True, nogil=True)
+def _copy_probed(colptr, rows, data, thresholds, probe_ptr, probe_rows, probe_data):
+    """Into the probe's arrays, the first probe_ptr[c + 1] - probe_ptr[c] postings of each column c
+    whose row counts it among its strongest entries."""
     for c in range(colptr.shape[0] - 1):
-        a = colptr[c]
-        for k in range(kept_ptr[c + 1] - kept_ptr[c]):
-            kept_rows[kept_ptr[c] + k] = rows[a + k]
-            kept_data[kept_ptr[c] + k] = data[a + k]
+        at, end = probe_ptr[c], probe_ptr[c + 1]
+        for p in range(colptr[c], colptr[c + 1]):
+            if at == end:
+                break
+            if data[p] >= thresholds[rows[p]]:
+                probe_rows[at], probe_data[at] = rows[p], data[p]
+                at += 1

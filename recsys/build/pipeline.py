@@ -21,12 +21,15 @@ from ..documents.article import Article
 from ..documents.readers import iter_input, read_articles, validate_rows
 from ..errors import InputError
 from ..index.columns import ArticleStore, StoreBuilder
-from ..index.data import IndexData, Postings, column_max, usable_terms
+from ..index.data import IndexData, Postings, usable_terms
 from ..weighting import query_needs_counts, query_weights, weigh
 from .columns import impact_columns
 from .neighbours import Linker, LinkInputs, LocalLinker, duplicate_groups, neighbour_lists
 from .progress import peak_rss_mb, progress_bar
 from .semantic import channel, semantic_neighbours, uses_minilm
+
+
+PROBE_PREFIX = 50  # see _probe_prefix
 
 
 @dataclass
@@ -110,14 +113,15 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     del tf
     rows = Postings.of(weights)
     del weights
-    # the build's probe reads at most its budget of any column's postings; the index keeps them all, on disk
-    probed, columns = impact_columns(rows, df, _column_cap(config))
+    # the build's probe finds an article by its strongest terms, and reads at most its budget of any
+    # column's postings; the index keeps them all, on disk
+    columns = impact_columns(rows, df, _column_cap(config), _probe_prefix(config))
     article_queries = query_weights(config, rows.data, query_tf, rows.indices, df)
     usable = usable_terms(df, len(store), config, max(2, config.min_doc_freq))
     linking = time.perf_counter()
-    term_max = column_max(probed)
-    inputs = LinkInputs(article_queries, usable, term_max, rows, probed, len(vocabulary))
-    del probed  # neighbour_lists lets them go once its search is done
+    term_max = columns.term_max
+    inputs = LinkInputs(article_queries, usable, term_max, rows, columns.probe, len(vocabulary))
+    columns.probe = None  # neighbour_lists lets them go once its search is done
     neighbor_rows, neighbor_sims, self_scores = neighbour_lists(config, inputs, linker)
     del inputs
     linked_peak, semantic, semantic_started = peak_rss_mb(), None, time.perf_counter()
@@ -132,10 +136,16 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     return IndexData(config=config, vocabulary=vocabulary, df=df, idf=idf, avgdl=avgdl, rows=rows,
                      embeddings=semantic and semantic.embeddings, projection=semantic and semantic.projection,
                      encoded=semantic and semantic.encoded, dense=semantic and semantic.dense,
-                     query_tf=query_tf, columns=columns,
+                     query_tf=query_tf, columns=columns.full,
                      term_max=term_max, self_scores=self_scores, neighbor_rows=neighbor_rows,
                      neighbor_sims=neighbor_sims, store=store, duplicate_group=groups), linking, semantic_seconds, \
         linked_peak
+
+
+def _probe_prefix(config: IndexConfig) -> int:
+    """Strongest terms of an article under which the build's probe finds it: as many as a query
+    searches with, and at least PROBE_PREFIX (so that a narrow query still meets a broad article)."""
+    return max(config.max_query_terms, PROBE_PREFIX)
 
 
 def _column_cap(config: IndexConfig) -> int | None:

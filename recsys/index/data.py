@@ -53,16 +53,6 @@ class IndexData:
     dense: "DenseIndex | None" = None     # the nearest-neighbour index of the embeddings
 
 
-def column_max(columns: Postings) -> np.ndarray:
-    """The largest value in each column of a CSC matrix (0 for an empty column)."""
-    lengths = np.diff(columns.indptr)
-    result = np.zeros(len(lengths), dtype=FLOAT)
-    filled = lengths > 0
-    if filled.any():
-        result[filled] = np.maximum.reduceat(columns.data, columns.indptr[:-1][filled])
-    return result
-
-
 def usable_terms(df: np.ndarray, n_docs: int, config: IndexConfig, min_df: int) -> np.ndarray:
     """Terms a query may use to find candidates: min_df <= df <= max_doc_freq (a count, or a share if <= 1.0)."""
     usable = df >= min_df

@@ -76,7 +76,7 @@ def contribution_cutoff(q_terms, q_weights, probe, colptr, colval, term_max, bud
 
 
 @njit(cache=True, nogil=True)
-def _nth_largest(values, n):
+def nth_largest(values, n):
     """The n-th largest of ``values`` (n >= 1), which are reordered (quickselect, Hoare's partition)."""
     lo, hi, k = 0, values.shape[0] - 1, n - 1
     while lo < hi:
@@ -103,7 +103,7 @@ def _nth_largest(values, n):
 @njit(cache=True, nogil=True)
 def _best(items, scores, n):
     """The n items with the highest scores (ties: earlier items first), in no particular order."""
-    threshold = _nth_largest(scores.copy(), n)
+    threshold = nth_largest(scores.copy(), n)
     chosen = np.empty(n, items.dtype)
     m = 0
     for c in range(scores.shape[0]):
