@@ -139,7 +139,7 @@ def encode_articles(store: ArticleStore, progress: bool, known: Mapping[str, np.
 
 def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embeddings: np.ndarray,
                         dense: DenseIndex, weight: float, rows: Postings, article_queries: np.ndarray,
-                        self_scores: np.ndarray, n_terms: int, block: int = 65_536,
+                        self_scores: np.ndarray, n_terms: int, block: int = 16_384,
                         fan_out: int = BLENDED_FAN_OUT) -> tuple[np.ndarray, np.ndarray]:
     """Every article's neighbour list with the semantic channel: the candidates are its lexical
     neighbours and as many articles of the closest embeddings (from the dense index); each is
