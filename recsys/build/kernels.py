@@ -279,30 +279,30 @@ def _pooled_chunk(indptr, indices, data, vectors, max_terms, out, lo, hi):
 
 
 def blended_lists(article_queries, indptr, indices, data, n_terms, self_scores, embeddings, lexical_rows,
-                  lexical_sims, candidates, weight, first=0, n_threads=None):
-    """For rows [first, first + len(candidates)): each one's best ``lexical_rows.shape[1]``
-    candidates by (1 - weight) * lexical + weight * max(cosine, 0), exactly. The candidates are its
-    lexical list (``lexical_sims`` already exact) and its line of ``candidates`` (-1: none), scored
-    lexically here when the lexical list lacks them; ties go to the lower row. Returns (rows, -1
-    padded; similarities), a line per row of the block."""
+                  lexical_sims, rows, candidates, weight, n_threads=None):
+    """For each of ``rows`` (int64): its best ``lexical_rows.shape[1]`` candidates by
+    (1 - weight) * lexical + weight * max(cosine, 0), exactly. The candidates are its lexical list
+    (``lexical_sims`` already exact) and its line of ``candidates`` (-1: none), scored lexically
+    here when the lexical list lacks them; ties go to the lower row. Returns (rows, -1 padded;
+    similarities), a line per row of ``rows``."""
     n, keep = len(candidates), lexical_rows.shape[1]
     out_rows = np.full((n, keep), -1, np.int32)
     out_sims = np.zeros((n, keep), np.float32)
     _in_chunks(_blended_chunk, n, n_threads, article_queries, indptr, indices, data, n_terms, self_scores, embeddings,
-               lexical_rows, lexical_sims, candidates, weight, first, out_rows, out_sims)
+               lexical_rows, lexical_sims, rows, candidates, weight, out_rows, out_sims)
     return out_rows, out_sims
 
 
 @njit(cache=True, nogil=True)
 def _blended_chunk(article_queries, indptr, indices, data, n_terms, self_scores, embeddings, lexical_rows,
-                   lexical_sims, candidates, weight, first, out_rows, out_sims, lo, hi):
-    """blended_lists for block lines [lo, hi) (rows first + lo ...), written in place."""
+                   lexical_sims, block_rows, candidates, weight, out_rows, out_sims, lo, hi):
+    """blended_lists for lines [lo, hi) (rows block_rows[lo:hi]), written in place."""
     qdense = np.zeros(n_terms, np.float32)
     n_lexical, n_other, keep = lexical_rows.shape[1], candidates.shape[1], out_rows.shape[1]
     rows = np.empty(n_lexical + n_other, np.int64)
     sims = np.empty(n_lexical + n_other, np.float64)
     for o in range(lo, hi):
-        i = first + o
+        i = block_rows[o]
         m = 0
         for c in range(n_lexical):
             j = lexical_rows[i, c]

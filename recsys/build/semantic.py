@@ -152,20 +152,21 @@ def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embe
     n, keep = lexical_rows.shape
     n_dense = min(keep, n - 1)
 
-    def blended(start: int, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def blended(block: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return kernels.blended_lists(article_queries, rows.indptr, rows.indices, rows.data, n_terms, self_scores,
-                                     embeddings, lexical_rows, lexical_sims, candidates, weight, start)
+                                     embeddings, lexical_rows, lexical_sims, block, candidates, weight)
 
     first_rows = np.full((n, keep), -1, dtype=np.int32)
+    by_list = dense.rows_by_list()  # consecutive searches scan the same lists, while they are in cache
     for start in range(0, n, block):
-        stop = min(n, start + block)
-        found = _others(dense.search(embeddings[start:stop], n_dense + 1), np.arange(start, stop), n_dense)
-        first_rows[start:stop] = blended(start, found)[0]
+        block_rows = by_list[start:start + block]
+        found = _others(dense.search(embeddings[block_rows], n_dense + 1), block_rows, n_dense)
+        first_rows[block_rows] = blended(block_rows, found)[0]
     for start in range(0, n, block):  # a block's lexical lists are read by that block's blend only
         stop = min(n, start + block)
         # a dense candidate outside the first lists lost to all of them, which stay candidates: leave it out
         candidates = np.concatenate([first_rows[start:stop], _linked(first_rows, start, stop, fan_out)], axis=1)
-        lexical_rows[start:stop], lexical_sims[start:stop] = blended(start, _distinct(candidates))
+        lexical_rows[start:stop], lexical_sims[start:stop] = blended(np.arange(start, stop), _distinct(candidates))
     return lexical_rows, lexical_sims
 
 

@@ -62,6 +62,15 @@ class DenseIndex:
         """The length of the embeddings it indexes."""
         return self._index.d
 
+    def rows_by_list(self) -> np.ndarray:
+        """Every indexed row (int64), grouped by the inverted list that holds it, lists in order."""
+        import faiss
+
+        lists = self._index.invlists
+        return np.concatenate([np.zeros(0, np.int64)] + [
+            faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+            for i in range(self._index.nlist) if lists.list_size(i)])
+
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
         """(len(queries), k) rows of the approximately closest embeddings to each query (-1: fewer
         found), among the rows ``allowed`` marks (a bool per row; None: every row)."""
