@@ -100,8 +100,8 @@ def prefix_columns(matrix, prefix: int | None, cap: int | None = None) -> Postin
 
 def test_the_probe_finds_an_article_by_its_strongest_terms_in_capped_columns(corpus):
     """The build searches columns cut to each article's strongest terms (as many as a query
-    searches with, at least PROBE_PREFIX) and to one more than its budget (the index keeps them whole): its lists are
-    those of the same search over scipy's columns of the cut rows, uncapped."""
+    searches with, at least PROBE_PREFIX) and to one more than its budget (the index keeps them
+    whole): its lists are those of the same search over scipy's columns of the cut rows, uncapped."""
     index = RelatedIndex.build(corpus, probe_budget=BUDGET, semantic_weight=0, refine_rounds=0)
     data, config = index._view.data, index.config
     assert np.diff(data.columns.indptr).max() > 3 * BUDGET  # columns the probe read capped

@@ -200,3 +200,17 @@ def test_the_dense_index_survives_save_and_load(sample_index, tmp_path):
     assert np.array_equal(loaded._view.data.dense.search(queries, 5), sample_index._view.data.dense.search(queries, 5))
     restored = DenseIndex.from_bytes(sample_index._view.data.dense.to_bytes(), probes=4)
     assert len(restored) == len(sample_index)
+
+
+def test_the_dense_index_gives_every_row_once_grouped_by_its_closest_list():
+    """rows_by_list (the build's search order): every row once, in runs of one inverted list, each
+    row in the list of its closest centroid."""
+    embeddings = np.random.default_rng(4).normal(size=(3000, 16)).astype(np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    dense = DenseIndex.build(embeddings, probes=4)
+    order = dense.rows_by_list()
+    assert order.dtype == np.int64 and np.array_equal(np.sort(order), np.arange(len(embeddings)))
+    _, closest = dense._index.quantizer.search(embeddings[order], 1)
+    closest = closest[:, 0]
+    runs = closest[np.r_[True, closest[1:] != closest[:-1]]]
+    assert len(set(runs.tolist())) == len(runs) > 10  # each list one run, and many lists

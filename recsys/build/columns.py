@@ -29,9 +29,9 @@ BLOCK_POSTINGS = 1 << 25  # postings of the columns sorted at a time (8 bytes ea
 class TermColumns:
     """A build's term postings (see the module's docstring)."""
 
-    probe: Postings       # in memory: each article under its strongest terms, at most ``cap`` per column
-    full: Postings        # every posting, memory-mapped from temporary files
-    term_max: np.ndarray  # each term's largest weight (0: no postings)
+    probe: Postings | None  # in memory: each article under its strongest terms, at most ``cap`` per column
+    full: Postings          # every posting, memory-mapped from temporary files
+    term_max: np.ndarray    # each term's largest weight (0: no postings)
 
 
 def impact_columns(rows: Postings, counts: np.ndarray, cap: int | None = None, prefix: int | None = None,
