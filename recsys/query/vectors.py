@@ -5,6 +5,7 @@ document side) and, with the semantic channel on, its embedding."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from itertools import repeat
 
 import numpy as np
 
@@ -55,10 +56,7 @@ class Vectorizer:
         """The vector of (text, field weight) pairs; with the semantic channel on, also the embedding
         (of ``plain_text`` for a language model)."""
         counts, length = weighted_terms(texts, self.languages.analyzer_for(language))
-        term_of = self.term_of
-        known = sorted((term_of[t], n) for t, n in counts.items() if t in term_of)
-        terms = np.array([t for t, _ in known], dtype=np.int32)
-        tf = np.array([n for _, n in known], dtype=np.float64)
+        terms, tf = self._known(counts)
         weights, doc_weights = text_weights(self.config, self.data.idf, self.data.avgdl, terms, tf, length)
         vector = Vector(terms, weights, doc_weights, float(np.dot(weights, doc_weights)))
         if not self.semantic:
@@ -66,6 +64,14 @@ class Vectorizer:
         if self.data.projection is not None:
             return replace(vector, embedding=self._projected(vector))
         return replace(vector, embedding=embedding.encode([plain_text])[0].astype(np.float64))
+
+    def _known(self, counts: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """(term ids ascending, int32; their counts, float64) of the terms of ``counts`` in the vocabulary."""
+        ids = np.fromiter(map(self.term_of.get, counts, repeat(-1)), dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        order = np.argsort(ids)
+        order = order[ids[order] >= 0]
+        return ids[order].astype(np.int32), tf[order]
 
     def built_row(self, row: int) -> Vector:
         """The query vector of an article of the built index."""
