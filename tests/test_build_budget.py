@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.query import weight_matrix
 from benchmarks.synth import write_jsonl
 from brute_force import similarities
 from recsys import RelatedIndex
@@ -107,7 +108,7 @@ def test_the_probe_finds_an_article_by_its_strongest_terms_in_capped_columns(cor
     assert np.diff(data.columns.indptr).max() > 3 * BUDGET  # columns the probe read capped
     prefix = max(config.max_query_terms, PROBE_PREFIX)
     assert np.median(np.diff(data.rows.indptr)) > 2 * prefix  # rows the probe read cut
-    matrix = weight_matrix(data)
+    matrix = weight_matrix(index)
     probed = prefix_columns(matrix, prefix)
     queries = query_weights(config, data.rows.data, data.query_tf, data.rows.indices, data.df)
     usable = usable_terms(data.df, len(index), config, max(2, config.min_doc_freq))
@@ -116,13 +117,6 @@ def test_the_probe_finds_an_article_by_its_strongest_terms_in_capped_columns(cor
     rows, sims, self_scores = search_block(inputs, config, 0, len(index))
     assert np.array_equal(rows, data.neighbor_rows)
     assert np.array_equal(sims, data.neighbor_sims) and np.array_equal(self_scores, data.self_scores)
-
-
-def weight_matrix(data):
-    import scipy.sparse as sp
-
-    return sp.csr_matrix((data.rows.data, data.rows.indices, data.rows.indptr),
-                         shape=(len(data.rows.indptr) - 1, len(data.vocabulary)))
 
 
 @pytest.mark.parametrize("cap,prefix", [(None, None), (1, None), (4, None), (1000, None), (None, 3), (4, 5)])
