@@ -17,7 +17,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from ..index.kernels import contribution_cutoff, probed_search, rescore, strongest_terms
+from ..index.kernels import contribution_cutoff, nth_largest, probed_search, rescore, strongest_terms
 
 
 @njit(cache=True, nogil=True)
@@ -265,7 +265,7 @@ def _pooled_chunk(indptr, indices, data, vectors, max_terms, out, lo, hi):
         a, b = indptr[i], indptr[i + 1]
         floor, at_floor = -np.inf, b - a  # weights above floor count, and the first at_floor equal to it
         if b - a > max_terms:
-            floor = np.partition(data[a:b], b - a - max_terms)[b - a - max_terms]
+            floor = nth_largest(data[a:b].copy(), max_terms)
             at_floor = max_terms - np.sum(data[a:b] > floor)
         for p in range(a, b):
             weight = data[p]
