@@ -82,9 +82,10 @@ def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig) -> t
         common = _common_direction(pooled)
         _remove_direction(terms, common)
         _remove_direction(pooled, common)
-    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-    pooled /= np.where(norms > 0, norms, 1.0)  # unit rows, in place
-    return pooled, spilled(terms, "the term vectors")  # only drafts read them, a few rows each
+    projection = spilled(terms, "the term vectors")  # only drafts read them, a few rows each
+    del terms  # before the pooled rows are made unit, so the two are not in memory at once longer than needed
+    _make_unit(pooled)
+    return pooled, projection
 
 
 def _remove_direction(vectors: np.ndarray, direction: np.ndarray, block: int = 65_536) -> None:
@@ -93,6 +94,15 @@ def _remove_direction(vectors: np.ndarray, direction: np.ndarray, block: int = 6
     for start in range(0, len(vectors), block):
         part = vectors[start:start + block]
         part -= np.outer(part @ direction, direction)
+
+
+def _make_unit(vectors: np.ndarray, block: int = 65_536) -> None:
+    """Divide each row of ``vectors`` by its length (zero rows stay zero), in place, a block of rows
+    at a time (np.linalg.norm of the whole would make a temporary its size)."""
+    for start in range(0, len(vectors), block):
+        part = vectors[start:start + block]
+        norms = np.linalg.norm(part, axis=1, keepdims=True)
+        part /= np.where(norms > 0, norms, 1.0)
 
 
 def feedback(embeddings: np.ndarray, neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, neighbors: int,
