@@ -12,10 +12,12 @@ from benchmarks.synth import write_jsonl
 from brute_force import similarities
 from recsys import RelatedIndex
 from recsys.build.columns import impact_columns
+from recsys.build import kernels
 from recsys.build.kernels import impact_order, reverse_offers
-from recsys.build.neighbours import LinkInputs, search_block
+from recsys.build.neighbours import LinkInputs, processing_order, refine_block, search_block
 from recsys.build.pipeline import PROBE_PREFIX
-from recsys.index.data import Postings, usable_terms
+from recsys.index.data import Postings, probe_budget, usable_terms
+from recsys.index.kernels import strongest_terms
 from recsys.weighting import query_weights
 
 N = 2000
@@ -117,6 +119,41 @@ def test_the_probe_finds_an_article_by_its_strongest_terms_in_capped_columns(cor
     rows, sims, self_scores = search_block(inputs, config, 0, len(index))
     assert np.array_equal(rows, data.neighbor_rows)
     assert np.array_equal(sims, data.neighbor_sims) and np.array_equal(self_scores, data.self_scores)
+
+
+def test_articles_go_grouped_by_their_lead_term_and_their_lists_do_not_depend_on_the_order(corpus):
+    """The build searches and refines articles grouped by the term through which each can add most to
+    a score (strongest_terms' first), for the cache's sake: any order of a block's rows gives the
+    same lists, similarities and self scores."""
+    index = RelatedIndex.build(corpus, probe_budget=BUDGET, semantic_weight=0, refine_rounds=0)
+    data, config = index._view.data, index.config
+    queries = query_weights(config, data.rows.data, data.query_tf, data.rows.indices, data.df)
+    usable = usable_terms(data.df, len(index), config, max(2, config.min_doc_freq))
+    probed = prefix_columns(weight_matrix(index), max(config.max_query_terms, PROBE_PREFIX))
+    inputs = LinkInputs(queries, usable, data.term_max, data.rows, probed, len(data.vocabulary))
+    rows = data.rows
+    lead = kernels.lead_terms(queries, usable, data.term_max, rows.indptr, rows.indices, 0, len(index))
+    for i in range(len(index)):
+        a, b = rows.indptr[i], rows.indptr[i + 1]
+        first = strongest_terms(rows.indices[a:b], queries[a:b], usable, data.term_max, 1)
+        assert lead[i] == (rows.indices[a + first[0]] if len(first) else -1)
+    first, last = 100, 1500
+    order = processing_order(inputs, first, last)
+    assert sorted(order.tolist()) == list(range(first, last)) and np.all(np.diff(lead[order]) >= 0)
+    assert len(np.unique(lead[first:last])) < 0.9 * (last - first)  # articles do share lead terms
+    shuffled = np.random.default_rng(0).permutation(np.arange(first, last))
+    args = (queries, usable, data.term_max, config.max_query_terms, probe_budget(config), probed.indptr,
+            probed.indices, probed.data, rows.indptr, rows.indices, rows.data, config.n_candidates,
+            config.n_neighbors, first, last)
+    searched = search_block(inputs, config, first, last)
+    for got, want in zip(kernels.all_neighbours(*args, order=shuffled), searched):
+        assert np.array_equal(got, want)
+    lists = data.neighbor_rows, data.neighbor_sims, data.neighbor_rows >= 0
+    refined = refine_block(inputs, config, data.self_scores, *lists, first, last)
+    reordered = kernels.refine(queries, rows.indptr, rows.indices, rows.data, len(data.vocabulary), data.self_scores,
+                               *lists, first, last, config.refine_fan_out, config.n_neighbors, order=shuffled)
+    for got, want in zip(reordered, refined):
+        assert np.array_equal(got, want)
 
 
 @pytest.mark.parametrize("cap,prefix", [(None, None), (1, None), (4, None), (1000, None), (None, 3), (4, 5)])

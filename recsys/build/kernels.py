@@ -56,8 +56,9 @@ def _in_chunks(kernel, n: int, n_threads: int | None, *args) -> None:
 
 
 def all_neighbours(article_queries, usable, term_max, max_query_terms, budget, colptr, rowidx, colval, indptr,
-                   indices, data, n_candidates, n_keep, first, last, n_threads=None):
-    """For every row i in [first, last), its ``n_keep`` best other rows by q_i . W[j] / q_i . W[i].
+                   indices, data, n_candidates, n_keep, first, last, order=None, n_threads=None):
+    """For every row i in [first, last), its ``n_keep`` best other rows by q_i . W[j] / q_i . W[i],
+    searched for in ``order`` (those rows, each once; None: ascending; see lead_terms).
 
     ``article_queries`` is aligned with ``data`` (the query vector of row i has the same terms as W[i]).
     Returns (rows int32 (last - first, n_keep), padded with -1; normalised scores float32; self
@@ -67,23 +68,26 @@ def all_neighbours(article_queries, usable, term_max, max_query_terms, budget, c
     out_rows = np.full((n_out, n_keep), -1, np.int32)
     out_sims = np.zeros((n_out, n_keep), np.float32)
     self_scores = np.zeros(n_out, np.float64)
+    order = np.arange(first, last, dtype=np.int64) if order is None else order
     _in_chunks(_neighbours_chunk, n_out, n_threads, article_queries, usable, term_max, max_query_terms, budget, colptr,
-               rowidx, colval, indptr, indices, data, n_candidates, n_keep, first, out_rows, out_sims, self_scores)
+               rowidx, colval, indptr, indices, data, n_candidates, n_keep, first, order, out_rows, out_sims,
+               self_scores)
     return out_rows, out_sims, self_scores
 
 
 @njit(cache=True, nogil=True)
 def _neighbours_chunk(article_queries, usable, term_max, max_query_terms, budget, colptr, rowidx, colval, indptr, indices,
-                      data, n_candidates, n_keep, first, out_rows, out_sims, self_scores, lo, hi):
-    """all_neighbours for output rows [lo, hi) (article rows first + lo ...), written in place."""
+                      data, n_candidates, n_keep, first, order, out_rows, out_sims, self_scores, lo, hi):
+    """all_neighbours for the rows order[lo:hi], written in place (row i at output row i - first)."""
     n_rows = indptr.shape[0] - 1
     every_row = np.zeros(0, np.bool_)
     acc = np.zeros(n_rows, np.float32)
     partial = np.empty(n_rows, np.float64)
     touched = np.empty(n_rows + 1, np.int32)
     qdense = np.zeros(usable.shape[0], np.float32)  # the queries are float32: half the cache of float64
-    for o in range(lo, hi):
-        i = first + o
+    for c in range(lo, hi):
+        i = order[c]
+        o = i - first
         a, b = indptr[i], indptr[i + 1]
         q_terms = indices[a:b]
         q_weights = article_queries[a:b]
@@ -128,21 +132,22 @@ def _merge_keep(o, old_rows, old_sims, rows, sims, n_keep, out_rows, out_sims, o
 
 
 def refine(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, first, last, fan_out,
-           n_keep, n_threads=None):
+           n_keep, order=None, n_threads=None):
     """One round of refinement for rows [first, last): each row's new candidates are the first
     ``fan_out`` entries of the lists of its first ``fan_out`` neighbours (NN-descent) and up to
     ``fan_out`` rows whose lists newly hold it (reverse edges), re-scored exactly and merged into
     its list. ``nb_rows``, ``nb_sims`` (n_rows, n_keep) hold every row's current list and ``fresh``
     marks the entries that joined it in the previous step: a pair reached through two entries that
-    are not fresh was scored in an earlier round, and is skipped.
-    Returns new (rows, normalised scores, fresh) for rows [first, last)."""
+    are not fresh was scored in an earlier round, and is skipped. The rows go in ``order`` (as in
+    all_neighbours). Returns new (rows, normalised scores, fresh) for rows [first, last)."""
     n_out = last - first
     out_rows = np.full((n_out, n_keep), -1, np.int32)
     out_sims = np.zeros((n_out, n_keep), np.float32)
     out_fresh = np.zeros((n_out, n_keep), np.bool_)
     offer_ptr, offer_rows = reverse_offers(nb_rows, nb_sims, fresh, fan_out)
+    order = np.arange(first, last, dtype=np.int64) if order is None else order
     _in_chunks(_refine_chunk, n_out, n_threads, article_queries, indptr, indices, data, n_terms, self_scores, nb_rows,
-               nb_sims, fresh, offer_ptr, offer_rows, first, fan_out, n_keep, out_rows, out_sims, out_fresh)
+               nb_sims, fresh, offer_ptr, offer_rows, first, order, fan_out, n_keep, out_rows, out_sims, out_fresh)
     return out_rows, out_sims, out_fresh
 
 
@@ -190,15 +195,16 @@ def reverse_offers(nb_rows, nb_sims, fresh, cap, block=1 << 18):
 
 @njit(cache=True, nogil=True)
 def _refine_chunk(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, offer_ptr,
-                  offer_rows, first, fan_out, n_keep, out_rows, out_sims, out_fresh, lo, hi):
-    """refine for output rows [lo, hi) (article rows first + lo ...), written in place."""
+                  offer_rows, first, order, fan_out, n_keep, out_rows, out_sims, out_fresh, lo, hi):
+    """refine for the rows order[lo:hi], written in place (row i at output row i - first)."""
     n_rows = indptr.shape[0] - 1
     width = min(fan_out, nb_rows.shape[1])
     seen = np.full(n_rows, -1, np.int64)
     qdense = np.zeros(n_terms, np.float32)
     cand = np.empty(width * width + fan_out, np.int32)
-    for o in range(lo, hi):
-        i = first + o
+    for oc in range(lo, hi):
+        i = order[oc]
+        o = i - first
         if self_scores[i] <= 0.0:
             continue
         seen[i] = i
@@ -228,6 +234,27 @@ def _refine_chunk(article_queries, indptr, indices, data, n_terms, self_scores, 
         rows, scores = rescore(np.sort(cand[:m]), indices[a:b], article_queries[a:b], indptr, indices, data, qdense)
         sims = (scores / self_scores[i]).astype(np.float32)
         _merge_keep(o, nb_rows[i], nb_sims[i], rows, sims, n_keep, out_rows, out_sims, out_fresh)
+
+
+def lead_terms(article_queries, usable, term_max, indptr, indices, first, last):
+    """For rows [first, last), the usable term through which each can add most to any article's
+    score (q_weight * the term's largest weight, as strongest_terms ranks them; the first such
+    on ties; -1: none). Articles that share it share most of their candidates."""
+    out = np.full(last - first, -1, np.int64)
+    _in_chunks(_lead_chunk, last - first, None, article_queries, usable, term_max, indptr, indices, first, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _lead_chunk(article_queries, usable, term_max, indptr, indices, first, out, lo, hi):
+    """lead_terms for output rows [lo, hi), written in place."""
+    for o in range(lo, hi):
+        best = 0.0
+        for p in range(indptr[first + o], indptr[first + o + 1]):
+            t = indices[p]
+            key = article_queries[p] * term_max[t]
+            if usable[t] and key > best:
+                best, out[o] = key, t
 
 
 def impact_order(colptr, rowidx, colval, n_threads=None) -> None:

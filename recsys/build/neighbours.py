@@ -4,7 +4,7 @@ says where its blocks of rows run (here, on threads; or on a Dask cluster, see b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -26,6 +26,7 @@ class LinkInputs:
     rows: Postings
     columns: Postings | None  # None once the search is done (see neighbour_lists)
     n_terms: int
+    orders: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)  # see processing_order
 
 
 class Linker(Protocol):
@@ -74,7 +75,7 @@ def search_block(inputs: LinkInputs, config: IndexConfig, first: int, last: int,
     return kernels.all_neighbours(inputs.article_queries, inputs.usable, inputs.term_max, config.max_query_terms,
                                   probe_budget(config), columns.indptr, columns.indices, columns.data, rows.indptr,
                                   rows.indices, rows.data, config.n_candidates, config.n_neighbors, first, last,
-                                  n_threads)
+                                  processing_order(inputs, first, last), n_threads)
 
 
 def refine_block(inputs: LinkInputs, config: IndexConfig, self_scores: np.ndarray, neighbor_rows: np.ndarray,
@@ -84,7 +85,20 @@ def refine_block(inputs: LinkInputs, config: IndexConfig, self_scores: np.ndarra
     rows = inputs.rows
     return kernels.refine(inputs.article_queries, rows.indptr, rows.indices, rows.data, inputs.n_terms, self_scores,
                           neighbor_rows, neighbor_sims, fresh, first, last, config.refine_fan_out,
-                          config.n_neighbors, n_threads)
+                          config.n_neighbors, processing_order(inputs, first, last), n_threads)
+
+
+def processing_order(inputs: LinkInputs, first: int, last: int) -> np.ndarray:
+    """Rows [first, last) grouped by their lead term (kernels.lead_terms), ascending within a group:
+    consecutive articles then share most of their candidates, whose rows are still in cache when
+    the next one scores them. The lists do not depend on it; the build's time does, the more so
+    the larger the index (a third less for the search at 300k articles)."""
+    if (first, last) not in inputs.orders:
+        rows = inputs.rows
+        lead = kernels.lead_terms(inputs.article_queries, inputs.usable, inputs.term_max, rows.indptr, rows.indices,
+                                  first, last)
+        inputs.orders[first, last] = first + np.argsort(lead, kind="stable")
+    return inputs.orders[first, last]
 
 
 def duplicate_groups(neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, threshold: float | None) -> np.ndarray:

@@ -157,8 +157,9 @@ def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embe
     before. Then one neighbour-of-neighbour round on those lists (the first ``fan_out`` entries of
     the lists of its first ``fan_out`` neighbours, scored the same way) finds close embeddings the
     dense index's few probed lists missed. Both passes go ``block`` articles at a time, so their
-    candidates are never held for all articles at once; the second writes its lists over the
-    lexical ones, which it returns."""
+    candidates are never held for all articles at once, in the order of the dense index's lists,
+    so that consecutive articles, being alike, score much the same candidates while their rows are
+    in cache; the second writes its lists over the lexical ones, which it returns."""
     n, keep = lexical_rows.shape
     n_dense = min(keep, n - 1)
 
@@ -173,21 +174,21 @@ def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embe
         found = _others(dense.search(embeddings[block_rows], n_dense + 1), block_rows, n_dense)
         first_rows[block_rows] = blended(block_rows, found)[0]
     for start in range(0, n, block):  # a block's lexical lists are read by that block's blend only
-        stop = min(n, start + block)
+        block_rows = by_list[start:start + block]
         # a dense candidate outside the first lists lost to all of them, which stay candidates: leave it out
-        candidates = np.concatenate([first_rows[start:stop], _linked(first_rows, start, stop, fan_out)], axis=1)
-        lexical_rows[start:stop], lexical_sims[start:stop] = blended(np.arange(start, stop), _distinct(candidates))
+        candidates = np.concatenate([first_rows[block_rows], _linked(first_rows, block_rows, fan_out)], axis=1)
+        lexical_rows[block_rows], lexical_sims[block_rows] = blended(block_rows, _distinct(candidates))
     return lexical_rows, lexical_sims
 
 
-def _linked(neighbor_rows: np.ndarray, start: int, stop: int, fan_out: int) -> np.ndarray:
-    """(stop - start, fan_out ** 2): for rows [start, stop), the first ``fan_out`` rows of the lists
-    of each one's first ``fan_out`` neighbours (-1: none), the row itself left out."""
+def _linked(neighbor_rows: np.ndarray, rows: np.ndarray, fan_out: int) -> np.ndarray:
+    """(len(rows), fan_out ** 2): for each of ``rows``, the first ``fan_out`` rows of the lists of
+    its first ``fan_out`` neighbours (-1: none), the row itself left out."""
     width = min(fan_out, neighbor_rows.shape[1])
-    first = neighbor_rows[start:stop, :width]
+    first = neighbor_rows[rows, :width]
     linked = np.where(first[:, :, None] >= 0, neighbor_rows[np.maximum(first, 0), :width], -1)
     linked = linked.reshape(len(first), -1)
-    return np.where(linked == np.arange(start, stop)[:, None], -1, linked)
+    return np.where(linked == rows[:, None], -1, linked)
 
 
 def _distinct(candidates: np.ndarray) -> np.ndarray:
