@@ -260,8 +260,9 @@ def recsys_extras(index, query_ids: list[str], ids: list[str]) -> dict:
             index.related(ids[row], k=10, section=section, exclude=[ids[row]])
     filtered = latencies_ms(lambda p: index.related(p[0], k=10, section=p[1], exclude=[p[0]]),
                             list(zip(query_ids, sections)))
-    return {"filtered_p50": filtered["p50"], "filtered_p99": filtered["p99"],
-            "recall10": recall_at_10(index, query_ids), "build_seconds": index.build_seconds,
+    recall10, similarity_ratio = recall_at_10(index, query_ids)
+    return {"filtered_p50": filtered["p50"], "filtered_p99": filtered["p99"], "recall10": recall10,
+            "similarity_ratio": similarity_ratio, "build_seconds": index.build_seconds,
             "build_peak_rss_mb": index.build_peak_rss_mb}
 
 
@@ -337,7 +338,7 @@ def add_notes(rows: list[dict]) -> None:
         if row["peer"] == "rank-bm25":
             row["note"] = f"{row['queries']} queries timed (--slow-queries); recall over those"
         elif row["peer"] == "recsys":
-            row["note"] = "blend on; recall vs its own exact cosine"
+            row["note"] = f"blend on; recall vs its own exact cosine (similarity ratio {row['similarity_ratio']:.4f})"
         elif row["peer"] == "recsys, filtered":
             row["note"] = "random section + exclude, same index"
         elif row["peer"] == "tantivy":
