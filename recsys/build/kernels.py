@@ -239,7 +239,7 @@ def _refine_chunk(article_queries, indptr, indices, data, n_terms, self_scores, 
 def lead_terms(article_queries, usable, term_max, indptr, indices, first, last):
     """For rows [first, last), the usable term through which each can add most to any article's
     score (q_weight * the term's largest weight, as strongest_terms ranks them; the first such
-    on ties; -1: none). Articles that share it share most of their candidates."""
+    on ties; -1: none). Articles that share it are often of one story."""
     out = np.full(last - first, -1, np.int64)
     _in_chunks(_lead_chunk, last - first, None, article_queries, usable, term_max, indptr, indices, first, out)
     return out

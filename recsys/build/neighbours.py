@@ -90,9 +90,9 @@ def refine_block(inputs: LinkInputs, config: IndexConfig, self_scores: np.ndarra
 
 def processing_order(inputs: LinkInputs, first: int, last: int) -> np.ndarray:
     """Rows [first, last) grouped by their lead term (kernels.lead_terms), ascending within a group:
-    consecutive articles then share most of their candidates, whose rows are still in cache when
-    the next one scores them. The lists do not depend on it; the build's time does, the more so
-    the larger the index (a third less for the search at 300k articles)."""
+    the order the kernels take them in. Articles of one story come one after another, so the rows
+    of their candidates are often still in cache when the next one scores them. The lists do not
+    depend on the order."""
     if (first, last) not in inputs.orders:
         rows = inputs.rows
         lead = kernels.lead_terms(inputs.article_queries, inputs.usable, inputs.term_max, rows.indptr, rows.indices,

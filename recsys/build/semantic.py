@@ -83,7 +83,7 @@ def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig) -> t
         _remove_direction(terms, common)
         _remove_direction(pooled, common)
     projection = spilled(terms, "the term vectors")  # only drafts read them, a few rows each
-    del terms  # before the pooled rows are made unit, so the two are not in memory at once longer than needed
+    del terms  # the copy in memory goes before the pooled rows are made unit
     _make_unit(pooled)
     return pooled, projection
 
