@@ -14,7 +14,7 @@ from ..analysis import embedding, static_model
 from ..analysis.analyzer import Analyzer, AnalyzerConfig
 from ..config import IndexConfig
 from ..index.columns import ArticleStore, spilled
-from ..index.data import FLOAT, Postings, moved
+from ..index.data import FLOAT, Postings, moved, unit_rows
 from ..index.dense import DenseIndex
 from . import kernels
 from .progress import progress_bar
@@ -97,12 +97,10 @@ def _remove_direction(vectors: np.ndarray, direction: np.ndarray, block: int = 6
 
 
 def _make_unit(vectors: np.ndarray, block: int = 65_536) -> None:
-    """Divide each row of ``vectors`` by its length (zero rows stay zero), in place, a block of rows
-    at a time (np.linalg.norm of the whole would make a temporary its size)."""
+    """unit_rows of ``vectors``, in place, a block of rows at a time (unit_rows of the whole would
+    make temporaries its size)."""
     for start in range(0, len(vectors), block):
-        part = vectors[start:start + block]
-        norms = np.linalg.norm(part, axis=1, keepdims=True)
-        part /= np.where(norms > 0, norms, 1.0)
+        vectors[start:start + block] = unit_rows(vectors[start:start + block])
 
 
 def feedback(embeddings: np.ndarray, neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, neighbors: int,
