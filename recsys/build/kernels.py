@@ -56,9 +56,9 @@ def _in_chunks(kernel, n: int, n_threads: int | None, *args) -> None:
 
 
 def all_neighbours(article_queries, usable, term_max, max_query_terms, budget, colptr, rowidx, colval, indptr,
-                   indices, data, n_candidates, n_keep, first, last, order=None, n_threads=None):
+                   indices, data, n_candidates, n_keep, first, last, order, n_threads=None):
     """For every row i in [first, last), its ``n_keep`` best other rows by q_i . W[j] / q_i . W[i],
-    searched for in ``order`` (those rows, each once; None: ascending; see lead_terms).
+    searched for in ``order`` (those rows, each once; see lead_terms).
 
     ``article_queries`` is aligned with ``data`` (the query vector of row i has the same terms as W[i]).
     Returns (rows int32 (last - first, n_keep), padded with -1; normalised scores float32; self
@@ -68,7 +68,6 @@ def all_neighbours(article_queries, usable, term_max, max_query_terms, budget, c
     out_rows = np.full((n_out, n_keep), -1, np.int32)
     out_sims = np.zeros((n_out, n_keep), np.float32)
     self_scores = np.zeros(n_out, np.float64)
-    order = np.arange(first, last, dtype=np.int64) if order is None else order
     _in_chunks(_neighbours_chunk, n_out, n_threads, article_queries, usable, term_max, max_query_terms, budget, colptr,
                rowidx, colval, indptr, indices, data, n_candidates, n_keep, first, order, out_rows, out_sims,
                self_scores)
@@ -132,7 +131,7 @@ def _merge_keep(o, old_rows, old_sims, rows, sims, n_keep, out_rows, out_sims, o
 
 
 def refine(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, first, last, fan_out,
-           n_keep, order=None, n_threads=None):
+           n_keep, order, n_threads=None):
     """One round of refinement for rows [first, last): each row's new candidates are the first
     ``fan_out`` entries of the lists of its first ``fan_out`` neighbours (NN-descent) and up to
     ``fan_out`` rows whose lists newly hold it (reverse edges), re-scored exactly and merged into
@@ -145,7 +144,6 @@ def refine(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows
     out_sims = np.zeros((n_out, n_keep), np.float32)
     out_fresh = np.zeros((n_out, n_keep), np.bool_)
     offer_ptr, offer_rows = reverse_offers(nb_rows, nb_sims, fresh, fan_out)
-    order = np.arange(first, last, dtype=np.int64) if order is None else order
     _in_chunks(_refine_chunk, n_out, n_threads, article_queries, indptr, indices, data, n_terms, self_scores, nb_rows,
                nb_sims, fresh, offer_ptr, offer_rows, first, order, fan_out, n_keep, out_rows, out_sims, out_fresh)
     return out_rows, out_sims, out_fresh
