@@ -101,6 +101,16 @@ def prefix_columns(matrix, prefix: int | None, cap: int | None = None) -> Postin
     return Postings(np.concatenate([[0], np.cumsum(lengths)]), columns.indices[take], columns.data[take])
 
 
+def probe_inputs(index: RelatedIndex) -> LinkInputs:
+    """What the build's neighbour kernels read for ``index``, its probe's columns made by scipy
+    (prefix_columns of the rows cut to the probe's prefix, uncapped)."""
+    data, config = index._view.data, index.config
+    queries = query_weights(config, data.rows.data, data.query_tf, data.rows.indices, data.df)
+    usable = usable_terms(data.df, len(index), config, max(2, config.min_doc_freq))
+    probed = prefix_columns(weight_matrix(index), max(config.max_query_terms, PROBE_PREFIX))
+    return LinkInputs(queries, usable, data.term_max, data.rows, probed, len(data.vocabulary))
+
+
 def test_the_probe_finds_an_article_by_its_strongest_terms_in_capped_columns(corpus):
     """The build searches columns cut to each article's strongest terms (as many as a query
     searches with, at least PROBE_PREFIX) and to one more than its budget (the index keeps them
@@ -110,12 +120,8 @@ def test_the_probe_finds_an_article_by_its_strongest_terms_in_capped_columns(cor
     assert np.diff(data.columns.indptr).max() > 3 * BUDGET  # columns the probe read capped
     prefix = max(config.max_query_terms, PROBE_PREFIX)
     assert np.median(np.diff(data.rows.indptr)) > 2 * prefix  # rows the probe read cut
-    matrix = weight_matrix(index)
-    probed = prefix_columns(matrix, prefix)
-    queries = query_weights(config, data.rows.data, data.query_tf, data.rows.indices, data.df)
-    usable = usable_terms(data.df, len(index), config, max(2, config.min_doc_freq))
-    np.testing.assert_array_equal(data.term_max, matrix.max(axis=0).toarray().ravel())
-    inputs = LinkInputs(queries, usable, data.term_max, data.rows, probed, len(data.vocabulary))
+    np.testing.assert_array_equal(data.term_max, weight_matrix(index).max(axis=0).toarray().ravel())
+    inputs = probe_inputs(index)
     rows, sims, self_scores = search_block(inputs, config, 0, len(index))
     assert np.array_equal(rows, data.neighbor_rows)
     assert np.array_equal(sims, data.neighbor_sims) and np.array_equal(self_scores, data.self_scores)
@@ -127,11 +133,8 @@ def test_articles_go_grouped_by_their_lead_term_and_their_lists_do_not_depend_on
     same lists, similarities and self scores."""
     index = RelatedIndex.build(corpus, probe_budget=BUDGET, semantic_weight=0, refine_rounds=0)
     data, config = index._view.data, index.config
-    queries = query_weights(config, data.rows.data, data.query_tf, data.rows.indices, data.df)
-    usable = usable_terms(data.df, len(index), config, max(2, config.min_doc_freq))
-    probed = prefix_columns(weight_matrix(index), max(config.max_query_terms, PROBE_PREFIX))
-    inputs = LinkInputs(queries, usable, data.term_max, data.rows, probed, len(data.vocabulary))
-    rows = data.rows
+    inputs = probe_inputs(index)
+    queries, usable, probed, rows = inputs.article_queries, inputs.usable, inputs.columns, data.rows
     lead = kernels.lead_terms(queries, usable, data.term_max, rows.indptr, rows.indices, 0, len(index))
     for i in range(len(index)):
         a, b = rows.indptr[i], rows.indptr[i + 1]
