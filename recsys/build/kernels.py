@@ -81,7 +81,6 @@ def _neighbours_chunk(article_queries, usable, term_max, max_query_terms, budget
     n_rows = indptr.shape[0] - 1
     every_row = np.zeros(0, np.bool_)
     acc = np.zeros(n_rows, np.float32)
-    partial = np.empty(n_rows, np.float64)
     touched = np.empty(n_rows + 1, np.int32)
     qdense = np.zeros(usable.shape[0], np.float32)  # the queries are float32: half the cache of float64
     for c in range(lo, hi):
@@ -99,7 +98,7 @@ def _neighbours_chunk(article_queries, usable, term_max, max_query_terms, budget
         probe = strongest_terms(q_terms, q_weights, usable, term_max, max_query_terms)
         cutoff = contribution_cutoff(q_terms, q_weights, probe, colptr, colval, term_max, budget)
         rows, scores = probed_search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr,
-                               indices, data, every_row, i, n_candidates, acc, partial, touched, qdense)
+                               indices, data, every_row, i, n_candidates, acc, touched, qdense)
         _keep(o, rows, scores, self_score, n_keep, out_rows, out_sims)
 
 

@@ -101,22 +101,45 @@ def nth_largest(values, n):
 
 
 @njit(cache=True, nogil=True)
-def _best(items, scores, n):
-    """The n items with the highest scores (ties: earlier items first), in no particular order."""
-    threshold = nth_largest(scores.copy(), n)
-    chosen = np.empty(n, items.dtype)
-    m = 0
-    for c in range(scores.shape[0]):
-        if scores[c] > threshold:
-            chosen[m] = items[c]
-            m += 1
-    for c in range(scores.shape[0]):
-        if m == n:
-            break
-        if scores[c] == threshold:
-            chosen[m] = items[c]
-            m += 1
-    return chosen
+def _sift_down(heap_scores, heap_items, heap_order, size, at):
+    """Restore the heap below position ``at``: each parent is worse than its children (a lower
+    score, or the same score and a later order)."""
+    while True:
+        worst, left = at, 2 * at + 1
+        for child in (left, left + 1):
+            if child < size and (heap_scores[child] < heap_scores[worst] or (
+                    heap_scores[child] == heap_scores[worst] and heap_order[child] > heap_order[worst])):
+                worst = child
+        if worst == at:
+            return
+        heap_scores[at], heap_scores[worst] = heap_scores[worst], heap_scores[at]
+        heap_items[at], heap_items[worst] = heap_items[worst], heap_items[at]
+        heap_order[at], heap_order[worst] = heap_order[worst], heap_order[at]
+        at = worst
+
+
+@njit(cache=True, nogil=True)
+def _collect_best(touched, n_touched, acc, n):
+    """The n touched rows with the highest sums in ``acc`` (ties: earlier touched first), in no
+    particular order, in one pass that also zeroes their sums: a heap of the best so far, whose
+    worst a row must beat to enter (n < n_touched)."""
+    heap_scores = np.empty(n, np.float32)
+    heap_items = np.empty(n, touched.dtype)
+    heap_order = np.empty(n, np.int64)
+    for c in range(n):
+        j = touched[c]
+        heap_scores[c], heap_items[c], heap_order[c] = acc[j], j, c
+        acc[j] = 0.0
+    for at in range(n // 2 - 1, -1, -1):
+        _sift_down(heap_scores, heap_items, heap_order, n, at)
+    for c in range(n, n_touched):
+        j = touched[c]
+        score = acc[j]
+        acc[j] = 0.0
+        if score > heap_scores[0]:  # a later row with an equal sum is worse
+            heap_scores[0], heap_items[0], heap_order[0] = score, j, c
+            _sift_down(heap_scores, heap_items, heap_order, n, 0)
+    return heap_items
 
 
 @njit(cache=True, nogil=True)
@@ -146,14 +169,13 @@ def rescore(cand, q_terms, q_weights, indptr, indices, data, qdense):
 
 @njit(cache=True, nogil=True)
 def probed_search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, indices, data,
-            row_mask, skip_row, n_candidates, acc, partial, touched, qdense):
+            row_mask, skip_row, n_candidates, acc, touched, qdense):
     """Top candidates of one query: (rows, exact scores), best first, ties by row.
 
     ``probe`` lists the positions of the query terms used to find candidates, and ``cutoff`` the
     smallest contribution visited; ``row_mask`` the rows that may be returned (an empty mask: every
-    row). ``acc`` (float32, zeroed) and ``partial`` (both of size n_rows), ``touched`` (int32, size
-    n_rows + 1) and ``qdense`` (zeroed, size n_terms) are scratch buffers; the zeroed ones are
-    returned zeroed. A row is new to ``acc`` while its sum is 0, so zero weights are skipped.
+    row). ``acc`` (float32, zeroed, size n_rows), ``touched`` (int32, size n_rows + 1) and
+    ``qdense`` (zeroed, size n_terms) are scratch buffers; the zeroed ones are returned zeroed. A row is new to ``acc`` while its sum is 0, so zero weights are skipped.
     """
     n_touched = 0
     filtered = row_mask.shape[0] > 0
@@ -178,26 +200,24 @@ def probed_search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, ind
                 n_touched -= 1
                 touched[c] = touched[n_touched]
                 break
-    for c in range(n_touched):
-        j = touched[c]
-        partial[c] = acc[j]
-        acc[j] = 0.0
     if n_touched > n_candidates:
-        cand = _best(touched[:n_touched], partial[:n_touched], n_candidates)
+        cand = _collect_best(touched, n_touched, acc, n_candidates)
     else:
         cand = touched[:n_touched].copy()
+        for c in range(n_touched):
+            acc[cand[c]] = 0.0
     return rescore(np.sort(cand), q_terms, q_weights, indptr, indices, data, qdense)
 
 
 @njit(cache=True, nogil=True)
 def search_one(q_terms, q_weights, usable, term_max, max_query_terms, budget, colptr, rowidx, colval,
-               indptr, indices, data, row_mask, skip_row, n_candidates, acc, partial, touched, qdense):
+               indptr, indices, data, row_mask, skip_row, n_candidates, acc, touched, qdense):
     """Top ``n_candidates`` rows for one query vector, re-scored exactly (see probed_search, which
     describes the scratch buffers: reused across calls, so a query touches no fresh memory)."""
     probe = strongest_terms(q_terms, q_weights, usable, term_max, max_query_terms)
     cutoff = contribution_cutoff(q_terms, q_weights, probe, colptr, colval, term_max, budget)
     return probed_search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, indices, data,
-                   row_mask, skip_row, n_candidates, acc, partial, touched, qdense)
+                   row_mask, skip_row, n_candidates, acc, touched, qdense)
 
 
 @njit(cache=True, nogil=True)
@@ -230,12 +250,12 @@ def _linked(rows, neighbor_rows, fan_out, row_mask, skip_row, acc, touched):
 @njit(cache=True, nogil=True)
 def live_search(q_terms, q_weights, usable, term_max, max_query_terms, budget, colptr, rowidx, colval,
                 indptr, indices, data, neighbor_rows, fan_out, row_mask, skip_row, n_candidates,
-                acc, partial, touched, qdense):
+                acc, touched, qdense):
     """A search of a query that has no stored list: search_one's candidates (rows, exact scores;
     best first), then the rows its first ``fan_out`` candidates list among their first ``fan_out``
     stored neighbours (see _linked) with their exact scores: (rows, scores, linked, linked scores)."""
     rows, scores = search_one(q_terms, q_weights, usable, term_max, max_query_terms, budget, colptr, rowidx,
-                              colval, indptr, indices, data, row_mask, skip_row, n_candidates, acc, partial,
+                              colval, indptr, indices, data, row_mask, skip_row, n_candidates, acc,
                               touched, qdense)
     linked = _linked(rows, neighbor_rows, fan_out, row_mask, skip_row, acc, touched)
     return rows, scores, linked, _scores(linked, q_terms, q_weights, indptr, indices, data, qdense)

@@ -25,7 +25,6 @@ class Scratch(NamedTuple):
     """A live search's working memory (see index.kernels.probed_search): zeroed between searches."""
 
     acc: np.ndarray      # float32 per built row: partial sums
-    partial: np.ndarray  # float64 per built row
     touched: np.ndarray  # int32 per built row, and one more
     qdense: np.ndarray   # float64 per term: the query, spread out
 
@@ -42,7 +41,7 @@ class ScratchPool:
         try:
             buffers = self._free.pop()  # atomic under the GIL: no two searches get the same buffers
         except IndexError:
-            buffers = Scratch(np.zeros(self.n_rows, np.float32), np.empty(self.n_rows, np.float64),
+            buffers = Scratch(np.zeros(self.n_rows, np.float32),
                               np.empty(self.n_rows + 1, np.int32), np.zeros(self.n_terms, np.float64))
         try:
             yield buffers

@@ -1,0 +1,55 @@
+"""The compiled candidate search (recsys.index.kernels) against numpy references: which rows it
+keeps of those it touched, and its candidates when it visits every posting."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recsys.index import kernels
+from recsys.index.data import Postings
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_best_touched_rows_are_the_highest_sums_ties_to_the_earliest_touched(seed):
+    rng = np.random.default_rng(seed)
+    n_rows, n_touched, n = 5_000, int(rng.integers(60, 3_000)), 50
+    touched = rng.choice(n_rows, size=n_touched + 1, replace=False).astype(np.int32)
+    acc = np.zeros(n_rows, np.float32)
+    acc[touched[:n_touched]] = rng.integers(1, 40, size=n_touched).astype(np.float32) / 8  # many ties
+    expected = touched[np.lexsort((np.arange(n_touched), -acc[touched[:n_touched]]))[:n]]
+
+    best = kernels._collect_best(touched, n_touched, acc, n)
+
+    assert sorted(best.tolist()) == sorted(expected.tolist())
+    assert not acc.any()  # the sums are zeroed for the next search
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_search_that_visits_every_posting_returns_the_exact_top_rows(seed):
+    rng = np.random.default_rng(seed)
+    n_rows, n_terms, n = 3_000, 400, 40
+    weights = sp.random(n_rows, n_terms, density=0.03, format="csr", dtype=np.float32, random_state=seed)
+    weights.data[:] = rng.integers(1, 60, size=weights.nnz) / 16  # exact in float32: sums have no rounding ties
+    rows = Postings.of(weights)
+    columns = sp.csc_matrix(weights)
+    for t in range(n_terms):  # impact order: each column's postings largest first
+        a, b = columns.indptr[t], columns.indptr[t + 1]
+        order = np.argsort(-columns.data[a:b], kind="stable")
+        columns.indices[a:b], columns.data[a:b] = columns.indices[a:b][order], columns.data[a:b][order]
+    q_terms = np.sort(rng.choice(n_terms, size=60, replace=False)).astype(np.int32)
+    q_weights = (rng.integers(1, 8, size=60) / 4).astype(np.float32)
+    exact = weights[:, q_terms] @ q_weights.astype(np.float64)
+    skip = int(np.argmax(exact))
+
+    found, scores = kernels.search_one(
+        q_terms, q_weights, np.ones(n_terms, bool), columns.max(axis=0).toarray().ravel(), 60,
+        np.iinfo(np.int64).max, columns.indptr.astype(np.int64), columns.indices, columns.data,
+        rows.indptr, rows.indices, rows.data, np.zeros(0, bool), skip, n,
+        np.zeros(n_rows, np.float32), np.empty(n_rows + 1, np.int32), np.zeros(n_terms, np.float32))
+
+    others = np.delete(np.arange(n_rows), skip)
+    best = others[np.lexsort((others, -exact[others]))]
+    np.testing.assert_allclose(scores, exact[found])
+    assert skip not in found.tolist()
+    assert np.all(np.diff(scores) <= 0)
+    np.testing.assert_allclose(np.sort(scores)[::-1], exact[best[:n]])
