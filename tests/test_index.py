@@ -264,6 +264,33 @@ def test_the_count_matrix_holds_each_articles_weighted_term_counts(sample_articl
         assert doc_len[row] == pytest.approx(length)
 
 
+@pytest.mark.parametrize("analyzer_config", [{}, {"stemmer": None, "stop_words": None}, {"char_ngrams": (3, 4)}])
+def test_a_query_counts_the_terms_weighted_terms_counts_one_lookup_per_token(analyzer_config, monkeypatch):
+    """weighted_term_ids (what a query counts, over the vocabulary, remembering each token's term)
+    gives weighted_terms' counts and length, with the terms outside the vocabulary left out; also
+    after its memory of tokens fills up and starts afresh."""
+    from recsys.analysis.analyzer import Analyzer, AnalyzerConfig
+    from recsys.analysis.counting import TermIds, weighted_term_ids, weighted_terms
+
+    monkeypatch.setattr(TermIds, "MAX_TOKENS", 40)
+    analyzer = Analyzer(AnalyzerConfig(**analyzer_config))
+    rng = np.random.default_rng(0)
+    words = ["Running", "runs", "run", "the", "Café", "cafe", "harbour", "harbours", "of", "ministers",
+             "minister", "élection", "elections", "budget", "a", "lighthouse", "keepers", "zeta"]
+    vocabulary = sorted({t for w in words[::2] for t in analyzer(w)})
+    ids = TermIds(analyzer, {term: i for i, term in enumerate(vocabulary)})
+    for _ in range(60):
+        texts = [(" ".join(rng.choice(words, size=rng.integers(0, 30))), float(w))
+                 for w in rng.choice([1.0, 0.3, 2.5, 0.0], size=rng.integers(1, 4))]
+        terms, tf, length = weighted_term_ids(texts, ids)
+        counts, expected_length = weighted_terms(texts, analyzer)
+        expected = {vocabulary.index(t): n for t, n in counts.items() if t in vocabulary}
+        assert terms.dtype == np.int32 and terms.tolist() == sorted(expected)
+        assert tf.tolist() == [expected[t] for t in sorted(expected)]
+        assert length == expected_length
+    assert 0 < len(ids) <= 40
+
+
 def test_min_term_freq_and_min_doc_freq_rule_query_terms_out():
     articles = [{"id": "q", "body": "lighthouse lighthouse harbour"},
                 {"id": "shares-twice-used-term", "body": "lighthouse keepers"},

@@ -47,6 +47,50 @@ def weighted_terms(texts: Iterable[tuple[str, float]], analyzer: Analyzer) -> tu
     return counts, length
 
 
+STOP_WORD, UNKNOWN = -2, -1  # TermIds' values for a token that is no term, or a term not in the vocabulary
+
+
+class TermIds(dict):
+    """Raw token -> the id in a vocabulary of the term ``analyzer`` makes of it (UNKNOWN, STOP_WORD),
+    looked up once per token and remembered: a query's counting is then one lookup per token. It
+    remembers at most MAX_TOKENS tokens, then starts afresh."""
+
+    MAX_TOKENS = 1 << 15  # a bound, so that drafts of new words cannot grow it (see STEM_CACHE_SIZE)
+
+    def __init__(self, analyzer: Analyzer, term_ids: Mapping[str, int]) -> None:
+        super().__init__()
+        self.analyzer, self.term_ids = analyzer, term_ids
+
+    def __missing__(self, token: str) -> int:
+        if len(self) >= self.MAX_TOKENS:
+            self.clear()
+        term = self.analyzer.term_of(token)
+        number = self[token] = STOP_WORD if term is None else self.term_ids.get(term, UNKNOWN)
+        return number
+
+
+def weighted_term_ids(texts: Iterable[tuple[str, float]], ids: TermIds) -> tuple[np.ndarray, np.ndarray, float]:
+    """weighted_terms over a vocabulary: the ids of the terms in it (ascending, int32), their
+    weighted counts (float64), and the weighted token total (the length, which counts every term)."""
+    found_ids, found_counts, length = [], [], 0.0
+    for text, weight in texts:
+        if not weight or not text:
+            continue
+        tokens = Counter(ids.analyzer.raw_tokens(text))
+        numbers = np.fromiter(map(ids.__getitem__, tokens), np.int64, len(tokens))
+        counts = np.fromiter(tokens.values(), np.int64, len(tokens))
+        length += weight * int(counts[numbers != STOP_WORD].sum())
+        known = numbers >= 0
+        terms, at = np.unique(numbers[known], return_inverse=True)  # tokens that make the same term add up
+        found_ids.append(terms)
+        found_counts.append(weight * np.bincount(at, weights=counts[known], minlength=len(terms)))
+    if len(found_ids) != 1:  # fields in order, as weighted_terms adds them up
+        terms, at = np.unique(np.concatenate([np.zeros(0, np.int64)] + found_ids), return_inverse=True)
+        found_counts = [np.bincount(at, weights=np.concatenate([np.zeros(0)] + found_counts), minlength=len(terms))]
+        found_ids = [terms]
+    return found_ids[0].astype(np.int32), found_counts[0], length
+
+
 def article_texts(article: Article, field_weights: Mapping[str, float]) -> list[tuple[str, float]]:
     """(text, weight) of each weighted field of an article."""
     return [(field_text(article, name), weight) for name, weight in field_weights.items()]

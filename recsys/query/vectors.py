@@ -5,13 +5,12 @@ document side) and, with the semantic channel on, its embedding."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from itertools import repeat
 
 import numpy as np
 
 from ..analysis import embedding
 from ..analysis.analyzer import Analyzer
-from ..analysis.counting import Languages, article_texts, weighted_terms
+from ..analysis.counting import Languages, TermIds, article_texts, weighted_term_ids
 from ..documents.article import Article
 from ..analysis.static_model import POOLED_TERMS
 from ..index.data import FLOAT, IndexData, unit_rows
@@ -38,6 +37,7 @@ class Vectorizer:
         self.data, self.config = data, data.config
         self.languages = Languages(Analyzer(data.config.analyzer), data.config.language_field)
         self.term_of = {term: i for i, term in enumerate(data.vocabulary)}
+        self._token_ids: dict[str | None, TermIds] = {}  # by language (None: the corpus's)
         self.semantic = bool(data.config.semantic_weight > 0 and data.embeddings is not None)
 
     def article(self, article: Article) -> Vector:
@@ -55,8 +55,7 @@ class Vectorizer:
     def text(self, texts: list[tuple[str, float]], language: str | None = None, plain_text: str = "") -> Vector:
         """The vector of (text, field weight) pairs; with the semantic channel on, also the embedding
         (of ``plain_text`` for a language model)."""
-        counts, length = weighted_terms(texts, self.languages.analyzer_for(language))
-        terms, tf = self._known(counts)
+        terms, tf, length = weighted_term_ids(texts, self._ids(language))
         weights, doc_weights = text_weights(self.config, self.data.idf, self.data.avgdl, terms, tf, length)
         vector = Vector(terms, weights, doc_weights, float(np.dot(weights, doc_weights)))
         if not self.semantic:
@@ -65,13 +64,12 @@ class Vectorizer:
             return replace(vector, embedding=self._projected(vector))
         return replace(vector, embedding=embedding.encode([plain_text])[0].astype(np.float64))
 
-    def _known(self, counts: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-        """(term ids ascending, int32; their counts, float64) of the terms of ``counts`` in the vocabulary."""
-        ids = np.fromiter(map(self.term_of.get, counts, repeat(-1)), dtype=np.int64, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        order = np.argsort(ids)
-        order = order[ids[order] >= 0]
-        return ids[order].astype(np.int32), tf[order]
+    def _ids(self, language: str | None) -> TermIds:
+        """The token -> term id lookup of a language's analyzer (None: the corpus's)."""
+        ids = self._token_ids.get(language)
+        if ids is None:
+            ids = self._token_ids[language] = TermIds(self.languages.analyzer_for(language), self.term_of)
+        return ids
 
     def built_row(self, row: int) -> Vector:
         """The query vector of an article of the built index."""

@@ -26,7 +26,7 @@ class Scratch(NamedTuple):
 
     acc: np.ndarray      # float32 per built row: partial sums
     touched: np.ndarray  # int32 per built row, and one more
-    qdense: np.ndarray   # float64 per term: the query, spread out
+    qdense: np.ndarray   # float32 per term: the query, spread out (float32 like its weights: half the cache)
 
 
 class ScratchPool:
@@ -42,7 +42,7 @@ class ScratchPool:
             buffers = self._free.pop()  # atomic under the GIL: no two searches get the same buffers
         except IndexError:
             buffers = Scratch(np.zeros(self.n_rows, np.float32),
-                              np.empty(self.n_rows + 1, np.int32), np.zeros(self.n_terms, np.float64))
+                              np.empty(self.n_rows + 1, np.int32), np.zeros(self.n_terms, np.float32))
         try:
             yield buffers
         finally:
