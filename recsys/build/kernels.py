@@ -17,7 +17,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from ..index.kernels import contribution_cutoff, nth_largest, probed_search, rescore, strongest_terms
+from ..index.kernels import contribution_cutoff, nth_largest, probed_search, query_scores, rescore, strongest_terms
 
 
 @njit(cache=True, nogil=True)
@@ -334,21 +334,16 @@ def _blended_chunk(article_queries, indptr, indices, data, n_terms, self_scores,
                 rows[m], sims[m] = j, (1 - weight) * lexical_sims[i, c] + weight * _cosine(embeddings, i, j)
                 m += 1
         listed = m
-        a, b = indptr[i], indptr[i + 1]
-        for p in range(a, b):
-            qdense[indices[p]] = article_queries[p]
         for c in range(n_other):
             j = candidates[o, c]
-            if j < 0 or j == i or _among(rows, listed, j):
-                continue
-            score = 0.0
-            for pp in range(indptr[j], indptr[j + 1]):
-                score += np.float64(qdense[indices[pp]]) * data[pp]
-            lexical = score / self_scores[i] if self_scores[i] > 0 else 0.0
-            rows[m], sims[m] = j, (1 - weight) * lexical + weight * _cosine(embeddings, i, j)
-            m += 1
-        for p in range(a, b):
-            qdense[indices[p]] = 0.0
+            if j >= 0 and j != i and not _among(rows, listed, j):
+                rows[m] = j
+                m += 1
+        a, b = indptr[i], indptr[i + 1]
+        scores = query_scores(indices[a:b], article_queries[a:b], indptr, indices, data, rows[listed:m], qdense)
+        for c in range(listed, m):
+            lexical = scores[c - listed] / self_scores[i] if self_scores[i] > 0 else 0.0
+            sims[c] = (1 - weight) * lexical + weight * _cosine(embeddings, i, rows[c])
         by_row = np.argsort(rows[:m], kind="mergesort")
         best = by_row[np.argsort(-sims[:m][by_row], kind="mergesort")][:keep]
         for c in range(len(best)):

@@ -143,17 +143,39 @@ def _collect_best(touched, n_touched, acc, n):
 
 
 @njit(cache=True, nogil=True)
+def _dot(a, b, indices, data, qdense, s):
+    """s plus the row entries [a, b) times the query's weights of their terms, in order."""
+    for pp in range(a, b):
+        s += np.float64(qdense[indices[pp]]) * data[pp]  # float32 scratch: a float64 sum all the same
+    return s
+
+
+@njit(cache=True, nogil=True)
 def _scores(targets, q_terms, q_weights, indptr, indices, data, qdense):
-    """Exact scores q . W[j] of the target rows. ``qdense`` (zeroed, size n_terms) is returned zeroed."""
+    """Exact scores q . W[j] of the target rows. ``qdense`` (zeroed, size n_terms) is returned zeroed.
+    The rows go four side by side, so that their fetches from memory overlap (the time goes
+    there); each row's sum is taken in the order of its entries all the same."""
     for p in range(q_terms.shape[0]):
         qdense[q_terms[p]] = q_weights[p]
-    exact = np.empty(targets.shape[0], np.float64)
-    for c in range(targets.shape[0]):
-        j = targets[c]
-        s = 0.0
-        for pp in range(indptr[j], indptr[j + 1]):
-            s += np.float64(qdense[indices[pp]]) * data[pp]  # float32 scratch: a float64 sum all the same
-        exact[c] = s
+    n = targets.shape[0]
+    exact = np.empty(n, np.float64)
+    for c in range(0, n - n % 4, 4):
+        a0, a1, a2, a3 = indptr[targets[c]], indptr[targets[c + 1]], indptr[targets[c + 2]], indptr[targets[c + 3]]
+        b0, b1 = indptr[targets[c] + 1], indptr[targets[c + 1] + 1]
+        b2, b3 = indptr[targets[c + 2] + 1], indptr[targets[c + 3] + 1]
+        s0 = s1 = s2 = s3 = 0.0
+        for i in range(min(b0 - a0, b1 - a1, b2 - a2, b3 - a3)):
+            s0 += np.float64(qdense[indices[a0 + i]]) * data[a0 + i]
+            s1 += np.float64(qdense[indices[a1 + i]]) * data[a1 + i]
+            s2 += np.float64(qdense[indices[a2 + i]]) * data[a2 + i]
+            s3 += np.float64(qdense[indices[a3 + i]]) * data[a3 + i]
+        common = min(b0 - a0, b1 - a1, b2 - a2, b3 - a3)
+        exact[c] = _dot(a0 + common, b0, indices, data, qdense, s0)
+        exact[c + 1] = _dot(a1 + common, b1, indices, data, qdense, s1)
+        exact[c + 2] = _dot(a2 + common, b2, indices, data, qdense, s2)
+        exact[c + 3] = _dot(a3 + common, b3, indices, data, qdense, s3)
+    for c in range(n - n % 4, n):
+        exact[c] = _dot(indptr[targets[c]], indptr[targets[c] + 1], indices, data, qdense, 0.0)
     for p in range(q_terms.shape[0]):
         qdense[q_terms[p]] = 0.0
     return exact
