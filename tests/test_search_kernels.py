@@ -53,3 +53,24 @@ def test_a_search_that_visits_every_posting_returns_the_exact_top_rows(seed):
     assert skip not in found.tolist()
     assert np.all(np.diff(scores) <= 0)
     np.testing.assert_allclose(np.sort(scores)[::-1], exact[best[:n]])
+
+
+@pytest.mark.parametrize("n_targets", [0, 1, 3, 4, 5, 9, 200])
+def test_exact_scores_of_any_number_of_rows_of_any_lengths(n_targets):
+    rng = np.random.default_rng(n_targets)
+    n_rows, n_terms = 500, 300
+    weights = sp.random(n_rows, n_terms, density=0.05, format="lil", dtype=np.float32, random_state=n_targets)
+    weights[rng.choice(n_rows, 20)] = 0  # empty rows among them
+    weights = weights.tocsr()
+    weights.eliminate_zeros()
+    rows = Postings.of(weights)
+    q_terms = np.sort(rng.choice(n_terms, size=40, replace=False)).astype(np.int32)
+    q_weights = rng.random(40).astype(np.float32)
+    targets = rng.choice(n_rows, size=n_targets).astype(np.int64)  # repeats too
+    qdense = np.zeros(n_terms, np.float32)
+
+    got = kernels.query_scores(q_terms, q_weights, rows.indptr, rows.indices, rows.data, targets, qdense)
+
+    expected = weights[targets][:, q_terms].astype(np.float64) @ q_weights.astype(np.float64)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+    assert not qdense.any()
