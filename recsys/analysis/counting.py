@@ -31,7 +31,9 @@ def field_text(article: Article, name: str) -> str:
 
 
 def weighted_terms(texts: Iterable[tuple[str, float]], analyzer: Analyzer) -> tuple[dict[str, float], float]:
-    """Term -> weighted count over (text, weight) pairs, and the weighted token total (the length)."""
+    """Term -> weighted count over (text, weight) pairs, and the weighted token total (the length):
+    what an article's or a query's terms count, by definition (the build's CountBuilder and a
+    query's weighted_term_ids count the same, faster; tests hold them to this)."""
     counts: dict[str, float] = {}
     length = 0.0
     for text, weight in texts:

@@ -198,7 +198,8 @@ def probed_search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, ind
     ``probe`` lists the positions of the query terms used to find candidates, and ``cutoff`` the
     smallest contribution visited; ``row_mask`` the rows that may be returned (an empty mask: every
     row). ``acc`` (float32, zeroed, size n_rows), ``touched`` (int32, size n_rows + 1) and
-    ``qdense`` (zeroed, size n_terms) are scratch buffers; the zeroed ones are returned zeroed. A row is new to ``acc`` while its sum is 0, so zero weights are skipped.
+    ``qdense`` (zeroed, size n_terms) are scratch buffers; the zeroed ones are returned zeroed. A
+    row is new to ``acc`` while its sum is 0, so zero weights are skipped.
     """
     n_touched = 0
     filtered = row_mask.shape[0] > 0
