@@ -1,5 +1,5 @@
 """The compiled candidate search (recsys.index.kernels) against numpy references: which rows it
-keeps of those it touched, and its candidates when it visits every posting."""
+keeps of those it touched, its candidates when it visits every posting, and its exact scores."""
 
 import numpy as np
 import pytest
