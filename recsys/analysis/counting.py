@@ -337,7 +337,9 @@ class CountBuilder:
             term_of = self.languages.analyzer_for(language).term_of  # the raw token's own language's
             for token, number in tokens.items():
                 terms[number] = term_of(token)
-        raw_counts.tokens = None
+        for tokens in raw_counts.tokens.by_language.values():
+            tokens.clear()  # now, not at the next full collection: a token's dict and numbering refer to each other
+        raw_counts.tokens = raw_counts._own = None
         vocabulary = sorted({t for t in terms if t is not None})
         column = {term: i for i, term in enumerate(vocabulary)}
         column_of = np.array([-1 if t is None else column[t] for t in terms], dtype=np.int32)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -118,7 +118,18 @@ def term_vectors(model: StaticModel, terms: Sequence[str], analyzer: Analyzer) -
     model's vocabulary become under ``analyzer`` (a stem such as 'govern') is the mean of those
     words' vectors ('govern', 'government', 'governor', ...); any other term is the mean of its
     own word pieces; a term with none of them is zeros."""
+    return _term_vectors(model, terms, _words_by_term(model, analyzer))
+
+
+def term_vector_blocks(model: StaticModel, terms: Sequence[str], analyzer: Analyzer,
+                       block: int) -> Iterator[tuple[int, np.ndarray]]:
+    """term_vectors of ``terms``, ``block`` terms at a time: (the first term's position, their vectors)."""
     words_of = _words_by_term(model, analyzer)
+    for first in range(0, len(terms), block):
+        yield first, _term_vectors(model, terms[first:first + block], words_of)
+
+
+def _term_vectors(model: StaticModel, terms: Sequence[str], words_of: dict[str, list[int]]) -> np.ndarray:
     pieces = [words_of.get(term) or model.word_pieces(term) for term in terms]
     lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
     indptr = np.concatenate([[0], np.cumsum(lengths)])

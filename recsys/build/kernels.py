@@ -274,32 +274,52 @@ def _impact_order_chunk(colptr, rowidx, colval, lo, hi):
             colval[a + c] = vals[c]
 
 
-def pooled(indptr, indices, data, vectors, max_terms, n_threads=None):
-    """(n_rows, d) float32: each CSR row's sum of ``vectors[term] * weight`` over its ``max_terms``
-    largest weights (ties: the lower term id)."""
-    out = np.zeros((len(indptr) - 1, vectors.shape[1]), np.float32)
-    _in_chunks(_pooled_chunk, len(out), n_threads, indptr, indices, data, vectors, max_terms, out)
-    return out
+def pooled_floors(indptr, data, max_terms, n_threads=None):
+    """Which entries of each CSR row ``pooled`` adds, as (floor, at_floor) per row: its entries
+    above the float32 ``floor``, and the first ``at_floor`` equal to it (its ``max_terms`` largest
+    weights, ties: the lower term id)."""
+    n = len(indptr) - 1
+    floors, at_floors = np.full(n, -np.inf, np.float32), np.zeros(n, np.int64)
+    _in_chunks(_floors_chunk, n, n_threads, indptr, data, max_terms, floors, at_floors)
+    return floors, at_floors
 
 
 @njit(cache=True, nogil=True)
-def _pooled_chunk(indptr, indices, data, vectors, max_terms, out, lo, hi):
-    """pooled for rows [lo, hi), written in place to ``out``."""
+def _floors_chunk(indptr, data, max_terms, floors, at_floors, lo, hi):
+    """pooled_floors for rows [lo, hi), written in place."""
     for i in range(lo, hi):
         a, b = indptr[i], indptr[i + 1]
-        floor, at_floor = -np.inf, b - a  # weights above floor count, and the first at_floor equal to it
+        at_floors[i] = b - a
         if b - a > max_terms:
-            floor = nth_largest(data[a:b].copy(), max_terms)
-            at_floor = max_terms - np.sum(data[a:b] > floor)
-        for p in range(a, b):
+            floors[i] = nth_largest(data[a:b].copy(), max_terms)
+            at_floors[i] = max_terms - np.sum(data[a:b] > floors[i])
+
+
+def pooled(indptr, indices, data, vectors, first_term, floors, at_floors, out, n_threads=None):
+    """Add to ``out`` (n_rows, d) float32, in place, each CSR row's sum of ``vectors[term -
+    first_term] * weight`` over the entries ``floors`` and ``at_floors`` select (pooled_floors)
+    whose term is one of the ``len(vectors)`` from ``first_term`` on. Blocks of terms added in
+    ascending order make the same sums, bit for bit, as all the terms at once."""
+    _in_chunks(_pooled_chunk, len(out), n_threads, indptr, indices, data, vectors, first_term, floors, at_floors,
+               out)
+
+
+@njit(cache=True, nogil=True)
+def _pooled_chunk(indptr, indices, data, vectors, first_term, floors, at_floors, out, lo, hi):
+    """pooled for rows [lo, hi), added in place to ``out``."""
+    last_term = first_term + vectors.shape[0]
+    for i in range(lo, hi):
+        floor, at_floor = floors[i], at_floors[i]
+        for p in range(indptr[i], indptr[i + 1]):
             weight = data[p]
             if weight < floor or (weight == floor and at_floor <= 0):
                 continue
             if weight == floor:
                 at_floor -= 1
             term = indices[p]
-            for c in range(vectors.shape[1]):
-                out[i, c] += np.float32(weight) * vectors[term, c]
+            if first_term <= term < last_term:
+                for c in range(vectors.shape[1]):
+                    out[i, c] += np.float32(weight) * vectors[term - first_term, c]
 
 
 def blended_lists(article_queries, indptr, indices, data, n_terms, self_scores, embeddings, lexical_rows,

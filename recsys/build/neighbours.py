@@ -101,7 +101,8 @@ def processing_order(inputs: LinkInputs, first: int, last: int) -> np.ndarray:
     return inputs.orders[first, last]
 
 
-def duplicate_groups(neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, threshold: float | None) -> np.ndarray:
+def duplicate_groups(neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, threshold: float | None,
+                     block: int = 65_536) -> np.ndarray:
     """Group label per article: connected components of the pairs at least ``threshold`` similar
     (either way round), so an original and its updated copies, however many, share one label.
     None: every article is its own group."""
@@ -110,7 +111,12 @@ def duplicate_groups(neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, thres
     n = len(neighbor_rows)
     if threshold is None:
         return np.arange(n, dtype=np.int32)
-    close = (neighbor_sims >= threshold) & (neighbor_rows >= 0)
-    sources = np.repeat(np.arange(n), close.sum(axis=1))
-    graph = sp.csr_matrix((np.ones(len(sources), dtype=np.int8), (sources, neighbor_rows[close])), shape=(n, n))
+    sources, targets = [np.zeros(0, np.int64)], [np.zeros(0, np.int32)]
+    for start in range(0, n, block):  # the masks of a block of lists at a time
+        rows, sims = neighbor_rows[start:start + block], neighbor_sims[start:start + block]
+        close = (sims >= threshold) & (rows >= 0)
+        sources.append(start + np.repeat(np.arange(len(rows)), close.sum(axis=1)))
+        targets.append(rows[close])
+    sources, targets = np.concatenate(sources), np.concatenate(targets)
+    graph = sp.csr_matrix((np.ones(len(sources), dtype=np.int8), (sources, targets)), shape=(n, n))
     return connected_components(graph, directed=True, connection="weak")[1].astype(np.int32)

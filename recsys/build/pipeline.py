@@ -25,7 +25,7 @@ from ..index.data import IndexData, Postings, usable_terms
 from ..weighting import query_needs_counts, query_weights, weigh
 from .columns import impact_columns
 from .neighbours import Linker, LinkInputs, LocalLinker, duplicate_groups, neighbour_lists
-from .progress import peak_rss_mb, progress_bar
+from .progress import peak_rss_mb, progress_bar, release_freed_memory
 from .semantic import channel, semantic_neighbours, uses_minilm
 
 
@@ -61,6 +61,7 @@ def build(articles: Iterable[Mapping[str, Any] | Article] | str | os.PathLike, c
             counts.add(article)
             stores.add(article)
         tf, doc_len, vocabulary = counts.finish()
+    release_freed_memory()
     return weighed(config, tf, doc_len, vocabulary, stores.finish(), started, progress,
                    known_embeddings=known_embeddings)
 
@@ -116,6 +117,7 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     # the build's probe finds an article by its strongest terms, and reads at most its budget of any
     # column's postings; the index keeps them all, on disk
     columns = impact_columns(rows, df, _column_cap(config), _probe_prefix(config))
+    release_freed_memory()
     article_queries = query_weights(config, rows.data, query_tf, rows.indices, df)
     usable = usable_terms(df, len(store), config, max(2, config.min_doc_freq))
     linking = time.perf_counter()
@@ -124,6 +126,7 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     columns.probe = None  # neighbour_lists lets them go once its search is done
     neighbor_rows, neighbor_sims, self_scores = neighbour_lists(config, inputs, linker)
     del inputs
+    release_freed_memory()
     linked_peak, semantic, semantic_started = peak_rss_mb(), None, time.perf_counter()
     if config.semantic_weight > 0:
         semantic = channel(config, rows, vocabulary, store, progress, known_embeddings or {}, neighbor_rows,

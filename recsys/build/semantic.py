@@ -4,6 +4,7 @@ neighbour lists that blend the embeddings' cosine into the lexical similarity.""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -13,14 +14,15 @@ import scipy.sparse as sp
 from ..analysis import embedding, static_model
 from ..analysis.analyzer import Analyzer, AnalyzerConfig
 from ..config import IndexConfig
-from ..index.columns import ArticleStore, spilled
+from ..index.columns import ArticleStore, mapped, spilling, write
 from ..index.data import FLOAT, Postings, moved, unit_rows
 from ..index.dense import DenseIndex
 from . import kernels
-from .progress import progress_bar
+from .progress import progress_bar, release_freed_memory
 
 
 CORPUS_DIRECTION_ARTICLES = 100
+TERM_BLOCK = 1 << 16  # term vectors made and pooled at a time (32 MB at 128 dimensions)
 BLENDED_FAN_OUT = 10  # the blended lists' neighbour-of-neighbour round: 10 x 10 candidates per article
 
 
@@ -49,12 +51,16 @@ def channel(config: IndexConfig, rows: Postings, vocabulary: list[str], store: A
         embeddings, projection = lsa(rows, len(vocabulary), config.lsa_components)
     else:
         embeddings = encoded = encode_articles(store, progress, known)
+    release_freed_memory()  # each step's temporaries, before the next step's
     if config.semantic_feedback > 0:
         embeddings = feedback(embeddings, lexical_rows, lexical_sims, config.feedback_neighbors,
-                              config.semantic_feedback)
+                              config.semantic_feedback, in_place=encoded is None)  # MiniLM's own are kept
+        release_freed_memory()
     if encoded is not None and config.semantic_feedback == 0:
         encoded = None  # the same array as the embeddings
-    return Channel(embeddings, projection, encoded, DenseIndex.build(embeddings, config.dense_probes, kernels.threads()))
+    dense = DenseIndex.build(embeddings, config.dense_probes, kernels.threads())
+    release_freed_memory()
+    return Channel(embeddings, projection, encoded, dense)
 
 
 def lsa(rows: Postings, n_terms: int, n_components: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,22 +76,46 @@ def lsa(rows: Postings, n_terms: int, n_components: int) -> tuple[np.ndarray, np
     return embeddings.astype(FLOAT), svd.components_.astype(FLOAT)
 
 
-def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig) -> tuple[np.ndarray, np.ndarray]:
+def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig,
+           block: int = TERM_BLOCK) -> tuple[np.ndarray, np.ndarray]:
     """Unit static-model embeddings of the articles, and the projection (n_terms, d: a row per term) that makes
     them from an article's term weights: each term's static vector (static_model.term_vectors),
     pooled by the article's own weights (its POOLED_TERMS strongest terms), less the direction
     all articles share (removed as SIF does: the first singular vector of the pooled vectors), when
-    there are at least CORPUS_DIRECTION_ARTICLES articles to tell it from a topic's."""
-    terms = static_model.term_vectors(static_model.load(), vocabulary, Analyzer(analyzer))
-    pooled = kernels.pooled(rows.indptr, rows.indices, rows.data, terms, static_model.POOLED_TERMS)
-    if len(pooled) >= CORPUS_DIRECTION_ARTICLES:
-        common = _common_direction(pooled)
-        _remove_direction(terms, common)
-        _remove_direction(pooled, common)
-    projection = spilled(terms, "the term vectors")  # only drafts read them, a few rows each
-    del terms  # the copy in memory goes before the pooled rows are made unit
+    there are at least CORPUS_DIRECTION_ARTICLES articles to tell it from a topic's. The term
+    vectors are made and pooled ``block`` terms at a time, and kept in a temporary file (only
+    drafts read them, a few rows each), so memory holds the pooled rows and one block."""
+    floors, at_floors = kernels.pooled_floors(rows.indptr, rows.data, static_model.POOLED_TERMS)
+    pooled = None
+    with spilling("the term vectors"), tempfile.TemporaryFile(buffering=1 << 20) as file:
+        for first, terms in static_model.term_vector_blocks(static_model.load(), vocabulary, Analyzer(analyzer),
+                                                            block):
+            if pooled is None:
+                pooled = np.zeros((len(rows.indptr) - 1, terms.shape[1]), np.float32)
+            kernels.pooled(rows.indptr, rows.indices, rows.data, terms, first, floors, at_floors, pooled)
+            write(file, terms)
+        if pooled is None:  # no terms
+            pooled = np.zeros((len(rows.indptr) - 1, static_model.load().vectors.shape[1]), np.float32)
+        if len(pooled) >= CORPUS_DIRECTION_ARTICLES:
+            common = _common_direction(pooled)
+            _remove_direction(pooled, common)
+            _remove_from_file(file, common, len(vocabulary), block)
+        projection = mapped(file, np.dtype(np.float32), len(vocabulary) * pooled.shape[1])
     _make_unit(pooled)
-    return pooled, projection
+    return pooled, projection.reshape(len(vocabulary), pooled.shape[1])
+
+
+def _remove_from_file(file, direction: np.ndarray, n_rows: int, block: int) -> None:
+    """_remove_direction on the ``n_rows`` float32 rows of ``direction``'s length that ``file``
+    holds, in place, ``block`` rows at a time."""
+    buffer = np.empty((block, len(direction)), np.float32)
+    for first in range(0, n_rows, block):
+        part = buffer[:min(block, n_rows - first)]
+        file.seek(first * buffer.strides[0])
+        _read_into(file, part)
+        _remove_direction(part, direction)
+        file.seek(first * buffer.strides[0])
+        write(file, part)
 
 
 def _remove_direction(vectors: np.ndarray, direction: np.ndarray, block: int = 65_536) -> None:
@@ -104,16 +134,38 @@ def _make_unit(vectors: np.ndarray, block: int = 65_536) -> None:
 
 
 def feedback(embeddings: np.ndarray, neighbor_rows: np.ndarray, neighbor_sims: np.ndarray, neighbors: int,
-             weight: float, block: int = 8192) -> np.ndarray:
+             weight: float, *, in_place: bool = False, block: int = 8192) -> np.ndarray:
     """Each embedding moved towards its ``neighbors`` most similar articles (by the lexical lists):
     e + weight * the sum of their embeddings times their similarities, made unit again
-    (pseudo-relevance feedback, as RM3 expands a query by its top documents)."""
-    out = np.empty_like(embeddings)
-    for start in range(0, len(embeddings), block):
-        stop = min(start + block, len(embeddings))
-        out[start:stop] = moved(embeddings[start:stop], neighbor_rows[start:stop, :neighbors],
-                                 neighbor_sims[start:stop, :neighbors], embeddings, weight)
-    return out
+    (pseudo-relevance feedback, as RM3 expands a query by its top documents). A new array, or with
+    ``in_place`` the embeddings themselves, moved; then the moved rows wait in a temporary file
+    until every row has been moved (each move reads its neighbours as they were), so memory never
+    holds a second array of them."""
+    def moved_block(start: int, stop: int) -> np.ndarray:
+        return np.ascontiguousarray(moved(embeddings[start:stop], neighbor_rows[start:stop, :neighbors],
+                                          neighbor_sims[start:stop, :neighbors], embeddings, weight),
+                                    dtype=embeddings.dtype)
+
+    blocks = [(start, min(start + block, len(embeddings))) for start in range(0, len(embeddings), block)]
+    if not in_place:
+        out = np.empty_like(embeddings)
+        for start, stop in blocks:
+            out[start:stop] = moved_block(start, stop)
+        return out
+    with spilling("the moved embeddings"), tempfile.TemporaryFile(buffering=1 << 20) as file:
+        for start, stop in blocks:
+            write(file, moved_block(start, stop))
+        file.seek(0)
+        for start, stop in blocks:
+            _read_into(file, embeddings[start:stop])
+    return embeddings
+
+
+def _read_into(file, out: np.ndarray) -> None:
+    """Fill the C-contiguous ``out`` with the next bytes of ``file``."""
+    view = memoryview(out).cast("B")
+    if file.readinto(view) != len(view):
+        raise OSError(f"a temporary file ended early: {len(view)} bytes expected")
 
 
 def _common_direction(vectors: np.ndarray) -> np.ndarray:
@@ -147,7 +199,7 @@ def encode_articles(store: ArticleStore, progress: bool, known: Mapping[str, np.
 
 def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embeddings: np.ndarray,
                         dense: DenseIndex, weight: float, rows: Postings, article_queries: np.ndarray,
-                        self_scores: np.ndarray, n_terms: int, block: int = 16_384,
+                        self_scores: np.ndarray, n_terms: int, block: int = 8192,
                         fan_out: int = BLENDED_FAN_OUT) -> tuple[np.ndarray, np.ndarray]:
     """Every article's neighbour list with the semantic channel: the candidates are its lexical
     neighbours and as many articles of the closest embeddings (from the dense index); each is
@@ -157,7 +209,8 @@ def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embe
     dense index's few probed lists missed. Both passes go ``block`` articles at a time, so their
     candidates are never held for all articles at once, in the order of the dense index's lists,
     so that consecutive articles, being alike, score much the same candidates while their rows are
-    in cache; the second writes its lists over the lexical ones, which it returns."""
+    in cache; the second writes its lists over the lexical ones, which it returns. Between the
+    passes the first lists wait in a temporary file, but for the first ``fan_out`` rows of each."""
     n, keep = lexical_rows.shape
     n_dense = min(keep, n - 1)
 
@@ -165,17 +218,25 @@ def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embe
         return kernels.blended_lists(article_queries, rows.indptr, rows.indices, rows.data, n_terms, self_scores,
                                      embeddings, lexical_rows, lexical_sims, block, candidates, weight)
 
-    first_rows = np.full((n, keep), -1, dtype=np.int32)
     by_list = dense.rows_by_list()  # consecutive searches scan the same lists, while they are in cache
-    for start in range(0, n, block):
-        block_rows = by_list[start:start + block]
-        found = _others(dense.search(embeddings[block_rows], n_dense + 1), block_rows, n_dense)
-        first_rows[block_rows] = blended(block_rows, found)[0]
-    for start in range(0, n, block):  # a block's lexical lists are read by that block's blend only
-        block_rows = by_list[start:start + block]
-        # a dense candidate outside the first lists lost to all of them, which stay candidates: leave it out
-        candidates = np.concatenate([first_rows[block_rows], _linked(first_rows, block_rows, fan_out)], axis=1)
-        lexical_rows[block_rows], lexical_sims[block_rows] = blended(block_rows, _distinct(candidates))
+    blocks = [by_list[start:start + block] for start in range(0, n, block)]
+    # the first lists wait in a temporary file, in the order of the blocks; memory holds the part
+    # that the second pass links through (their first fan_out rows)
+    linking = np.full((n, min(fan_out, keep)), -1, dtype=np.int32)
+    with spilling("the blended lists"), tempfile.TemporaryFile(buffering=1 << 20) as first_lists:
+        for block_rows in blocks:
+            found = _others(dense.search(embeddings[block_rows], n_dense + 1), block_rows, n_dense)
+            first = blended(block_rows, found)[0]
+            linking[block_rows] = first[:, :linking.shape[1]]
+            write(first_lists, first)
+        release_freed_memory()
+        first_lists.seek(0)
+        for block_rows in blocks:  # a block's lexical lists are read by that block's blend only
+            first = np.empty((len(block_rows), keep), dtype=np.int32)
+            _read_into(first_lists, first)
+            # a dense candidate outside the first lists lost to all of them, which stay candidates: leave it out
+            candidates = np.concatenate([first, _linked(linking, block_rows, fan_out)], axis=1)
+            lexical_rows[block_rows], lexical_sims[block_rows] = blended(block_rows, _distinct(candidates))
     return lexical_rows, lexical_sims
 
 

@@ -10,10 +10,11 @@ import numpy as np
 
 TRAINING_PER_LIST = 40    # k-means trains on at most this many articles per list
 MIN_LISTS = 1
+ADD_BLOCK = 1 << 16  # embeddings encoded and added at a time
 
 
 class DenseIndex:
-    """Inverted lists of unit embeddings (inner product, stored as half floats), searched in their
+    """Inverted lists of unit embeddings (inner product, stored as 8-bit codes), searched in their
     ``probes`` closest lists."""
 
     def __init__(self, index, probes: int, stored: np.ndarray | None = None) -> None:
@@ -29,8 +30,9 @@ class DenseIndex:
         vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
         n, d = vectors.shape
         lists = max(MIN_LISTS, min(n, round(4 * math.sqrt(n))))
-        # half floats: half the memory and a faster scan than IndexIVFFlat, the same candidates in practice
-        index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(d), d, lists, faiss.ScalarQuantizer.QT_fp16,
+        # a byte per dimension (each dimension's range in 256 steps): a quarter of the memory of
+        # IndexIVFFlat and a faster scan, the same candidates in practice (their scores are exact later)
+        index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(d), d, lists, faiss.ScalarQuantizer.QT_8bit,
                                               faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = 0
         sample = vectors
@@ -38,7 +40,9 @@ class DenseIndex:
             sample = vectors[np.sort(np.random.default_rng(0).choice(n, TRAINING_PER_LIST * lists, replace=False))]
         index.cp.min_points_per_centroid = 1
         index.train(sample)
-        index.add(vectors)
+        del sample
+        for start in range(0, n, ADD_BLOCK):  # memory for the codes of a block at a time, not of all at once
+            index.add(vectors[start:start + ADD_BLOCK])
         return cls(index, probes)
 
     @classmethod
