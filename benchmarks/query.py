@@ -3,7 +3,7 @@
     python -m benchmarks.query --n 10000 100000 [--corpus flat|stories] [--queries 500] [--method tfidf]
 
 Each N runs in its own process on the deterministic synthetic corpus (benchmarks.synth), written
-to a JSONL file first, so that "build s" is reading, validating, analysing, weighting and linking
+to a JSONL file first by another process, so that "build s" is reading, validating, analysing, weighting and linking
 that file, and peak RSS is that process's own ("semantic s" is the part of it the semantic
 channel takes). Recall@10 compares related(id) with pure similarity against an exact brute-force
 scoring of the same query vector over every article (the semantic channel blended in, when it
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 
 import numpy as np
 
@@ -26,11 +28,12 @@ def measure(n: int, queries: int, method: str, seed: int, params: dict | None = 
     from pathlib import Path
 
     import recsys
-    from benchmarks.synth import write_jsonl
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.jsonl"
-        write_jsonl(n, str(corpus), seed=seed, mode=corpus_mode)
+        # written by another process, so that this one's peak RSS is the build's own
+        subprocess.run([sys.executable, "-m", "benchmarks.synth", "--n", str(n), "--seed", str(seed), "--mode",
+                        corpus_mode, "-o", str(corpus)], check=True)
         with timer() as build_time:
             index = recsys.RelatedIndex.build(corpus, method=method, **(params or {}))
     build_rss = peak_rss_mb()
