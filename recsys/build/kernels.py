@@ -274,19 +274,20 @@ def _impact_order_chunk(colptr, rowidx, colval, lo, hi):
             colval[a + c] = vals[c]
 
 
-def pooled_floors(indptr, data, max_terms, n_threads=None):
-    """Which entries of each CSR row ``pooled`` adds, as (floor, at_floor) per row: its entries
-    above the float32 ``floor``, and the first ``at_floor`` equal to it (its ``max_terms`` largest
-    weights, ties: the lower term id)."""
+def pooling(indptr, data, max_terms, n_threads=None):
+    """Where ``pooled`` starts from, per CSR row: which of its entries it adds (those above the
+    float32 floor, and the first at_floor equal to it: its ``max_terms`` largest weights, ties: the
+    lower term id) and its next entry (the row's first). Returns (floors, at_floors, cursors),
+    which ``pooled`` advances."""
     n = len(indptr) - 1
     floors, at_floors = np.full(n, -np.inf, np.float32), np.zeros(n, np.int64)
     _in_chunks(_floors_chunk, n, n_threads, indptr, data, max_terms, floors, at_floors)
-    return floors, at_floors
+    return floors, at_floors, np.array(indptr[:-1], dtype=np.int64)
 
 
 @njit(cache=True, nogil=True)
 def _floors_chunk(indptr, data, max_terms, floors, at_floors, lo, hi):
-    """pooled_floors for rows [lo, hi), written in place."""
+    """The floors and at_floors of ``pooling`` for rows [lo, hi), written in place."""
     for i in range(lo, hi):
         a, b = indptr[i], indptr[i + 1]
         at_floors[i] = b - a
@@ -295,31 +296,33 @@ def _floors_chunk(indptr, data, max_terms, floors, at_floors, lo, hi):
             at_floors[i] = max_terms - np.sum(data[a:b] > floors[i])
 
 
-def pooled(indptr, indices, data, vectors, first_term, floors, at_floors, out, n_threads=None):
+def pooled(indptr, indices, data, vectors, first_term, state, out, n_threads=None):
     """Add to ``out`` (n_rows, d) float32, in place, each CSR row's sum of ``vectors[term -
-    first_term] * weight`` over the entries ``floors`` and ``at_floors`` select (pooled_floors)
-    whose term is one of the ``len(vectors)`` from ``first_term`` on. Blocks of terms added in
-    ascending order make the same sums, bit for bit, as all the terms at once."""
+    first_term] * weight`` over the entries ``state`` (from ``pooling``) selects whose term is one
+    of the ``len(vectors)`` from ``first_term`` on. Call it for consecutive blocks of terms from the
+    first (each row's indices ascending): each entry is read once, and the sums are the same, bit
+    for bit, as those of all the terms at once."""
+    floors, at_floors, cursors = state
     _in_chunks(_pooled_chunk, len(out), n_threads, indptr, indices, data, vectors, first_term, floors, at_floors,
-               out)
+               cursors, out)
 
 
 @njit(cache=True, nogil=True)
-def _pooled_chunk(indptr, indices, data, vectors, first_term, floors, at_floors, out, lo, hi):
-    """pooled for rows [lo, hi), added in place to ``out``."""
+def _pooled_chunk(indptr, indices, data, vectors, first_term, floors, at_floors, cursors, out, lo, hi):
+    """pooled for rows [lo, hi), added in place to ``out``; advances their at_floors and cursors."""
     last_term = first_term + vectors.shape[0]
     for i in range(lo, hi):
-        floor, at_floor = floors[i], at_floors[i]
-        for p in range(indptr[i], indptr[i + 1]):
+        floor, at_floor, p, end = floors[i], at_floors[i], cursors[i], indptr[i + 1]
+        while p < end and indices[p] < last_term:
             weight = data[p]
-            if weight < floor or (weight == floor and at_floor <= 0):
-                continue
-            if weight == floor:
-                at_floor -= 1
-            term = indices[p]
-            if first_term <= term < last_term:
+            if weight > floor or (weight == floor and at_floor > 0):
+                if weight == floor:
+                    at_floor -= 1
+                term = indices[p]
                 for c in range(vectors.shape[1]):
                     out[i, c] += np.float32(weight) * vectors[term - first_term, c]
+            p += 1
+        at_floors[i], cursors[i] = at_floor, p
 
 
 def blended_lists(article_queries, indptr, indices, data, n_terms, self_scores, embeddings, lexical_rows,

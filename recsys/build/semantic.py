@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from ..analysis import embedding, static_model
 from ..analysis.analyzer import Analyzer, AnalyzerConfig
 from ..config import IndexConfig
-from ..index.columns import ArticleStore, mapped, spilling, write
+from ..index.columns import ArticleStore, mapped, read_into, spilling, write
 from ..index.data import FLOAT, Postings, moved, unit_rows
 from ..index.dense import DenseIndex
 from . import kernels
@@ -85,14 +85,14 @@ def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig,
     there are at least CORPUS_DIRECTION_ARTICLES articles to tell it from a topic's. The term
     vectors are made and pooled ``block`` terms at a time, and kept in a temporary file (only
     drafts read them, a few rows each), so memory holds the pooled rows and one block."""
-    floors, at_floors = kernels.pooled_floors(rows.indptr, rows.data, static_model.POOLED_TERMS)
+    state = kernels.pooling(rows.indptr, rows.data, static_model.POOLED_TERMS)
     pooled = None
     with spilling("the term vectors"), tempfile.TemporaryFile(buffering=1 << 20) as file:
         for first, terms in static_model.term_vector_blocks(static_model.load(), vocabulary, Analyzer(analyzer),
                                                             block):
             if pooled is None:
                 pooled = np.zeros((len(rows.indptr) - 1, terms.shape[1]), np.float32)
-            kernels.pooled(rows.indptr, rows.indices, rows.data, terms, first, floors, at_floors, pooled)
+            kernels.pooled(rows.indptr, rows.indices, rows.data, terms, first, state, pooled)
             write(file, terms)
         if pooled is None:  # no terms
             pooled = np.zeros((len(rows.indptr) - 1, static_model.load().vectors.shape[1]), np.float32)
@@ -112,7 +112,7 @@ def _remove_from_file(file, direction: np.ndarray, n_rows: int, block: int) -> N
     for first in range(0, n_rows, block):
         part = buffer[:min(block, n_rows - first)]
         file.seek(first * buffer.strides[0])
-        _read_into(file, part)
+        read_into(file, part)
         _remove_direction(part, direction)
         file.seek(first * buffer.strides[0])
         write(file, part)
@@ -157,15 +157,8 @@ def feedback(embeddings: np.ndarray, neighbor_rows: np.ndarray, neighbor_sims: n
             write(file, moved_block(start, stop))
         file.seek(0)
         for start, stop in blocks:
-            _read_into(file, embeddings[start:stop])
+            read_into(file, embeddings[start:stop])
     return embeddings
-
-
-def _read_into(file, out: np.ndarray) -> None:
-    """Fill the C-contiguous ``out`` with the next bytes of ``file``."""
-    view = memoryview(out).cast("B")
-    if file.readinto(view) != len(view):
-        raise OSError(f"a temporary file ended early: {len(view)} bytes expected")
 
 
 def _common_direction(vectors: np.ndarray) -> np.ndarray:
@@ -233,7 +226,7 @@ def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embe
         first_lists.seek(0)
         for block_rows in blocks:  # a block's lexical lists are read by that block's blend only
             first = np.empty((len(block_rows), keep), dtype=np.int32)
-            _read_into(first_lists, first)
+            read_into(first_lists, first)
             # a dense candidate outside the first lists lost to all of them, which stay candidates: leave it out
             candidates = np.concatenate([first, _linked(linking, block_rows, fan_out)], axis=1)
             lexical_rows[block_rows], lexical_sims[block_rows] = blended(block_rows, _distinct(candidates))

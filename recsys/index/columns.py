@@ -72,18 +72,16 @@ class _SpilledBlob:
         return data, _column(self.offsets, np.int64)
 
 
-def spilled(array: np.ndarray, what: str) -> np.ndarray:
-    """A read-only copy of ``array`` (``what`` it holds, for errors) in a temporary file,
-    memory-mapped: its pages are read from disk when used, so memory need not hold what is not
-    being read."""
-    with spilling(what), tempfile.TemporaryFile(buffering=1 << 20) as file:
-        write(file, array)
-        return mapped(file, array.dtype, array.size).reshape(array.shape)
-
-
 def write(file, array: np.ndarray) -> None:
     """Append ``array``'s bytes to ``file`` (a file's own write: its errors say why, as tofile's do not)."""
     file.write(np.ascontiguousarray(array).data)
+
+
+def read_into(file, out: np.ndarray) -> None:
+    """Fill the C-contiguous ``out`` with the next bytes of ``file`` (what ``write`` wrote)."""
+    view = memoryview(out).cast("B")
+    if file.readinto(view) != len(view):
+        raise OSError(f"a temporary file ended early: {len(view)} bytes expected")
 
 
 NO_ROOM = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)  # a full disk, a quota, a size limit
@@ -145,7 +143,7 @@ class StoreBuilder:
         self._views.append(article.views)
 
     def finish(self) -> "ArticleStore":
-        """The store of the articles added; call once (the columns move into it)."""
+        """The store of the articles added (with its own copies of the columns)."""
         records, offsets = self._records.finish()
         bodies, body_offsets = self._bodies.finish()
         return ArticleStore(
