@@ -11,13 +11,12 @@ So the build never holds a second full copy of the weights in memory (scipy's to
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
-from ..index.columns import mapped, spilling, write
+from ..index.columns import mapped, spilling, temporary_file, write
 from ..index.data import FLOAT, Postings
 from ..index.kernels import nth_largest
 from .kernels import impact_order
@@ -44,8 +43,7 @@ def impact_columns(rows: Postings, counts: np.ndarray, cap: int | None = None, p
     full_ptr, probe_ptr = _pointers(counts), _pointers(probed if cap is None else np.minimum(probed, cap))
     probe = Postings(probe_ptr, np.empty(probe_ptr[-1], np.int32), np.empty(probe_ptr[-1], FLOAT))
     term_max = np.zeros(len(counts), FLOAT)
-    with spilling("the term postings"), tempfile.TemporaryFile(buffering=1 << 20) as indices, \
-            tempfile.TemporaryFile(buffering=1 << 20) as data:
+    with spilling("the term postings"), temporary_file() as indices, temporary_file() as data:
         for first, last in _term_blocks(full_ptr, block):
             part = _block_columns(rows, full_ptr, first, last)
             write(indices, part.indices)

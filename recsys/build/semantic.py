@@ -4,7 +4,6 @@ neighbour lists that blend the embeddings' cosine into the lexical similarity.""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -14,7 +13,7 @@ import scipy.sparse as sp
 from ..analysis import embedding, static_model
 from ..analysis.analyzer import Analyzer, AnalyzerConfig
 from ..config import IndexConfig
-from ..index.columns import ArticleStore, mapped, read_into, spilling, write
+from ..index.columns import ArticleStore, mapped, read_into, spilling, temporary_file, write
 from ..index.data import FLOAT, Postings, moved, unit_rows
 from ..index.dense import DenseIndex
 from . import kernels
@@ -85,17 +84,13 @@ def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig,
     there are at least CORPUS_DIRECTION_ARTICLES articles to tell it from a topic's. The term
     vectors are made and pooled ``block`` terms at a time, and kept in a temporary file (only
     drafts read them, a few rows each), so memory holds the pooled rows and one block."""
+    model = static_model.load()
     state = kernels.pooling(rows.indptr, rows.data, static_model.POOLED_TERMS)
-    pooled = None
-    with spilling("the term vectors"), tempfile.TemporaryFile(buffering=1 << 20) as file:
-        for first, terms in static_model.term_vector_blocks(static_model.load(), vocabulary, Analyzer(analyzer),
-                                                            block):
-            if pooled is None:
-                pooled = np.zeros((len(rows.indptr) - 1, terms.shape[1]), np.float32)
+    pooled = np.zeros((len(rows.indptr) - 1, model.vectors.shape[1]), np.float32)
+    with spilling("the term vectors"), temporary_file() as file:
+        for first, terms in static_model.term_vector_blocks(model, vocabulary, Analyzer(analyzer), block):
             kernels.pooled(rows.indptr, rows.indices, rows.data, terms, first, state, pooled)
             write(file, terms)
-        if pooled is None:  # no terms
-            pooled = np.zeros((len(rows.indptr) - 1, static_model.load().vectors.shape[1]), np.float32)
         if len(pooled) >= CORPUS_DIRECTION_ARTICLES:
             common = _common_direction(pooled)
             _remove_direction(pooled, common)
@@ -152,7 +147,7 @@ def feedback(embeddings: np.ndarray, neighbor_rows: np.ndarray, neighbor_sims: n
         for start, stop in blocks:
             out[start:stop] = moved_block(start, stop)
         return out
-    with spilling("the moved embeddings"), tempfile.TemporaryFile(buffering=1 << 20) as file:
+    with spilling("the moved embeddings"), temporary_file() as file:
         for start, stop in blocks:
             write(file, moved_block(start, stop))
         file.seek(0)
@@ -216,7 +211,7 @@ def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embe
     # the first lists wait in a temporary file, in the order of the blocks; memory holds the part
     # that the second pass links through (their first fan_out rows)
     linking = np.full((n, min(fan_out, keep)), -1, dtype=np.int32)
-    with spilling("the blended lists"), tempfile.TemporaryFile(buffering=1 << 20) as first_lists:
+    with spilling("the blended lists"), temporary_file() as first_lists:
         for block_rows in blocks:
             found = _others(dense.search(embeddings[block_rows], n_dense + 1), block_rows, n_dense)
             first = blended(block_rows, found)[0]

@@ -54,7 +54,7 @@ class _SpilledBlob:
     """Byte strings appended to a temporary file, then memory-mapped: big texts need not stay in memory."""
 
     def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile(buffering=1 << 20)
+        self._file = temporary_file()
         self.offsets = array("q", [0])
 
     def append(self, data: bytes) -> None:
@@ -85,6 +85,11 @@ def read_into(file, out: np.ndarray) -> None:
 
 
 NO_ROOM = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)  # a full disk, a quota, a size limit
+
+
+def temporary_file():
+    """A buffered temporary file for spilled arrays (``write``, ``read_into``, ``mapped``)."""
+    return tempfile.TemporaryFile(buffering=1 << 20)
 
 
 @contextmanager
