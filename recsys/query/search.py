@@ -175,14 +175,16 @@ def _dense_candidates(view: View, embedding: np.ndarray, mask: np.ndarray, skip_
         # the index compares a byte per dimension: twice as many rows from it, the n closest of them by exact cosine
         found = dense.search(embedding[None, :], 2 * n + 1, None if allowed is None else mask)[0]
         found = found[(found >= 0) & (found != skip_row)]
-        cosines = np.asarray(embeddings[found], dtype=np.float64) @ embedding
-        closest = np.argsort(-cosines, kind="stable")[:n]
-        return np.sort(found[closest][cosines[closest] > 0])
+        return _closest(found, np.asarray(embeddings[found], dtype=np.float64) @ embedding, n)
     allowed = np.arange(len(embeddings)) if allowed is None else allowed
     allowed = allowed[allowed != skip_row]
-    cosines = np.asarray(embeddings[allowed] @ embedding.astype(FLOAT), dtype=np.float64)
+    return _closest(allowed, np.asarray(embeddings[allowed] @ embedding.astype(FLOAT), dtype=np.float64), n)
+
+
+def _closest(rows: np.ndarray, cosines: np.ndarray, n: int) -> np.ndarray:
+    """The (at most n) ``rows`` of the largest ``cosines``, those that are positive, ascending."""
     best = np.argpartition(-cosines, n - 1)[:n] if n < len(cosines) else np.arange(len(cosines))
-    return np.sort(allowed[best[cosines[best] > 0]])
+    return np.sort(rows[best[cosines[best] > 0]])
 
 
 def _lexical_scores(view: View, vector: Vector, rows: np.ndarray) -> np.ndarray:
