@@ -264,7 +264,7 @@ class IndexConfig:
     probe_budget: _Count | None = 20_000
     live_probe_budget: _Count | None = 100_000
     live_candidates: _Count = 50
-    refine_rounds: _Rounds = 4
+    refine_rounds: _Rounds = 20  # at most; refinement stops sooner once it converges
     refine_fan_out: _Count = 20
     near_duplicate_threshold: _NonNegative | None = 0.8
     semantic_weight: _Fraction = DEFAULT_SEMANTIC_WEIGHT

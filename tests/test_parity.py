@@ -215,6 +215,34 @@ def test_refinement_rounds_that_skip_pairs_scored_before_find_what_rescoring_eve
         previous = rows
 
 
+def test_refinement_stops_once_a_round_changes_fewer_than_a_thousandth_of_the_entries(monkeypatch):
+    from recsys.build import neighbours
+
+    docs = random_corpus(15, n_docs=1500, vocab=400)
+    articles = [{"id": f"d{i}", "body": " ".join(d)} for i, d in enumerate(docs)]
+    new_entries = []  # of each round, as the lists came out of it
+    refine = neighbours.LocalLinker.refine
+
+    def counted(self, *args):
+        out = refine(self, *args)
+        new_entries.append(int(out[2].sum()))
+        return out
+
+    monkeypatch.setattr(neighbours.LocalLinker, "refine", counted)
+    narrow = dict(method="tfidf", n_neighbors=10, n_candidates=10, max_query_terms=1, refine_fan_out=4, **PLAIN)
+    converged = recsys.RelatedIndex.build(articles, refine_rounds=100, **narrow)._view.data
+    rounds, threshold = len(new_entries), neighbours.CONVERGED * 1500 * 10
+    assert 2 < rounds < 100
+    assert all(n >= threshold for n in new_entries[:-1]) and new_entries[-1] < threshold
+    new_entries.clear()
+    capped = recsys.RelatedIndex.build(articles, refine_rounds=rounds - 1, **narrow)._view.data
+    assert len(new_entries) == rounds - 1
+    assert not np.array_equal(capped.neighbor_rows, converged.neighbor_rows)  # the last round still changed them
+    again = recsys.RelatedIndex.build(articles, refine_rounds=rounds, **narrow)._view.data
+    np.testing.assert_array_equal(again.neighbor_rows, converged.neighbor_rows)
+    np.testing.assert_array_equal(again.neighbor_sims, converged.neighbor_sims)
+
+
 @pytest.mark.parametrize("n_neighbors, semantic_weight", [(8, 0.0), (3, 0.0), (8, 0.3)])
 def test_a_live_search_adds_the_stored_neighbours_of_its_first_matches_and_scores_them_exactly(n_neighbors,
                                                                                                 semantic_weight):

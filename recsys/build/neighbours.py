@@ -14,6 +14,8 @@ from ..config import IndexConfig
 from ..index.data import Postings, probe_budget
 from . import kernels
 
+CONVERGED = 0.001  # refinement stops once a round changes fewer than this share of the lists' entries (NN-descent's delta)
+
 
 @dataclass
 class LinkInputs:
@@ -55,17 +57,27 @@ class LocalLinker:
 def neighbour_lists(config: IndexConfig, inputs: LinkInputs,
                     linker: Linker) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every article's n_neighbors best other articles (rows, similarities) and self scores: a
-    candidate search per article, then ``refine_rounds`` rounds of neighbour-of-neighbour
-    re-scoring. Every similarity is exact; the lists are exact when the budget covers the postings.
-    Only the search reads the term postings: ``inputs.columns`` is let go after it (so, when the
-    caller holds them nowhere else, their memory is free for the refinement)."""
+    candidate search per article, then rounds of neighbour-of-neighbour re-scoring until they
+    converge (a round changes fewer than CONVERGED of the lists' entries), at most
+    ``refine_rounds``. Every similarity is exact; the lists are exact when the budget covers the
+    postings. Only the search reads the term postings: ``inputs.columns`` is let go after it (so,
+    when the caller holds them nowhere else, their memory is free for the refinement)."""
     neighbor_rows, neighbor_sims, self_scores = linker.search(inputs, config)
     inputs.columns = None
     fresh = neighbor_rows >= 0
     for _ in range(config.refine_rounds):
+        if converged(fresh):
+            break
         neighbor_rows, neighbor_sims, fresh = linker.refine(inputs, config, self_scores, neighbor_rows,
                                                             neighbor_sims, fresh)
     return neighbor_rows, neighbor_sims, self_scores
+
+
+def converged(fresh: np.ndarray) -> bool:
+    """Whether the lists whose new entries ``fresh`` marks (after the search, every entry is new)
+    have converged: fewer than CONVERGED of their entries are new, so another round would change
+    next to nothing (and, with none new, nothing)."""
+    return np.count_nonzero(fresh) < max(CONVERGED * fresh.size, 1)
 
 
 def search_block(inputs: LinkInputs, config: IndexConfig, first: int, last: int,
