@@ -225,3 +225,12 @@ def test_cli_build_on_a_local_cluster(corpus, tmp_path, articles):
     assert result.exit_code == 0
     listed = [hit["id"] for hit in json.loads(result.stdout)["results"]]
     assert listed == [hit.id for hit in local.related(articles[5]["id"], k=5)]
+
+
+def test_the_dask_build_benchmark_reports_the_client_and_each_worker():
+    from benchmarks import dask_build
+
+    row = dask_build.measure(300, "stories", 2, seed=0)
+    assert row["articles"] == 300 and row["workers"] == 2
+    assert len(row["worker_rss_mb"]) == 2 and all(mb > 50 for mb in row["worker_rss_mb"])
+    assert row["client_rss_mb"] > 50 and row["build_s"] >= row["neighbours_s"] > 0
