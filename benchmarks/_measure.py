@@ -62,3 +62,10 @@ def print_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> None:
         cells = [format(row[k], spec) if isinstance(row.get(k), (int, float)) else str(row.get(k, "–"))
                  for k, _, spec in columns]
         print("| " + " | ".join(cells) + " |")
+
+
+def write_json(rows: list[dict], path: str | None) -> None:
+    """Write ``rows`` to the file ``path`` as JSON (nothing when ``path`` is None)."""
+    if path:
+        with open(path, "w") as handle:
+            json.dump(rows, handle, indent=2)

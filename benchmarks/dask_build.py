@@ -16,7 +16,7 @@ import json
 import subprocess
 import sys
 
-from ._measure import peak_rss_mb, print_table, run_child, timer
+from ._measure import peak_rss_mb, print_table, run_child, timer, write_json
 
 
 def measure(n: int, corpus_mode: str, n_workers: int, seed: int) -> dict:
@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         row["worker_rss"] = " / ".join(f"{mb:,.0f}" for mb in row["worker_rss_mb"])
     print_table(rows, COLUMNS)
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=2)
+    write_json(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._measure import latencies_ms, peak_rss_mb, print_table, run_child, timer
+from ._measure import latencies_ms, peak_rss_mb, print_table, run_child, timer, write_json
 
 PEERS = ("rank-bm25", "bm25s", "sklearn", "tantivy", "recsys")
 # Lucene's MoreLikeThis defaults (also tantivy-py's), stated; plus stop_words = scikit-learn's list
@@ -379,9 +379,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     for note in footnotes(rows):
         print(f"* {note}")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=2)
+    write_json(rows, args.json)
 
 
 if __name__ == "__main__":

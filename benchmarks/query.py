@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from ._measure import latencies_ms, peak_rss_mb, print_table, run_child, timer
+from ._measure import latencies_ms, peak_rss_mb, print_table, run_child, timer, write_json
 
 
 def measure(n: int, queries: int, method: str, seed: int, params: dict | None = None, corpus_mode: str = "flat",
@@ -160,9 +160,7 @@ def main(argv: list[str] | None = None) -> None:
                                            "--corpus", args.corpus, "--recall-sample", str(args.recall_sample),
                                            *(f"--param={p}" for p in args.param)]) for n in args.n]
     print_table(rows, COLUMNS)
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=2)
+    write_json(rows, args.json)
 
 
 if __name__ == "__main__":
