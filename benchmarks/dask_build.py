@@ -35,15 +35,10 @@ def measure(n: int, corpus_mode: str, n_workers: int, seed: int) -> dict:
                 Client(cluster) as client:
             with timer() as build_time:
                 index = recsys.RelatedIndex.build_on_dask(corpus, client)
-            workers = sorted(client.run(_own_peak_rss_mb).values())
+            workers = sorted(client.run(peak_rss_mb).values())  # each worker's own
     return {"n": n, "corpus": corpus_mode, "workers": n_workers, "build_s": build_time(),
             **{f"{phase}_s": seconds for phase, seconds in index.build_seconds.items()},
             "client_rss_mb": peak_rss_mb(), "worker_rss_mb": workers, "articles": len(index)}
-
-
-def _own_peak_rss_mb() -> float:
-    """This (worker) process's peak RSS, in MB."""
-    return peak_rss_mb()
 
 
 COLUMNS = [("n", "N", ","), ("corpus", "corpus", ""), ("workers", "workers", "d"), ("build_s", "build s", ".1f"),
