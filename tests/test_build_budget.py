@@ -194,3 +194,51 @@ def test_reverse_offers_give_each_row_the_rows_that_newly_list_it(block):
     offered = {i: rows[indptr[i]:indptr[i + 1]].tolist() for i in range(4)}
     # row 1 is listed fresh by 0 (0.9), 2 (0.8) and 3 (0.6): the two most similar; row 0 by 2, but not fresh
     assert offered == {0: [], 1: [0, 2], 2: [1, 0], 3: []}
+
+
+def test_renumber_columns_moves_each_entry_to_its_new_column_and_sorts_each_row_again():
+    import scipy.sparse as sp
+
+    matrix = sp.random(300, 90, density=0.1, format="csr", random_state=7, dtype=np.float32)
+    new_id = np.random.default_rng(7).permutation(90).astype(np.int32)
+    expected = sp.csr_matrix((matrix.data.copy(), new_id[matrix.indices], matrix.indptr.copy()), shape=matrix.shape)
+    expected.sort_indices()
+    assert not np.array_equal(expected.indices, new_id[matrix.indices])  # the rows do need sorting again
+    kernels.renumber_columns(matrix.indptr, matrix.indices, matrix.data, new_id, n_threads=2)
+    np.testing.assert_array_equal(matrix.indices, expected.indices)
+    np.testing.assert_array_equal(matrix.data, expected.data)
+
+
+def test_a_build_numbers_its_terms_by_document_frequency_with_the_same_weights(corpus):
+    """Most frequent first, ties alphabetical; each row's entries ascending; and every article has
+    the weights, term by term, that the counts in alphabetical order weigh to (its norm summed in
+    another order: equal to float32's precision)."""
+    from recsys.analysis.analyzer import Analyzer
+    from recsys.analysis.counting import CountBuilder
+    from recsys.config import IndexConfig
+    from recsys.documents.readers import read_articles
+    from recsys.weighting import weigh
+
+    index = RelatedIndex.build(corpus, semantic_weight=0, n_neighbors=5)
+    data = index._view.data
+    assert (np.diff(data.df) <= 0).all() and data.df[0] > data.df[-1]
+    for value in np.unique(data.df):
+        tied = [data.vocabulary[t] for t in np.flatnonzero(data.df == value)]
+        assert tied == sorted(tied)
+    rows = data.rows
+    np.testing.assert_array_equal(np.bincount(rows.indices, minlength=len(data.df)), data.df)
+    config = IndexConfig()
+    with CountBuilder(Analyzer(config.analyzer), config.field_weights) as counts:
+        for article in read_articles(corpus):
+            counts.add(article)
+        tf, doc_len, alphabetical = counts.finish()
+    assert alphabetical == sorted(alphabetical) and sorted(data.vocabulary) == alphabetical
+    weights = weigh(config, tf, doc_len)[0]
+    for row in range(0, len(index), 97):
+        lo, hi = rows.indptr[row], rows.indptr[row + 1]
+        assert (np.diff(rows.indices[lo:hi]) > 0).all()
+        ours = dict(zip((data.vocabulary[t] for t in rows.indices[lo:hi]), rows.data[lo:hi].tolist()))
+        start, end = weights.indptr[row], weights.indptr[row + 1]
+        reference = dict(zip((alphabetical[t] for t in weights.indices[start:end]), weights.data[start:end].tolist()))
+        assert ours.keys() == reference.keys()
+        np.testing.assert_allclose([ours[t] for t in reference], list(reference.values()), rtol=1e-6)

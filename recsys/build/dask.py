@@ -5,7 +5,8 @@ rows of a CSV file, read here) and validate and tokenise each one. Here, in inpu
 then go through the same checks as a local build (duplicate ids across partitions, the first error
 under on_error="raise", on_skip in file order); the partition vocabularies are merged into the
 sorted vocabulary and the count matrices stacked, so document frequencies are those of the whole
-corpus. Weighting is done here as in a local build. The neighbour lists are computed by the
+corpus (the terms are then numbered by frequency, as in a local build: build.term_order).
+Weighting is done here as in a local build. The neighbour lists are computed by the
 workers, each task for a block of rows against the whole matrix (broadcast to every worker once).
 The kernels are deterministic per row, so the index is the one a local build makes.
 """

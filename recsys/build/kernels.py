@@ -254,6 +254,27 @@ def _lead_chunk(article_queries, usable, term_max, indptr, indices, first, out, 
                 best, out[o] = key, t
 
 
+def renumber_columns(indptr, indices, data, new_id, n_threads=None) -> None:
+    """Move every entry of a CSR matrix to column ``new_id[its column]``, in place, each row's
+    entries sorted again by column (a row's columns are distinct)."""
+    _in_chunks(_renumber_chunk, indptr.shape[0] - 1, n_threads, indptr, indices, data, new_id)
+
+
+@njit(cache=True, nogil=True)
+def _renumber_chunk(indptr, indices, data, new_id, lo, hi):
+    """renumber_columns for rows [lo, hi)."""
+    for i in range(lo, hi):
+        a, b = indptr[i], indptr[i + 1]
+        columns = np.empty(b - a, indices.dtype)
+        for c in range(b - a):
+            columns[c] = new_id[indices[a + c]]
+        order = np.argsort(columns)
+        values = data[a:b][order]
+        for c in range(b - a):  # element by element, as in _impact_order_chunk
+            indices[a + c] = columns[order[c]]
+            data[a + c] = values[c]
+
+
 def impact_order(colptr, rowidx, colval, n_threads=None) -> None:
     """Sort every column of a CSC matrix in place by value, largest first (ties: lower row first)."""
     _in_chunks(_impact_order_chunk, colptr.shape[0] - 1, n_threads, colptr, rowidx, colval)

@@ -27,6 +27,7 @@ from .columns import impact_columns
 from .neighbours import Linker, LinkInputs, LocalLinker, duplicate_groups, neighbour_lists
 from .progress import peak_rss_mb, progress_bar, release_freed_memory
 from .semantic import channel, semantic_neighbours, uses_minilm
+from .term_order import frequency_ordered
 
 
 PROBE_PREFIX = 50  # see _probe_prefix
@@ -109,6 +110,7 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     """Weight the count matrix and precompute every article's neighbour list; also returns the
     perf_counter time at which weighting ended and linking began, the seconds of linking that
     the semantic channel took, and the peak RSS (MB) before it."""
+    tf, vocabulary = frequency_ordered(tf, vocabulary)
     query_tf = tf.data.copy() if query_needs_counts(config) else None
     weights, df, idf, avgdl = weigh(config, tf, doc_len)
     del tf
