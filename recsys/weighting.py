@@ -95,11 +95,12 @@ def bm25_weights(counts: sp.csr_matrix, doc_len: np.ndarray, *, k1: float = 1.5,
     return weights, idf, avgdl
 
 
-def weigh(config: IndexConfig, counts: sp.csr_matrix,
-          doc_len: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, float]:
+def weigh(config: IndexConfig, counts: sp.csr_matrix, doc_len: np.ndarray,
+          df: np.ndarray | None = None) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, float]:
     """The document-side weights of a count matrix by the config's method (in place for TF-IDF),
-    the document frequencies, the idf and the average document length."""
-    df = document_frequencies(counts)
+    the document frequencies, the idf and the average document length. ``df``: the document
+    frequencies, if already counted."""
+    df = document_frequencies(counts) if df is None else df
     if config.method == "tfidf":
         weights, idf = tfidf_weights(counts, sublinear_tf=config.sublinear_tf, copy=False, df=df)
         return weights, df, idf, float(doc_len.mean())

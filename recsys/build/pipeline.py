@@ -110,9 +110,9 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     """Weight the count matrix and precompute every article's neighbour list; also returns the
     perf_counter time at which weighting ended and linking began, the seconds of linking that
     the semantic channel took, and the peak RSS (MB) before it."""
-    tf, vocabulary = frequency_ordered(tf, vocabulary)
+    tf, vocabulary, df = frequency_ordered(tf, vocabulary)
     query_tf = tf.data.copy() if query_needs_counts(config) else None
-    weights, df, idf, avgdl = weigh(config, tf, doc_len)
+    weights, df, idf, avgdl = weigh(config, tf, doc_len, df)
     del tf
     rows = Postings.of(weights)
     del weights

@@ -16,11 +16,14 @@ from ..weighting import document_frequencies
 from . import kernels
 
 
-def frequency_ordered(counts: sp.csr_matrix, vocabulary: list[str]) -> tuple[sp.csr_matrix, list[str]]:
+def frequency_ordered(counts: sp.csr_matrix,
+                      vocabulary: list[str]) -> tuple[sp.csr_matrix, list[str], np.ndarray]:
     """``counts`` (columns in the order of ``vocabulary``) with its columns renumbered in order of
-    document frequency, in place (each row's entries sorted again), and the vocabulary in that order."""
-    order = np.argsort(-document_frequencies(counts), kind="stable")
+    document frequency, in place (each row's entries sorted again), the vocabulary in that order,
+    and the document frequencies (descending)."""
+    df = document_frequencies(counts)
+    order = np.argsort(-df, kind="stable")
     new_id = np.empty(len(order), np.int32)
     new_id[order] = np.arange(len(order), dtype=np.int32)
     kernels.renumber_columns(counts.indptr, counts.indices, counts.data, new_id)
-    return counts, [vocabulary[t] for t in order.tolist()]
+    return counts, [vocabulary[t] for t in order.tolist()], df[order]
