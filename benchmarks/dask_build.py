@@ -38,12 +38,14 @@ def measure(n: int, corpus_mode: str, n_workers: int, seed: int) -> dict:
             workers = sorted(client.run(peak_rss_mb).values())  # each worker's own
     return {"n": n, "corpus": corpus_mode, "workers": n_workers, "build_s": build_time(),
             **{f"{phase}_s": seconds for phase, seconds in index.build_seconds.items()},
+            **{f"client_{phase}_rss_mb": mb for phase, mb in index.build_peak_rss_mb.items()},
             "client_rss_mb": peak_rss_mb(), "worker_rss_mb": workers, "articles": len(index)}
 
 
 COLUMNS = [("n", "N", ","), ("corpus", "corpus", ""), ("workers", "workers", "d"), ("build_s", "build s", ".1f"),
            ("reading_s", "read+analyse s", ".1f"), ("neighbours_s", "neighbours s", ".1f"),
            ("semantic_s", "semantic s", ".1f"), ("client_rss_mb", "client peak RSS MB", ".0f"),
+           ("client_phases", "client peak after reading / neighbours MB", ""),
            ("worker_rss", "worker peak RSS MB", "")]
 
 
@@ -65,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
             for n in args.n]
     for row in rows:
         row["worker_rss"] = " / ".join(f"{mb:,.0f}" for mb in row["worker_rss_mb"])
+        row["client_phases"] = f"{row['client_reading_rss_mb']:,.0f} / {row['client_neighbours_rss_mb']:,.0f}"
     print_table(rows, COLUMNS)
     write_json(rows, args.json)
 

@@ -234,3 +234,4 @@ def test_the_dask_build_benchmark_reports_the_client_and_each_worker():
     assert row["articles"] == 300 and row["workers"] == 2
     assert len(row["worker_rss_mb"]) == 2 and all(mb > 50 for mb in row["worker_rss_mb"])
     assert row["client_rss_mb"] > 50 and row["build_s"] >= row["neighbours_s"] > 0
+    assert 50 < row["client_reading_rss_mb"] <= row["client_neighbours_rss_mb"] <= row["client_rss_mb"]

@@ -239,24 +239,28 @@ class _Merger:
 
     def merged(self) -> tuple[sp.csr_matrix, np.ndarray, list[str]]:
         """(the stacked counts, columns in sorted-term order, document lengths, vocabulary), as
-        CountBuilder.finish makes them."""
-        vocabulary = sorted(set().union(*(v for _, _, v in self._counts)))
+        CountBuilder.finish makes them. Each partition's counts are let go once copied, so memory
+        holds the stacked matrix and one partition's, not two of the whole."""
+        parts, self._counts = self._counts, []
+        vocabulary = sorted(set().union(*(v for _, _, v in parts)))
         column = {term: i for i, term in enumerate(vocabulary)}
-        indices, data, lengths = [], [], []
-        for tf, _, terms in self._counts:
+        doc_len = np.concatenate([d for _, d, _ in parts])
+        nnz = sum(tf.nnz for tf, _, _ in parts)
+        indptr = np.zeros(len(doc_len) + 1, np.int32 if nnz < np.iinfo(np.int32).max else np.int64)
+        indices, data = np.empty(nnz, np.int32), np.empty(nnz, np.float32)
+        row = at = 0
+        parts.reverse()  # taken from the end: the first partition first
+        while parts:
+            tf, _, terms = parts.pop()
             renumber = np.fromiter((column[t] for t in terms), dtype=np.int32, count=len(terms))
-            indices.append(renumber[tf.indices])  # sorted terms into sorted terms: rows stay sorted
-            data.append(tf.data)
-            lengths.append(np.diff(tf.indptr))
-        indptr = np.concatenate([[0], np.cumsum(np.concatenate(lengths), dtype=np.int64)])
-        if indptr[-1] < np.iinfo(np.int32).max:
-            indptr = indptr.astype(np.int32)
-        doc_len = np.concatenate([d for _, d, _ in self._counts])
-        tf = sp.csr_matrix((np.concatenate(data).astype(np.float32, copy=False),
-                            np.concatenate(indices).astype(np.int32, copy=False), indptr),
-                           shape=(len(indptr) - 1, len(vocabulary)))
-        self._counts = []
-        return tf, doc_len, vocabulary
+            indices[at:at + tf.nnz] = renumber[tf.indices]  # sorted terms into sorted terms: rows stay sorted
+            data[at:at + tf.nnz] = tf.data
+            ends = indptr[row + 1:row + 1 + tf.shape[0]]
+            ends[:] = tf.indptr[1:]
+            ends += at  # in indptr's dtype
+            row, at = row + tf.shape[0], at + tf.nnz
+            del tf
+        return sp.csr_matrix((data, indices, indptr), shape=(len(doc_len), len(vocabulary))), doc_len, vocabulary
 
 
 # ---------------------------------------------------------------------------- the neighbour lists
@@ -267,6 +271,9 @@ class _DaskLinker:
     def __init__(self, client, timeout: float) -> None:
         self.client, self.timeout = client, timeout
         self._inputs = None  # (the inputs, their future on the cluster)
+        # the arrays go straight to the workers (through the scheduler, it would hold a copy of them
+        # on the way), unless the Client was made with direct_to_workers=False
+        self._direct = client.direct_to_workers is not False
 
     def __enter__(self) -> "_DaskLinker":
         return self
@@ -281,7 +288,8 @@ class _DaskLinker:
 
     def refine(self, inputs: LinkInputs, config: IndexConfig, self_scores: np.ndarray, neighbor_rows: np.ndarray,
                neighbor_sims: np.ndarray, fresh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        current = self.client.scatter([self_scores, neighbor_rows, neighbor_sims, fresh], broadcast=True, hash=False)
+        current = self.client.scatter([self_scores, neighbor_rows, neighbor_sims, fresh], broadcast=True, hash=False,
+                                     direct=self._direct)
         try:
             refined = self._map(_refine_on_worker, inputs, config, *current)
         finally:
@@ -297,7 +305,7 @@ class _DaskLinker:
         n = len(inputs.rows.indptr) - 1
         bounds = np.unique(np.linspace(0, n, min(n, TASKS_PER_WORKER * len(workers)) + 1).astype(np.int64))
         if self._inputs is None or self._inputs[0] is not inputs:
-            self._inputs = (inputs, self.client.scatter(inputs, broadcast=True, hash=False))
+            self._inputs = (inputs, self.client.scatter(inputs, broadcast=True, hash=False, direct=self._direct))
         shared = self._inputs[1]
         return self.client.gather([self.client.submit(task, shared, config, *args, first, last, per_host, pure=False)
                                    for first, last in zip(bounds[:-1].tolist(), bounds[1:].tolist())])
