@@ -268,11 +268,7 @@ def _renumber_chunk(indptr, indices, data, new_id, lo, hi):
         columns = np.empty(b - a, indices.dtype)
         for c in range(b - a):
             columns[c] = new_id[indices[a + c]]
-        order = np.argsort(columns)
-        values = data[a:b][order]
-        for c in range(b - a):  # element by element, as in _impact_order_chunk
-            indices[a + c] = columns[order[c]]
-            data[a + c] = values[c]
+        _write_in_order(np.argsort(columns), columns, data[a:b], indices, data, a)
 
 
 def impact_order(colptr, rowidx, colval, n_threads=None) -> None:
@@ -288,11 +284,18 @@ def _impact_order_chunk(colptr, rowidx, colval, lo, hi):
         if b - a < 2:
             continue
         order = np.argsort(-colval[a:b].astype(np.float64), kind="mergesort")  # the float64 sort others use
-        rows = rowidx[a:b][order]
-        vals = colval[a:b][order]
-        for c in range(b - a):  # element by element: a slice assignment compiles its error path, seconds
-            rowidx[a + c] = rows[c]
-            colval[a + c] = vals[c]
+        _write_in_order(order, rowidx[a:b], colval[a:b], rowidx, colval, a)
+
+
+@njit(cache=True, nogil=True)
+def _write_in_order(order, keys, values, out_keys, out_values, start):
+    """Write keys[order] and values[order] to out_keys and out_values from position ``start`` on
+    (copied first, so keys and values may be views of the outputs; then element by element: a
+    slice assignment compiles its error path, seconds)."""
+    keys, values = keys[order], values[order]
+    for c in range(order.shape[0]):
+        out_keys[start + c] = keys[c]
+        out_values[start + c] = values[c]
 
 
 def pooling(indptr, data, max_terms, n_threads=None):
