@@ -45,7 +45,8 @@ def measure(n: int, corpus_mode: str, n_workers: int, seed: int) -> dict:
 COLUMNS = [("n", "N", ","), ("corpus", "corpus", ""), ("workers", "workers", "d"), ("build_s", "build s", ".1f"),
            ("reading_s", "read+analyse s", ".1f"), ("neighbours_s", "neighbours s", ".1f"),
            ("semantic_s", "semantic s", ".1f"), ("client_rss_mb", "client peak RSS MB", ".0f"),
-           ("client_phases", "client peak after reading / neighbours MB", ""),
+           ("client_reading_rss_mb", "client peak after reading MB", ".0f"),
+           ("client_neighbours_rss_mb", "client peak after neighbours MB", ".0f"),
            ("worker_rss", "worker peak RSS MB", "")]
 
 
@@ -67,7 +68,6 @@ def main(argv: list[str] | None = None) -> None:
             for n in args.n]
     for row in rows:
         row["worker_rss"] = " / ".join(f"{mb:,.0f}" for mb in row["worker_rss_mb"])
-        row["client_phases"] = f"{row['client_reading_rss_mb']:,.0f} / {row['client_neighbours_rss_mb']:,.0f}"
     print_table(rows, COLUMNS)
     write_json(rows, args.json)
 
