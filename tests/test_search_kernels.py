@@ -74,3 +74,57 @@ def test_exact_scores_of_any_number_of_rows_of_any_lengths(n_targets):
     expected = weights[targets][:, q_terms].astype(np.float64) @ q_weights.astype(np.float64)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
     assert not qdense.any()
+
+
+def _unit(vectors):
+    return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_dense_candidates_join_the_lexical_ones_with_blended_similarities(seed):
+    """semantic_kernels.joined against the numpy steps it stands for: the n closest of the dense
+    index's rows by exact cosine (positive only; not -1, not the skipped row), those not among the
+    search's rows scored lexically and merged into its linked rows by row, then every row's
+    similarity blended."""
+    from recsys.query import semantic_kernels
+
+    rng = np.random.default_rng(seed)
+    n_rows, n_terms, dims, n = 2_000, 300, 16, 30
+    weights = sp.random(n_rows, n_terms, density=0.05, format="csr", dtype=np.float32, random_state=seed)
+    rows_data = Postings.of(weights)
+    embeddings = _unit(rng.standard_normal((n_rows, dims))).astype(np.float32)
+    embedding = _unit(rng.standard_normal(dims))
+    q_terms = np.sort(rng.choice(n_terms, size=40, replace=False)).astype(np.int32)
+    q_weights = rng.random(40).astype(np.float32)
+    picked = rng.choice(n_rows, size=400, replace=False)
+    best, linked = picked[:50].astype(np.int32), np.sort(picked[50:150]).astype(np.int32)
+    best_scores, linked_scores = rng.random(50), rng.random(100)
+    skip_row = int(picked[150])
+    # the index's rows: some of the search's, the skipped row, padding, the rest unseen
+    found = np.concatenate([picked[20:50], picked[100:300], [-1, -1]]).astype(np.int64)
+    rng.shuffle(found)
+    self_score = 0.0 if seed == 0 else float(rng.random() + 0.5)
+    weight = 0.3
+    qdense, marks = np.zeros(n_terms, np.float32), np.zeros(n_rows, np.float32)
+
+    got_rows, got_sims = semantic_kernels.joined(best, best_scores, linked, linked_scores, found, skip_row, n,
+                                                 embeddings, embedding, weight, self_score, q_terms, q_weights,
+                                                 rows_data.indptr, rows_data.indices, rows_data.data, qdense, marks)
+
+    valid = found[(found >= 0) & (found != skip_row)]
+    cos = embeddings[valid].astype(np.float64) @ embedding
+    closest = valid[np.argsort(-cos, kind="stable")[:n]]
+    closest = np.sort(closest[embeddings[closest].astype(np.float64) @ embedding > 0])
+    new = np.array([r for r in closest if r not in set(best) | set(linked)], dtype=np.int64)
+    assert len(new) and len(new) < len(closest)  # the case covers both
+    new_scores = weights[new][:, q_terms].astype(np.float64) @ q_weights.astype(np.float64)
+    more = np.concatenate([linked, new])
+    order = np.argsort(more, kind="stable")
+    expected_rows = np.concatenate([best, more[order]])
+    scores = np.concatenate([best_scores, np.concatenate([linked_scores, new_scores])[order]])
+    lexical = scores / self_score if self_score > 0 else np.zeros(len(scores))
+    expected_sims = (1 - weight) * lexical + weight * np.maximum(embeddings[expected_rows].astype(np.float64)
+                                                                  @ embedding, 0.0)
+    np.testing.assert_array_equal(got_rows, expected_rows)
+    np.testing.assert_allclose(got_sims, expected_sims, rtol=1e-6, atol=1e-12)
+    assert not qdense.any() and not marks.any()  # scratch returned zeroed

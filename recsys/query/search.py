@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 
 from ..index import kernels
-from ..index.data import FLOAT, moved, probe_budget
-from . import list_kernels
+from ..index.data import moved, probe_budget
+from . import list_kernels, semantic_kernels
 from .filters import Filters
 from .vectors import Vector
 from .view import View
@@ -51,20 +51,15 @@ def candidates(view: View, vector: Vector, filters: Filters, k: int, skip_row: i
     built_skip = skip_row if skip_row < view.n_built else -1
     if filtered or n_candidates != view.config.live_candidates:
         vector = with_feedback(view, vector, usable)  # the same embedding whatever the filters and k
-    rows, scores, more, more_scores = _search_built(view, vector, usable, built_mask, built_skip, n_candidates)
+    rows, scores, linked, linked_scores = _search_built(view, vector, usable, built_mask, built_skip, n_candidates)
     vector = _fed_back(view, vector, rows, scores)
-    if vector.embedding is not None:  # the semantic channel's own candidates (as many as the build takes), scored lexically too
-        dense = _dense_candidates(view, vector.embedding, built_mask, built_skip, max(view.config.n_neighbors, 2 * k))
-        found = set(rows.tolist()).union(more.tolist())
-        dense = np.array([row for row in dense.tolist() if row not in found], dtype=np.int64)
-        more = np.concatenate([more, dense])
-        more_scores = np.concatenate([more_scores, _lexical_scores(view, vector, dense)])
-        order = np.argsort(more, kind="stable")
-        more, more_scores = more[order], more_scores[order]
-    rows = np.concatenate([rows, more]).astype(np.int64)
-    scores = np.concatenate([scores, more_scores])
-    lexical = scores / vector.self_score if vector.self_score > 0 else np.zeros(len(rows))
-    sims = blended(view, rows, lexical, vector)
+    if vector.embedding is None:
+        rows = np.concatenate([rows, linked]).astype(np.int64)
+        scores = np.concatenate([scores, linked_scores])
+        sims = scores / vector.self_score if vector.self_score > 0 else np.zeros(len(rows))
+    else:  # the semantic channel's own candidates (as many as the build takes), scored lexically too
+        rows, sims = _with_dense(view, vector, rows, scores, linked, linked_scores, built_mask, built_skip,
+                                 max(view.config.n_neighbors, 2 * k))
     if view.appended:
         more_rows, more_sims = appended_candidates(view, vector, skip_row)
         if allowed is not None:
@@ -165,34 +160,31 @@ def _probe(view: View, vector: Vector, usable: np.ndarray) -> tuple:
             data.rows.indptr, data.rows.indices, data.rows.data)
 
 
-def _dense_candidates(view: View, embedding: np.ndarray, mask: np.ndarray, skip_row: int, n: int) -> np.ndarray:
-    """The (at most n) built rows whose embeddings are closest to ``embedding``, among those
-    ``mask`` allows (an empty mask: every row), all of them with a positive cosine: from the
-    nearest-neighbour index when there is one and no mask, else by comparing with every row allowed."""
-    dense, embeddings = view.data.dense, view.data.embeddings
-    allowed = np.flatnonzero(mask) if len(mask) else None
-    if dense is not None and (allowed is None or len(allowed) > SCANNED_ROWS):
-        # the index compares a byte per dimension: twice as many rows from it, the n closest of them by exact cosine
-        found = dense.search(embedding[None, :], 2 * n + 1, None if allowed is None else mask)[0]
-        found = found[(found >= 0) & (found != skip_row)]
-        return _closest(found, np.asarray(embeddings[found], dtype=np.float64) @ embedding, n)
-    allowed = np.arange(len(embeddings)) if allowed is None else allowed
-    allowed = allowed[allowed != skip_row]
-    return _closest(allowed, np.asarray(embeddings[allowed] @ embedding.astype(FLOAT), dtype=np.float64), n)
-
-
-def _closest(rows: np.ndarray, cosines: np.ndarray, n: int) -> np.ndarray:
-    """The (at most n) ``rows`` of the largest ``cosines``, those that are positive, ascending."""
-    best = np.argpartition(-cosines, n - 1)[:n] if n < len(cosines) else np.arange(len(cosines))
-    return np.sort(rows[best[cosines[best] > 0]])
-
-
-def _lexical_scores(view: View, vector: Vector, rows: np.ndarray) -> np.ndarray:
-    """The unnormalised lexical score of built ``rows`` against ``vector`` (what the search returns)."""
+def _with_dense(view: View, vector: Vector, rows: np.ndarray, scores: np.ndarray, linked: np.ndarray,
+                linked_scores: np.ndarray, mask: np.ndarray, skip_row: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A live search's candidates (its best ``rows``, then the ``linked`` rows of their stored lists;
+    unnormalised lexical ``scores``) with the (at most n) built rows, among those ``mask`` allows (an
+    empty mask: every row), whose embeddings are closest to ``vector``'s, all of them with a positive
+    cosine; and each one's blended similarity (see semantic_kernels.joined)."""
     data = view.data
     with view.built.scratch.lend() as buffers:
-        return kernels.query_scores(vector.terms, np.asarray(vector.weights, np.float32), data.rows.indptr,
-                                    data.rows.indices, data.rows.data, rows.astype(np.int64), buffers.qdense)
+        return semantic_kernels.joined(rows, scores, linked, linked_scores, _dense_found(view, vector.embedding, mask, n),
+                                       skip_row, n, data.embeddings, np.asarray(vector.embedding, np.float64),
+                                       view.config.semantic_weight, vector.self_score, vector.terms,
+                                       np.asarray(vector.weights, np.float32), data.rows.indptr, data.rows.indices,
+                                       data.rows.data, buffers.qdense, buffers.acc)
+
+
+def _dense_found(view: View, embedding: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Built rows to pick the n closest embeddings from, among those ``mask`` allows (an empty mask:
+    every row): twice as many as the nearest-neighbour index finds (it compares a byte per
+    dimension; the cosines that choose among them are exact) when there is one and no mask that
+    allows only a few rows, else every row allowed."""
+    dense = view.data.dense
+    allowed = np.flatnonzero(mask) if len(mask) else None
+    if dense is not None and (allowed is None or len(allowed) > SCANNED_ROWS):
+        return dense.search(embedding[None, :], 2 * n + 1, None if allowed is None else mask)[0]
+    return np.arange(len(view.data.embeddings)) if allowed is None else allowed
 
 
 def _embeddings(view: View, rows: np.ndarray) -> np.ndarray:
