@@ -181,6 +181,8 @@ BAD_ARRAYS = [  # file, how it is broken, the message
     ("articles_section", out_of_range(8), r"articles_section\.npy: index 8 out of range for 8 sections"),
     ("articles_tag_codes", out_of_range(10**6), r"articles_tag_codes\.npy: index 1000000 out of range"),
     ("articles_published", lambda a: a[:, None], r"articles_published\.npy: shape \(60, 1\), expected \(60,\)"),
+    ("static_embeddings", lambda a: a.astype(np.float16),
+     r"static_embeddings\.npy: dtype float16, expected float32 or float64"),
 ]
 
 

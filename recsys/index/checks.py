@@ -167,6 +167,8 @@ def _check_embeddings(files: _Files, n: int, n_terms: int) -> None:
     if name is None:
         return
     embeddings = files.array(name, FLOATING, (n, None))
+    if embeddings.dtype.itemsize < 4:  # the compiled kernels that read them take float32 or float64
+        files.fail(name, f"dtype {embeddings.dtype}, expected float32 or float64")
     files.finite(name)
     shapes = {"lsa_": ("lsa_components", (embeddings.shape[1], n_terms)),
               "static_": ("static_projection", (n_terms, embeddings.shape[1]))}

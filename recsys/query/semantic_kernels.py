@@ -1,7 +1,7 @@
 """Compiled kernels of a live search's semantic channel (recsys.query.search.candidates): the
 embeddings' candidates, chosen by exact cosine, joined to the lexical search's, and every
-candidate's similarity with the cosine blended in. One call does what would otherwise be a dozen
-small numpy steps, whose overhead was a fifth of a draft's time at 100k articles."""
+candidate's similarity with the cosine blended in: one call instead of a dozen numpy steps on
+arrays of a few hundred rows, each of which cost more to call than to run."""
 
 from __future__ import annotations
 
