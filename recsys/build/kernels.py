@@ -17,7 +17,8 @@ import numba
 import numpy as np
 from numba import njit
 
-from ..index.kernels import contribution_cutoff, nth_largest, probed_search, query_scores, rescore, strongest_terms
+from ..index.kernels import (contribution_cutoff, embedding_dot, nth_largest, probed_search, query_scores, rescore,
+                             strongest_terms)
 
 
 @njit(cache=True, nogil=True)
@@ -398,13 +399,10 @@ def _blended_chunk(article_queries, indptr, indices, data, n_terms, self_scores,
             out_sims[o, c] = sims[best[c]]
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True)
 def _cosine(embeddings, i, j):
-    """max(0, embeddings[i] . embeddings[j]), summed in SIMD lanes (see query.semantic_kernels.cosines)."""
-    s = 0.0
-    for c in range(embeddings.shape[1]):
-        s += embeddings[i, c] * embeddings[j, c]
-    return max(s, 0.0)
+    """max(0, embeddings[i] . embeddings[j])."""
+    return max(embedding_dot(embeddings[i], embeddings[j]), 0.0)
 
 
 @njit(cache=True, nogil=True)

