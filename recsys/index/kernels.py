@@ -245,14 +245,20 @@ def search_one(q_terms, q_weights, usable, term_max, max_query_terms, budget, co
 
 
 @njit(cache=True, nogil=True)
+def mark(marks, rows, value):
+    """Set each of ``rows``' slots in ``marks`` to ``value`` (marking rows seen in a scratch array)."""
+    for c in range(rows.shape[0]):
+        marks[rows[c]] = value
+
+
+@njit(cache=True, nogil=True)
 def _linked(rows, neighbor_rows, fan_out, row_mask, skip_row, acc, touched):
     """Ascending rows in the stored lists (first ``fan_out`` entries) of the first ``fan_out`` of
     ``rows``, not among ``rows``, not ``skip_row``, and allowed by ``row_mask`` (empty: every row).
     ``acc`` (zeroed) marks rows already taken and is returned zeroed; ``touched`` is scratch (so
     ``rows`` must not be a view of it)."""
     filtered = row_mask.shape[0] > 0
-    for c in range(rows.shape[0]):
-        acc[rows[c]] = 1.0
+    mark(acc, rows, 1.0)
     n = 0
     width = min(fan_out, neighbor_rows.shape[1])
     for s in range(min(fan_out, rows.shape[0])):
@@ -263,11 +269,9 @@ def _linked(rows, neighbor_rows, fan_out, row_mask, skip_row, acc, touched):
             acc[j] = 1.0
             touched[n] = j
             n += 1
-    for c in range(rows.shape[0]):
-        acc[rows[c]] = 0.0
+    mark(acc, rows, 0.0)
     linked = np.sort(touched[:n])
-    for c in range(n):
-        acc[linked[c]] = 0.0
+    mark(acc, linked, 0.0)
     return linked
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..index.kernels import embedding_dot, query_scores
+from ..index.kernels import embedding_dot, mark, query_scores
 
 
 @njit(cache=True, nogil=True)
@@ -47,12 +47,6 @@ def _merged(a, a_scores, b, b_scores):
 
 
 @njit(cache=True, nogil=True)
-def _mark(marks, rows, value):
-    for c in range(rows.shape[0]):
-        marks[rows[c]] = value
-
-
-@njit(cache=True, nogil=True)
 def joined(rows, scores, linked, linked_scores, found, skip_row, n_dense, embeddings, embedding, weight, self_score,
            q_terms, q_weights, indptr, indices, data, qdense, marks):
     """The candidates of a live search with the semantic channel: its best ``rows``, then, ascending,
@@ -62,13 +56,13 @@ def joined(rows, scores, linked, linked_scores, found, skip_row, n_dense, embedd
     over ``self_score`` + weight * its cosine (at least 0). ``qdense`` (zeroed, size n_terms) and
     ``marks`` (float32, zeroed, a slot per row) are scratch, returned zeroed."""
     dense = closest(found, skip_row, n_dense, embeddings, embedding)
-    _mark(marks, rows, 1.0)
-    _mark(marks, linked, 1.0)
+    mark(marks, rows, 1.0)
+    mark(marks, linked, 1.0)
     is_new = np.empty(dense.shape[0], np.bool_)
     for c in range(dense.shape[0]):
         is_new[c] = marks[dense[c]] == 0.0
-    _mark(marks, rows, 0.0)
-    _mark(marks, linked, 0.0)
+    mark(marks, rows, 0.0)
+    mark(marks, linked, 0.0)
     new = dense[is_new]
     more, more_scores = _merged(linked.astype(np.int64), linked_scores.astype(np.float64), new,
                                 query_scores(q_terms, q_weights, indptr, indices, data, new, qdense))
