@@ -58,9 +58,10 @@ def test_a_search_that_visits_every_posting_returns_the_exact_top_rows(seed):
 @pytest.mark.parametrize("n_targets", [0, 1, 3, 4, 5, 9, 200])
 def test_exact_scores_of_any_number_of_rows_of_any_lengths(n_targets):
     rng = np.random.default_rng(n_targets)
-    n_rows, n_terms = 500, 300
-    weights = sp.random(n_rows, n_terms, density=0.05, format="lil", dtype=np.float32, random_state=n_targets)
+    n_rows, n_terms = 500, 1200
+    weights = sp.random(n_rows, n_terms, density=0.02, format="lil", dtype=np.float32, random_state=n_targets)
     weights[rng.choice(n_rows, 20)] = 0  # empty rows among them
+    weights[rng.choice(n_rows, 30)] = rng.random((30, n_terms), dtype=np.float32)  # and rows longer than a prefetch
     weights = weights.tocsr()
     weights.eliminate_zeros()
     rows = Postings.of(weights)

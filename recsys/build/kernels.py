@@ -17,7 +17,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from ..index.kernels import (contribution_cutoff, embedding_dot, nth_largest, probed_search, query_scores, rescore,
+from ..index.kernels import (contribution_cutoff, cosines, nth_largest, probed_search, query_scores, rescore,
                              strongest_terms)
 
 
@@ -379,7 +379,7 @@ def _blended_chunk(article_queries, indptr, indices, data, n_terms, self_scores,
         for c in range(n_lexical):
             j = lexical_rows[i, c]
             if j >= 0:
-                rows[m], sims[m] = j, (1 - weight) * lexical_sims[i, c] + weight * _cosine(embeddings, i, j)
+                rows[m], sims[m] = j, (1 - weight) * lexical_sims[i, c]
                 m += 1
         listed = m
         for c in range(n_other):
@@ -390,19 +390,15 @@ def _blended_chunk(article_queries, indptr, indices, data, n_terms, self_scores,
         a, b = indptr[i], indptr[i + 1]
         scores = query_scores(indices[a:b], article_queries[a:b], indptr, indices, data, rows[listed:m], qdense)
         for c in range(listed, m):
-            lexical = scores[c - listed] / self_scores[i] if self_scores[i] > 0 else 0.0
-            sims[c] = (1 - weight) * lexical + weight * _cosine(embeddings, i, rows[c])
+            sims[c] = (1 - weight) * (scores[c - listed] / self_scores[i] if self_scores[i] > 0 else 0.0)
+        semantic = cosines(embeddings, rows[:m], embeddings[i])
+        for c in range(m):
+            sims[c] += weight * max(semantic[c], 0.0)
         by_row = np.argsort(rows[:m], kind="mergesort")
         best = by_row[np.argsort(-sims[:m][by_row], kind="mergesort")][:keep]
         for c in range(len(best)):
             out_rows[o, c] = rows[best[c]]
             out_sims[o, c] = sims[best[c]]
-
-
-@njit(cache=True, nogil=True)
-def _cosine(embeddings, i, j):
-    """max(0, embeddings[i] . embeddings[j])."""
-    return max(embedding_dot(embeddings[i], embeddings[j]), 0.0)
 
 
 @njit(cache=True, nogil=True)

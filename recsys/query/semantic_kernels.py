@@ -8,16 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..index.kernels import embedding_dot, mark, query_scores
-
-
-@njit(cache=True, nogil=True)
-def cosines(embeddings, rows, embedding):
-    """The dot product of ``embedding`` with each of ``rows``' embeddings (index.kernels.embedding_dot)."""
-    out = np.empty(rows.shape[0])
-    for c in range(rows.shape[0]):
-        out[c] = embedding_dot(embeddings[rows[c]], embedding)
-    return out
+from ..index.kernels import cosines, mark, query_scores
 
 
 @njit(cache=True, nogil=True)

@@ -1,0 +1,54 @@
+"""A hint to the CPU, for compiled kernels (numba): start loading memory that will be read soon.
+
+Exact scoring reads rows scattered over the whole weight matrix, so at a million articles most of
+its time waits on main memory. ``fetch_row`` asks for the next rows while the current ones are
+summed (as faiss and hnswlib do for the vectors they are about to compare). A prefetch changes no
+value and cannot fault: it only moves loads earlier.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+LINE_BYTES = 64  # a cache line on x86-64 and most ARM cores
+ROW_LINES = 32  # cache lines of each of a row's arrays asked for ahead (a longer row streams by itself)
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Ask for the cache line holding ``array[index]`` (llvm.prefetch: a read, kept in every cache level)."""
+    if not isinstance(array, types.Array) or not isinstance(index, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        held = context.make_array(signature.args[0])(context, builder, args[0])
+        address = builder.bitcast(builder.gep(held.data, [args[1]]), ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        hint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [address.type, i32, i32, i32]),
+                                              "llvm.prefetch.p0")
+        builder.call(hint, [address, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(array, index), codegen
+
+
+@njit(cache=True, nogil=True)
+def fetch_span(array, start, end):
+    """Ask for the cache lines of array[start:end], at most ROW_LINES of them."""
+    step = max(1, LINE_BYTES // array.itemsize)
+    end = min(end, start + ROW_LINES * step)
+    for at in range(start, end, step):
+        prefetch(array, at)
+    if end > start:
+        prefetch(array, end - 1)  # the last line, when ``start`` is not at a line's start
+
+
+@njit(cache=True, nogil=True)
+def fetch_row(indptr, indices, data, row):
+    """Ask for a CSR row's column numbers and values (see fetch_span)."""
+    start, end = indptr[row], indptr[row + 1]
+    fetch_span(indices, start, end)
+    fetch_span(data, start, end)
