@@ -283,21 +283,22 @@ class _DaskLinker:
             self.client.cancel(self._inputs[1])
 
     def search(self, inputs: LinkInputs, config: IndexConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        found = self._map(_search_on_worker, inputs, config)
-        return tuple(np.concatenate(part) for part in zip(*found))
+        return self._map(_search_on_worker, inputs, config)
 
     def refine(self, inputs: LinkInputs, config: IndexConfig, self_scores: np.ndarray, neighbor_rows: np.ndarray,
                neighbor_sims: np.ndarray, fresh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         current = self.client.scatter([self_scores, neighbor_rows, neighbor_sims, fresh], broadcast=True, hash=False,
                                      direct=self._direct)
         try:
-            refined = self._map(_refine_on_worker, inputs, config, *current)
+            return self._map(_refine_on_worker, inputs, config, *current)
         finally:
             self.client.cancel(current)
-        return tuple(np.concatenate(part) for part in zip(*refined))
 
-    def _map(self, task: Callable, inputs: LinkInputs, config: IndexConfig, *args) -> list:
-        """``task(inputs, config, *args, first, last, per_host)`` over blocks of rows, on the workers."""
+    def _map(self, task: Callable, inputs: LinkInputs, config: IndexConfig, *args) -> tuple[np.ndarray, ...]:
+        """``task(inputs, config, *args, first, last, per_host)`` over blocks of rows, on the workers:
+        the arrays it returns for each block, written into arrays over all rows as each block arrives
+        (and let go), so that memory here holds the whole result and one block of it, not two copies."""
+        from distributed import as_completed
         from distributed.comm import get_address_host
 
         workers = _workers(self.client, self.timeout)
@@ -307,8 +308,20 @@ class _DaskLinker:
         if self._inputs is None or self._inputs[0] is not inputs:
             self._inputs = (inputs, self.client.scatter(inputs, broadcast=True, hash=False, direct=self._direct))
         shared = self._inputs[1]
-        return self.client.gather([self.client.submit(task, shared, config, *args, first, last, per_host, pure=False)
-                                   for first, last in zip(bounds[:-1].tolist(), bounds[1:].tolist())])
+        blocks = {self.client.submit(task, shared, config, *args, first, last, per_host, pure=False): (first, last)
+                  for first, last in zip(bounds[:-1].tolist(), bounds[1:].tolist())}
+        whole: tuple[np.ndarray, ...] = ()
+        try:
+            for future in as_completed(list(blocks)):
+                (first, last), block = blocks.pop(future), future.result()
+                future.release()
+                whole = whole or tuple(np.empty((n, *part.shape[1:]), part.dtype) for part in block)
+                for into, part in zip(whole, block):
+                    into[first:last] = part
+                del block
+        finally:
+            self.client.cancel(list(blocks))  # the blocks not taken, after an error
+        return whole
 
 
 _KERNEL_LOCK = threading.Lock()  # one whole-index kernel at a time in a worker process
