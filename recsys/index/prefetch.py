@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import njit, types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 LINE_BYTES = 64  # a cache line on x86-64 and most ARM cores
@@ -27,8 +26,9 @@ def prefetch(typingctx, array, index):
         held = context.make_array(signature.args[0])(context, builder, args[0])
         address = builder.bitcast(builder.gep(held.data, [args[1]]), ir.IntType(8).as_pointer())
         i32 = ir.IntType(32)
-        hint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [address.type, i32, i32, i32]),
-                                              "llvm.prefetch.p0")
+        # named for the pointer type by llvmlite (llvm.prefetch.p0i8; LLVM 15 and later read it as .p0)
+        hint = builder.module.declare_intrinsic("llvm.prefetch", [address.type],
+                                                ir.FunctionType(ir.VoidType(), [address.type, i32, i32, i32]))
         builder.call(hint, [address, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
         return context.get_dummy_value()
 
