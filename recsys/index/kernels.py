@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .prefetch import fetch_row, fetch_span
+from .prefetch import fetch_row, fetch_vector
 
 
 @njit(cache=True, nogil=True)
@@ -313,10 +313,10 @@ def cosines(embeddings, rows, embedding):
     n = rows.shape[0]
     out = np.empty(n)
     for c in range(min(n, FETCHED_AHEAD)):
-        fetch_span(embeddings[rows[c]], 0, embeddings.shape[1])
+        fetch_vector(embeddings, rows[c])
     for c in range(n):
         if c + FETCHED_AHEAD < n:
-            fetch_span(embeddings[rows[c + FETCHED_AHEAD]], 0, embeddings.shape[1])
+            fetch_vector(embeddings, rows[c + FETCHED_AHEAD])
         out[c] = embedding_dot(embeddings[rows[c]], embedding)
     return out
 

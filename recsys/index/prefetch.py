@@ -52,3 +52,9 @@ def fetch_row(indptr, indices, data, row):
     start, end = indptr[row], indptr[row + 1]
     fetch_span(indices, start, end)
     fetch_span(data, start, end)
+
+
+@njit(cache=True, nogil=True)
+def fetch_vector(matrix, row):
+    """Ask for one row of a C-ordered 2-d array (an embedding; see fetch_span)."""
+    fetch_span(matrix[row], 0, matrix.shape[1])
