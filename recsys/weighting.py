@@ -7,9 +7,11 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 
+from ._spans import spans
 from .config import IndexConfig
 
 FLOAT = np.float32  # the dtype of the weights an index stores
+BLOCK_ENTRIES = 1 << 21  # entries of the rows weighed at a time (a few copies of them are the scratch memory)
 
 
 def document_frequencies(counts: sp.csr_matrix, block: int = 1 << 24) -> np.ndarray:
@@ -22,19 +24,18 @@ def document_frequencies(counts: sp.csr_matrix, block: int = 1 << 24) -> np.ndar
 
 
 def tfidf_weights(counts: sp.csr_matrix, *, sublinear_tf: bool = False, copy: bool = True,
-                  block: int = 65_536, df: np.ndarray | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
+                  block: int = BLOCK_ENTRIES, df: np.ndarray | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
     """L2-normalised TF-IDF rows (in the dtype of ``counts`` if floating, else float64; in place if
     ``copy`` is False and it is floating) and the idf vector, as scikit-learn's TfidfTransformer
-    computes them. It transforms ``block`` rows at a time (each row's weights depend only on it and
-    the idf), so its scratch memory is a block's, not the matrix's. ``df``: the document
-    frequencies, if already counted."""
+    computes them. It transforms rows of about ``block`` entries at a time (each row's weights
+    depend only on it and the idf), so its scratch memory is a block's, not the matrix's. ``df``:
+    the document frequencies, if already counted."""
     dtype = counts.dtype if counts.dtype in (np.float32, np.float64) else np.float64  # as scikit-learn's
     transformer = TfidfTransformer(norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=sublinear_tf)
     df = document_frequencies(counts) if df is None else df
     transformer.idf_ = _smooth_idf(df, counts.shape[0], dtype)
     weights = sp.csr_matrix(counts, dtype=dtype, copy=copy or dtype != counts.dtype)
-    for start in range(0, weights.shape[0], block):
-        stop = min(weights.shape[0], start + block)
+    for start, stop in spans(weights.indptr, block):
         part = transformer.transform(weights[start:stop])  # a copy of the block's rows, same entries
         weights.data[weights.indptr[start]:weights.indptr[stop]] = part.data
     return weights, transformer.idf_.astype(np.float64)
@@ -76,28 +77,34 @@ def bm25_term_weights(tf: np.ndarray, doc_len: np.ndarray, idf_of_term: np.ndarr
 
 
 def bm25_weights(counts: sp.csr_matrix, doc_len: np.ndarray, *, k1: float = 1.5, b: float = 0.75,
-                 epsilon: float = 0.25, dtype=np.float64,
-                 df: np.ndarray | None = None) -> tuple[sp.csr_matrix, np.ndarray, float]:
+                 epsilon: float = 0.25, dtype=np.float64, df: np.ndarray | None = None, copy: bool = True,
+                 block: int = BLOCK_ENTRIES) -> tuple[sp.csr_matrix, np.ndarray, float]:
     """The BM25 document-term weight matrix, the idf vector and the average document length.
 
     The BM25 score of a query with term counts qtf against document d is ``qtf . W[d]``, which is
     exactly rank_bm25.BM25Okapi.get_scores on the same tokens. ``df``: the document frequencies,
-    if already counted.
+    if already counted. The weights replace the counts in place if ``copy`` is False and the counts
+    are of ``dtype``; they are computed for rows of about ``block`` entries at a time, so the
+    scratch memory is a block's.
     """
     n_docs = counts.shape[0]
     idf = bm25_idf(document_frequencies(counts) if df is None else df, n_docs, epsilon)
     avgdl = float(doc_len.mean())
-    row_len = np.repeat((doc_len / avgdl).astype(dtype), np.diff(counts.indptr))
-    data = bm25_term_weights(counts.data.astype(dtype), row_len, idf.astype(dtype)[counts.indices],
-                             k1=k1, b=b, avgdl=1.0)
-    del row_len
-    weights = sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
+    in_place = not copy and counts.dtype == dtype
+    data = counts.data if in_place else np.empty(counts.nnz, dtype)
+    typed_idf, indptr = idf.astype(dtype), counts.indptr
+    for first, last in spans(indptr, block):
+        start, stop = indptr[first], indptr[last]
+        row_len = np.repeat((doc_len[first:last] / avgdl).astype(dtype), np.diff(indptr[first:last + 1]))
+        data[start:stop] = bm25_term_weights(counts.data[start:stop].astype(dtype), row_len,
+                                             typed_idf[counts.indices[start:stop]], k1=k1, b=b, avgdl=1.0)
+    weights = sp.csr_matrix((data, counts.indices, indptr), shape=counts.shape)
     return weights, idf, avgdl
 
 
 def weigh(config: IndexConfig, counts: sp.csr_matrix, doc_len: np.ndarray,
           df: np.ndarray | None = None) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, float]:
-    """The document-side weights of a count matrix by the config's method (in place for TF-IDF),
+    """The document-side weights of a count matrix by the config's method (in place of the counts),
     the document frequencies, the idf and the average document length. ``df``: the document
     frequencies, if already counted."""
     df = document_frequencies(counts) if df is None else df
@@ -105,7 +112,7 @@ def weigh(config: IndexConfig, counts: sp.csr_matrix, doc_len: np.ndarray,
         weights, idf = tfidf_weights(counts, sublinear_tf=config.sublinear_tf, copy=False, df=df)
         return weights, df, idf, float(doc_len.mean())
     weights, idf, avgdl = bm25_weights(counts, doc_len, k1=config.k1, b=config.b, epsilon=config.epsilon, dtype=FLOAT,
-                                       df=df)
+                                       df=df, copy=False)
     return weights, df, idf, avgdl
 
 

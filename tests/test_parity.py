@@ -47,6 +47,22 @@ def test_bm25_scores_equal_rank_bm25(seed, k1, b, epsilon):
         np.testing.assert_allclose(weights @ qtf, reference.get_scores(query), rtol=0, atol=1e-9)
 
 
+def test_bm25_weights_in_blocks_and_in_place_equal_the_whole_matrix_at_once():
+    docs = random_corpus(3)
+    counts, _ = count_matrix(docs)
+    doc_len = np.array([len(d) for d in docs], float)
+    whole, idf, avgdl = bm25_weights(counts, doc_len, dtype=np.float32, block=counts.nnz)
+    own = counts.astype(np.float32)
+    blocked, blocked_idf, blocked_avgdl = bm25_weights(own, doc_len, dtype=np.float32, copy=False, block=7)
+    assert np.shares_memory(blocked.data, own.data)  # the counts were replaced, not copied
+    np.testing.assert_array_equal(blocked.toarray(), whole.toarray())
+    np.testing.assert_array_equal(blocked_idf, idf)
+    assert blocked_avgdl == avgdl
+    kept = counts.copy()
+    bm25_weights(counts, doc_len, block=7)  # copy=True: the counts stay as they were
+    np.testing.assert_array_equal(counts.toarray(), kept.toarray())
+
+
 def test_bm25_index_similarity_is_rank_bm25_score_normalised_by_self_score():
     docs = random_corpus(7, n_docs=40)
     index = recsys.RelatedIndex.build([{"id": str(i), "body": " ".join(d)} for i, d in enumerate(docs)],

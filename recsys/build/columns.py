@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from .._spans import spans
 from ..index.columns import mapped, spilling, temporary_file, write
 from ..index.data import FLOAT, Postings
 from ..index.kernels import nth_largest
@@ -44,7 +45,7 @@ def impact_columns(rows: Postings, counts: np.ndarray, cap: int | None = None, p
     probe = Postings(probe_ptr, np.empty(probe_ptr[-1], np.int32), np.empty(probe_ptr[-1], FLOAT))
     term_max = np.zeros(len(counts), FLOAT)
     with spilling("the term postings"), temporary_file() as indices, temporary_file() as data:
-        for first, last in _term_blocks(full_ptr, block):
+        for first, last in spans(full_ptr, block):
             part = _block_columns(rows, full_ptr, first, last)
             write(indices, part.indices)
             write(data, part.data)
@@ -52,6 +53,7 @@ def impact_columns(rows: Postings, counts: np.ndarray, cap: int | None = None, p
             term_max[first:last][filled] = part.data[part.indptr[:-1][filled]]
             _copy_probed(part.indptr, part.indices, part.data, thresholds, probe_ptr[first:last + 1], probe.indices,
                          probe.data)
+            del part, filled  # before the next block's are made: memory holds one block, not two
         full = Postings(full_ptr, mapped(indices, np.dtype(np.int32), int(full_ptr[-1])),
                         mapped(data, np.dtype(FLOAT), int(full_ptr[-1])))
     return TermColumns(probe, full, term_max)
@@ -62,17 +64,6 @@ def _pointers(counts: np.ndarray) -> np.ndarray:
     pointers = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=pointers[1:])
     return pointers
-
-
-def _term_blocks(pointers: np.ndarray, block: int) -> list[tuple[int, int]]:
-    """Consecutive term ranges [first, last) of about ``block`` postings each (at least one term)."""
-    blocks, first, n_terms = [], 0, len(pointers) - 1
-    while first < n_terms:
-        last = int(np.searchsorted(pointers, pointers[first] + block, side="right")) - 1
-        last = min(n_terms, max(last, first + 1))
-        blocks.append((first, last))
-        first = last
-    return blocks
 
 
 def _block_columns(rows: Postings, pointers: np.ndarray, first: int, last: int) -> Postings:
