@@ -22,7 +22,7 @@ from ..index.data import FLOAT, Postings
 from ..index.kernels import nth_largest
 from .kernels import impact_order
 
-BLOCK_POSTINGS = 1 << 25  # postings of the columns sorted at a time (8 bytes each)
+BLOCK_POSTINGS = 1 << 23  # postings of the columns sorted at a time (8 bytes each)
 
 
 @dataclass
@@ -36,17 +36,19 @@ class TermColumns:
 
 def impact_columns(rows: Postings, counts: np.ndarray, cap: int | None = None, prefix: int | None = None,
                    block: int = BLOCK_POSTINGS) -> TermColumns:
-    """The postings of the CSR weights ``rows``, whose columns hold ``counts`` postings (the
-    document frequencies), in impact order: every one, and the probe's (each row's ``prefix``
-    strongest entries, ties included; at most ``cap`` of them per column; None: no limit)."""
+    """The postings of the CSR weights ``rows`` (each row's entries sorted by term), whose columns
+    hold ``counts`` postings (the document frequencies), in impact order: every one, and the
+    probe's (each row's ``prefix`` strongest entries, ties included; at most ``cap`` of them per
+    column; None: no limit)."""
     thresholds = _prefix_thresholds(rows.indptr, rows.data, prefix or 0)
     probed = _prefix_counts(rows.indptr, rows.indices, rows.data, thresholds, len(counts))
     full_ptr, probe_ptr = _pointers(counts), _pointers(probed if cap is None else np.minimum(probed, cap))
     probe = Postings(probe_ptr, np.empty(probe_ptr[-1], np.int32), np.empty(probe_ptr[-1], FLOAT))
     term_max = np.zeros(len(counts), FLOAT)
     with spilling("the term postings"), temporary_file() as indices, temporary_file() as data:
+        cursors = rows.indptr[:-1].copy()
         for first, last in spans(full_ptr, block):
-            part = _block_columns(rows, full_ptr, first, last)
+            part = _block_columns(rows, full_ptr, first, last, cursors)
             write(indices, part.indices)
             write(data, part.data)
             filled = part.indptr[:-1] < part.indptr[1:]
@@ -66,26 +68,29 @@ def _pointers(counts: np.ndarray) -> np.ndarray:
     return pointers
 
 
-def _block_columns(rows: Postings, pointers: np.ndarray, first: int, last: int) -> Postings:
-    """The columns of terms [first, last), impact-ordered, with pointers from 0."""
+def _block_columns(rows: Postings, pointers: np.ndarray, first: int, last: int, cursors: np.ndarray) -> Postings:
+    """The columns of terms [first, last), impact-ordered, with pointers from 0 (see _fill for ``cursors``)."""
     indptr = pointers[first:last + 1] - pointers[first]
     indices, data = np.empty(indptr[-1], np.int32), np.empty(indptr[-1], FLOAT)
-    _fill(rows.indptr, rows.indices, rows.data, first, last, indptr, indices, data)
+    _fill(rows.indptr, rows.indices, rows.data, cursors, first, last, indptr, indices, data)
     impact_order(indptr, indices, data)
     return Postings(indptr, indices, data)
 
 
 @njit(cache=True, nogil=True)
-def _fill(indptr, indices, data, first, last, colptr, out_rows, out_data):
-    """Each posting of terms [first, last) at its column's next place, rows in ascending order."""
+def _fill(indptr, indices, data, cursors, first, last, colptr, out_rows, out_data):
+    """Each posting of terms [first, last) at its column's next place, rows in ascending order. The
+    rows' entries are sorted by term and ``cursors`` holds each row's first entry of a term >= first
+    (advanced here past the block's), so the blocks, taken in order, read each entry once."""
     filled = colptr[:-1].copy()
     for i in range(indptr.shape[0] - 1):
-        for p in range(indptr[i], indptr[i + 1]):
-            t = indices[p]
-            if first <= t < last:
-                at = filled[t - first]
-                out_rows[at], out_data[at] = i, data[p]
-                filled[t - first] = at + 1
+        p, end = cursors[i], indptr[i + 1]
+        while p < end and indices[p] < last:
+            at = filled[indices[p] - first]
+            out_rows[at], out_data[at] = i, data[p]
+            filled[indices[p] - first] = at + 1
+            p += 1
+        cursors[i] = p
 
 
 @njit(cache=True, nogil=True)
