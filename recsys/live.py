@@ -45,7 +45,7 @@ def upserted(view: View, article: Article) -> View:
     if old is not None:
         article = replace(article, views=max(article.views, int(store.views[old])))
     group, vector = _placed(view, view.built.vectorizer.article(article))
-    groups = np.append(view.groups, group)
+    groups = np.append(view.groups, np.int32(group))  # int32, as the built groups: one compiled kernel
     new_store = store.with_row(article)
     row = len(store)
     event_views = np.append(view.event_views, view.event_views[old] if old is not None else 0)

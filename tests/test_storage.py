@@ -29,6 +29,30 @@ def test_round_trip_gives_the_same_lists(sample_index, tmp_path):
     assert loaded.article("a-001") == sample_index.article("a-001")
 
 
+def compiled_signatures() -> int:
+    """How many typed versions of the query kernels numba has compiled in this process."""
+    from recsys.index import kernels, prefetch
+    from recsys.query import list_kernels, semantic_kernels
+
+    modules = (kernels, prefetch, list_kernels, semantic_kernels)
+    return sum(len(f.signatures) for m in modules for f in vars(m).values() if hasattr(f, "signatures"))
+
+
+def test_a_built_index_is_read_only_as_a_loaded_one_and_serving_it_after_the_build_compiles_nothing(
+        sample_index, tmp_path):
+    from recsys.server.state import warm
+
+    data = sample_index._view.data
+    for array in (data.rows.data, data.columns.indices, data.neighbor_rows, data.embeddings, data.store.views):
+        assert not array.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        data.neighbor_sims[0, 0] = 1.0
+    warm(sample_index)
+    compiled = compiled_signatures()
+    warm(recsys.RelatedIndex.load(sample_index.save(tmp_path / "news")))  # memory-mapped, read-only
+    assert compiled_signatures() == compiled
+
+
 def test_arrays_are_memory_mapped_and_there_is_no_pickle(sample_index, tmp_path):
     path = sample_index.save(tmp_path / "news")
     loaded = recsys.RelatedIndex.load(path)

@@ -41,7 +41,7 @@ def rank(view: View, rows: np.ndarray, sims: np.ndarray, k: int, blend: BlendCon
     diverse = options.diversity > 0 and len(rows) > 1
     rows, scores, sims, pop, fresh, views = list_kernels.ranked(
         rows, sims, blend.min_similarity, view.store.views, view.event_views, view.store.published, view.max_views,
-        blend.popularity_weight, blend.freshness_weight, now_timestamp(now), *decay(blend), view.groups,
+        float(blend.popularity_weight), float(blend.freshness_weight), now_timestamp(now), *decay(blend), view.groups,
         view.has_twin, _own_group(view, query), max(3 * k, k + 10) if diverse else k)
     penalties = np.zeros(len(rows))
     if diverse:

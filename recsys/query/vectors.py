@@ -29,6 +29,10 @@ class Vector:
     fed_back: bool = False  # whether the embedding has had its feedback (recsys.query.search.with_feedback)
     encoded: np.ndarray | None = None  # the model's embedding before the feedback, when it had one
 
+    def __post_init__(self) -> None:
+        # read-only, as an indexed article's terms are (read_only): the kernels compile once for both
+        self.terms.flags.writeable = False
+
 
 class Vectorizer:
     """Makes Vectors over one built index: its vocabulary, weighting, languages and semantic model."""
