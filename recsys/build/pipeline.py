@@ -21,7 +21,7 @@ from ..documents.article import Article
 from ..documents.readers import iter_input, read_articles, validate_rows
 from ..errors import InputError
 from ..index.columns import ArticleStore, StoreBuilder
-from ..index.data import IndexData, Postings, usable_terms
+from ..index.data import IndexData, Postings, make_read_only, usable_terms
 from ..weighting import query_needs_counts, query_weights, weigh
 from .columns import impact_columns
 from .neighbours import Linker, LinkInputs, LocalLinker, duplicate_groups, neighbour_lists
@@ -114,13 +114,17 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     query_tf = tf.data.copy() if query_needs_counts(config) else None
     weights, df, idf, avgdl = weigh(config, tf, doc_len, df)
     del tf
-    rows = Postings.of(weights)
-    del weights
+    rows = Postings.of(weights).read_only()  # read-only from here on, as the index's arrays are at query
+    del weights                               # time: the kernels both use compile once (see read_only)
     # the build's probe finds an article by its strongest terms, and reads at most its budget of any
     # column's postings; the index keeps them all, on disk
     columns = impact_columns(rows, df, _column_cap(config), _probe_prefix(config))
+    columns.full.read_only()
+    columns.probe.read_only()
+    make_read_only(columns.term_max)
     release_freed_memory()
     article_queries = query_weights(config, rows.data, query_tf, rows.indices, df)
+    make_read_only(article_queries)
     usable = usable_terms(df, len(store), config, max(2, config.min_doc_freq))
     linking = time.perf_counter()
     term_max = columns.term_max

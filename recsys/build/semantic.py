@@ -204,7 +204,8 @@ def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embe
 
     def blended(block: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return kernels.blended_lists(article_queries, rows.indptr, rows.indices, rows.data, n_terms, self_scores,
-                                     embeddings, lexical_rows, lexical_sims, block, candidates, weight)
+                                     embeddings, lexical_rows, lexical_sims, block,
+                                     np.asarray(candidates, np.int32), weight)  # one compiled kernel for both passes
 
     by_list = dense.rows_by_list()  # consecutive searches scan the same lists, while they are in cache
     blocks = [by_list[start:start + block] for start in range(0, n, block)]

@@ -27,6 +27,11 @@ class Postings:
         return cls(matrix.indptr.astype(np.int64, copy=False), matrix.indices.astype(np.int32, copy=False),
                    matrix.data.astype(FLOAT, copy=False))
 
+    def read_only(self) -> "Postings":
+        """These postings, their arrays made read-only (in place)."""
+        make_read_only(self.indptr, self.indices, self.data)
+        return self
+
 
 @dataclass
 class IndexData:
@@ -57,14 +62,19 @@ def read_only(data: IndexData) -> IndexData:
     """``data`` with every array it holds made read-only, in place: a loaded index's arrays are
     (memory-mapped read-only), and a built index's now are too, so the compiled query kernels,
     which numba compiles once per kind of array, compile once for both."""
-    arrays = [data.df, data.idf, data.query_tf, data.term_max, data.self_scores, data.neighbor_rows,
-              data.neighbor_sims, data.duplicate_group, data.embeddings, data.projection, data.encoded,
-              *vars(data.rows).values(), *vars(data.columns).values(),
-              *(getattr(data.store, name) for name in ArticleStore.ARRAYS)]
+    make_read_only(data.df, data.idf, data.query_tf, data.term_max, data.self_scores, data.neighbor_rows,
+                   data.neighbor_sims, data.duplicate_group, data.embeddings, data.projection, data.encoded,
+                   *(getattr(data.store, name) for name in ArticleStore.ARRAYS))
+    data.rows.read_only()
+    data.columns.read_only()
+    return data
+
+
+def make_read_only(*arrays: np.ndarray | None) -> None:
+    """Mark each array read-only, in place (None and other values are skipped)."""
     for array in arrays:
         if isinstance(array, np.ndarray):
             array.flags.writeable = False
-    return data
 
 
 def usable_terms(df: np.ndarray, n_docs: int, config: IndexConfig, min_df: int) -> np.ndarray:

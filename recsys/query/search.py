@@ -155,9 +155,17 @@ def _best_built(view: View, vector: Vector, usable: np.ndarray, mask: np.ndarray
 def _probe(view: View, vector: Vector, usable: np.ndarray) -> tuple:
     """The arguments a compiled search of ``vector`` over the built rows starts with (kernels.search_one)."""
     data, config = view.data, view.config
-    return (vector.terms, np.asarray(vector.weights, np.float32), usable, data.term_max, config.max_query_terms,
+    return (vector.terms, _kernel_weights(vector), usable, data.term_max, config.max_query_terms,
             probe_budget(config, live=True), data.columns.indptr, data.columns.indices, data.columns.data,
             data.rows.indptr, data.rows.indices, data.rows.data)
+
+
+def _kernel_weights(vector: Vector) -> np.ndarray:
+    """``vector``'s query weights as the kernels take them: float32 and read-only, as an indexed
+    article's are at build time (one compiled kernel serves both)."""
+    weights = np.asarray(vector.weights, np.float32)
+    weights.flags.writeable = False
+    return weights
 
 
 def _with_dense(view: View, vector: Vector, rows: np.ndarray, scores: np.ndarray, linked: np.ndarray,
@@ -171,7 +179,7 @@ def _with_dense(view: View, vector: Vector, rows: np.ndarray, scores: np.ndarray
         return semantic_kernels.joined(rows, scores, linked, linked_scores, _dense_found(view, vector.embedding, mask, n),
                                        skip_row, n, data.embeddings, np.asarray(vector.embedding, np.float64),
                                        view.config.semantic_weight, vector.self_score, vector.terms,
-                                       np.asarray(vector.weights, np.float32), data.rows.indptr, data.rows.indices,
+                                       _kernel_weights(vector), data.rows.indptr, data.rows.indices,
                                        data.rows.data, buffers.qdense, buffers.acc)
 
 
