@@ -114,8 +114,10 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     query_tf = tf.data.copy() if query_needs_counts(config) else None
     weights, df, idf, avgdl = weigh(config, tf, doc_len, df)
     del tf
-    rows = Postings.of(weights).read_only()  # read-only from here on, as the index's arrays are at query
-    del weights                               # time: the kernels both use compile once (see read_only)
+    # read-only from here on, as the index's arrays are at query time: the kernels the build and the
+    # queries share then compile once (see index.data.read_only)
+    rows = Postings.of(weights).read_only()
+    del weights
     # the build's probe finds an article by its strongest terms, and reads at most its budget of any
     # column's postings; the index keeps them all, on disk
     columns = impact_columns(rows, df, _column_cap(config), _probe_prefix(config))

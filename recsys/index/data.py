@@ -59,9 +59,9 @@ class IndexData:
 
 
 def read_only(data: IndexData) -> IndexData:
-    """``data`` with every array it holds made read-only, in place: a loaded index's arrays are
-    (memory-mapped read-only), and a built index's now are too, so the compiled query kernels,
-    which numba compiles once per kind of array, compile once for both."""
+    """``data`` with every array it holds made read-only, in place, as a loaded index's memory-mapped
+    arrays are: numba compiles a kernel once for each kind of array it is given, so the query
+    kernels then compile once for a built and a loaded index alike."""
     make_read_only(data.df, data.idf, data.query_tf, data.term_max, data.self_scores, data.neighbor_rows,
                    data.neighbor_sims, data.duplicate_group, data.embeddings, data.projection, data.encoded,
                    *(getattr(data.store, name) for name in ArticleStore.ARRAYS))

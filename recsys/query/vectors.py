@@ -30,7 +30,7 @@ class Vector:
     encoded: np.ndarray | None = None  # the model's embedding before the feedback, when it had one
 
     def __post_init__(self) -> None:
-        # read-only, as an indexed article's terms are (read_only): the kernels compile once for both
+        # read-only, as an indexed article's terms are (index.data.read_only): one compiled kernel for both
         self.terms.flags.writeable = False
 
 
