@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 import scipy.sparse as sp
 
+from ._arrays import read_only
 from .documents.article import MAX_VIEWS, Article
 from .errors import ParameterError
 from .index.data import IndexData
@@ -29,7 +30,7 @@ def first_view(data: IndexData) -> View:
     """The View of a built or loaded index, with no live changes."""
     built = Built.of(data)
     n, n_terms = len(data.store), len(data.vocabulary)
-    groups = np.asarray(data.duplicate_group, dtype=np.int32)
+    groups = read_only(np.asarray(data.duplicate_group, dtype=np.int32))
     return View(built=built, store=data.store, appended={}, appended_rows=np.zeros(0, np.int64),
                 appended_weights=sp.csr_matrix((0, n_terms)), deleted=np.zeros(n, dtype=bool), n_deleted=0,
                 groups=groups, has_twin=twins(groups), event_views=np.zeros(n, dtype=np.int64),
@@ -45,7 +46,7 @@ def upserted(view: View, article: Article) -> View:
     if old is not None:
         article = replace(article, views=max(article.views, int(store.views[old])))
     group, vector = _placed(view, view.built.vectorizer.article(article))
-    groups = np.append(view.groups, np.int32(group))  # int32, as the built groups: one compiled kernel
+    groups = read_only(np.append(view.groups, np.int32(group)))  # as the built groups (recsys._arrays)
     new_store = store.with_row(article)
     row = len(store)
     event_views = np.append(view.event_views, view.event_views[old] if old is not None else 0)

@@ -87,3 +87,13 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome, report.longrepr = "failed", f"skipped in CI, which must run every test: {reason}"
     return report
+
+
+def compiled_signatures() -> int:
+    """How many typed versions of the query kernels numba has compiled (or read from its cache) in
+    this process."""
+    from recsys.index import kernels, prefetch
+    from recsys.query import list_kernels, semantic_kernels
+
+    modules = (kernels, prefetch, list_kernels, semantic_kernels)
+    return sum(len(f.signatures) for m in modules for f in vars(m).values() if hasattr(f, "signatures"))

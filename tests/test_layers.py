@@ -10,7 +10,7 @@ PACKAGE = Path(recsys.__file__).parent
 # Lowest first. A module may import its own unit and the units of lower layers only.
 LAYERS = [
     ["errors", "_version"],
-    ["_checks", "_files", "_spans"],
+    ["_checks", "_files", "_spans", "_arrays"],
     ["documents"],
     ["analysis"],
     ["config"],

@@ -4,6 +4,7 @@ import pytest
 
 import recsys
 from recsys import UnknownArticleError
+from recsys.query import list_kernels
 
 PURE = dict(popularity_weight=0, freshness_weight=0)
 NEW_STORY = {"id": "n-1", "title": "Kestrel Athletic sign a new striker before the title decider",
@@ -28,6 +29,20 @@ def test_an_added_article_is_listed_at_once(index):
     assert {h.id for h in sports} == {"n-1", "a-018", "a-026", "a-051", "a-053"}
     assert all(h.section == "sports" for h in sports)
     assert index.article("n-1").title == NEW_STORY["title"]
+
+
+def test_a_list_ranked_after_a_change_uses_the_kernel_compiled_for_the_index(index):
+    """The store's arrays stay read-only through upserts, as the built ones are (recsys._arrays), so
+    ranking after a change needs no new compiled version of the kernel (a second or more without
+    numba's cache)."""
+    index.related("a-012", k=5, section="business")
+    compiled = list(list_kernels.ranked.signatures)
+    index.upsert(NEW_STORY)
+    index.delete("a-003")
+    index.add_views({"a-012": 3})
+    hits = index.related("a-012", k=5, section="business")
+    assert hits and "a-003" not in [h.id for h in hits]
+    assert list_kernels.ranked.signatures == compiled
 
 
 def test_similarities_of_an_added_copy_match_the_original(sample_articles):

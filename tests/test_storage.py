@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import recsys
+from conftest import compiled_signatures
 from recsys import IndexFormatError, ParameterError
 
 NOW = "2026-11-25T00:00:00Z"
@@ -27,15 +28,6 @@ def test_round_trip_gives_the_same_lists(sample_index, tmp_path):
            [h.id for h in sample_index.more_like_this("rail strike pay")]
     assert loaded.config == sample_index.config and len(loaded) == len(sample_index)
     assert loaded.article("a-001") == sample_index.article("a-001")
-
-
-def compiled_signatures() -> int:
-    """How many typed versions of the query kernels numba has compiled in this process."""
-    from recsys.index import kernels, prefetch
-    from recsys.query import list_kernels, semantic_kernels
-
-    modules = (kernels, prefetch, list_kernels, semantic_kernels)
-    return sum(len(f.signatures) for m in modules for f in vars(m).values() if hasattr(f, "signatures"))
 
 
 def test_a_built_index_is_read_only_as_a_loaded_one_and_serving_it_after_the_build_compiles_nothing(

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .._arrays import make_read_only
 from .._checks import check_int
 from ..analysis import embedding
 from ..analysis.analyzer import Analyzer
@@ -21,7 +22,7 @@ from ..documents.article import Article
 from ..documents.readers import iter_input, read_articles, validate_rows
 from ..errors import InputError
 from ..index.columns import ArticleStore, StoreBuilder
-from ..index.data import IndexData, Postings, make_read_only, usable_terms
+from ..index.data import IndexData, Postings, usable_terms
 from ..weighting import query_needs_counts, query_weights, weigh
 from .columns import impact_columns
 from .neighbours import Linker, LinkInputs, LocalLinker, duplicate_groups, neighbour_lists

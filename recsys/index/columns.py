@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .._arrays import make_read_only
 from ..documents.article import Article
 from ..errors import TemporarySpaceError
 
@@ -209,7 +210,7 @@ class ArticleStore:
             codes.append(code)
         published = article.published_at.timestamp() if article.published_at else np.nan
         row = len(self.ids)
-        return replace(
+        added = replace(
             self, ids=[*self.ids, article.id], sections=sections.names, authors=authors.names, tags=tags.names,
             codes={"section": sections, "author": authors, "tag": tags},
             section=np.append(self.section, np.int32(section)), author=np.append(self.author, np.int32(author)),
@@ -217,6 +218,8 @@ class ArticleStore:
             tag_indptr=np.append(self.tag_indptr, self.tag_indptr[-1] + len(codes)),
             published=np.append(self.published, published), views=np.append(self.views, np.int64(article.views)),
             row_of={**self.row_of, article.id: row}, appended_records={**self.appended_records, row: article.to_dict()})
+        make_read_only(*(getattr(added, name) for name in self.ARRAYS))  # as the built ones (recsys._arrays)
+        return added
 
     def without_id(self, article_id: str) -> "ArticleStore":
         """A new store in which ``article_id`` points to no row (its rows stay, for the arrays' sake)."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from .._arrays import make_read_only
 from ..config import IndexConfig
 from ..weighting import FLOAT
 from .columns import ArticleStore
@@ -68,13 +69,6 @@ def read_only(data: IndexData) -> IndexData:
     data.rows.read_only()
     data.columns.read_only()
     return data
-
-
-def make_read_only(*arrays: np.ndarray | None) -> None:
-    """Mark each array read-only, in place (None and other values are skipped)."""
-    for array in arrays:
-        if isinstance(array, np.ndarray):
-            array.flags.writeable = False
 
 
 def usable_terms(df: np.ndarray, n_docs: int, config: IndexConfig, min_df: int) -> np.ndarray:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from .._arrays import read_only
 from ..index import kernels
 from ..index.data import moved, probe_budget
 from . import list_kernels, semantic_kernels
@@ -163,9 +164,7 @@ def _probe(view: View, vector: Vector, usable: np.ndarray) -> tuple:
 def _kernel_weights(vector: Vector) -> np.ndarray:
     """``vector``'s query weights as the kernels take them: float32 and read-only, as an indexed
     article's are at build time (one compiled kernel serves both)."""
-    weights = np.asarray(vector.weights, np.float32)
-    weights.flags.writeable = False
-    return weights
+    return read_only(np.asarray(vector.weights, np.float32))
 
 
 def _with_dense(view: View, vector: Vector, rows: np.ndarray, scores: np.ndarray, linked: np.ndarray,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .._arrays import read_only
 from ..analysis import embedding
 from ..analysis.analyzer import Analyzer
 from ..analysis.counting import Languages, TermIds, article_texts, weighted_term_ids
@@ -30,8 +31,7 @@ class Vector:
     encoded: np.ndarray | None = None  # the model's embedding before the feedback, when it had one
 
     def __post_init__(self) -> None:
-        # read-only, as an indexed article's terms are (index.data.read_only): one compiled kernel for both
-        self.terms.flags.writeable = False
+        read_only(self.terms)  # as an indexed article's terms are: one compiled kernel for both (recsys._arrays)
 
 
 class Vectorizer:
