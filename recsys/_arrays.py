@@ -1,6 +1,6 @@
 """Marking arrays read-only. numba compiles a kernel once for each kind of array it is given, and
 read-only is a kind of its own: an index's arrays are read-only whether memory-mapped from disk or
-built in this process (index.data.read_only), and so is whatever is made to go beside them, so that
+built in this process (IndexData.read_only), and so is whatever is made to go beside them, so that
 one compiled version of each kernel serves them all."""
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     weights, df, idf, avgdl = weigh(config, tf, doc_len, df)
     del tf
     # read-only from here on, as the index's arrays are at query time: the kernels the build and the
-    # queries share then compile once (see index.data.read_only)
+    # queries share then compile once (see recsys._arrays)
     rows = Postings.of(weights).read_only()
     del weights
     # the build's probe finds an article by its strongest terms, and reads at most its budget of any

@@ -58,17 +58,16 @@ class IndexData:
     encoded: np.ndarray | None = None     # MiniLM's embeddings before feedback
     dense: "DenseIndex | None" = None     # the nearest-neighbour index of the embeddings
 
-
-def read_only(data: IndexData) -> IndexData:
-    """``data`` with every array it holds made read-only, in place, as a loaded index's memory-mapped
-    arrays are: numba compiles a kernel once for each kind of array it is given, so the query
-    kernels then compile once for a built and a loaded index alike."""
-    make_read_only(data.df, data.idf, data.query_tf, data.term_max, data.self_scores, data.neighbor_rows,
-                   data.neighbor_sims, data.duplicate_group, data.embeddings, data.projection, data.encoded,
-                   *(getattr(data.store, name) for name in ArticleStore.ARRAYS))
-    data.rows.read_only()
-    data.columns.read_only()
-    return data
+    def read_only(self) -> "IndexData":
+        """This index data, every array it holds made read-only (in place), as a loaded index's
+        memory-mapped arrays are: the query kernels then compile once for a built and a loaded
+        index alike (see recsys._arrays)."""
+        make_read_only(self.df, self.idf, self.query_tf, self.term_max, self.self_scores, self.neighbor_rows,
+                       self.neighbor_sims, self.duplicate_group, self.embeddings, self.projection, self.encoded,
+                       *(getattr(self.store, name) for name in ArticleStore.ARRAYS))
+        self.rows.read_only()
+        self.columns.read_only()
+        return self
 
 
 def usable_terms(df: np.ndarray, n_docs: int, config: IndexConfig, min_df: int) -> np.ndarray:

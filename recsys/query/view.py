@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from ..errors import UnknownArticleError
 from ..index.columns import ArticleStore
-from ..index.data import IndexData, read_only, usable_terms
+from ..index.data import IndexData, usable_terms
 from .vectors import Vector, Vectorizer
 
 
@@ -61,7 +61,7 @@ class Built:
 
     @classmethod
     def of(cls, data: IndexData) -> "Built":
-        data = read_only(data)
+        data = data.read_only()
         config, n = data.config, len(data.store)
         return cls(data, Vectorizer(data), usable_terms(data.df, n, config, config.min_doc_freq),
                    usable_terms(data.df, n, config, max(2, config.min_doc_freq)),
