@@ -194,6 +194,8 @@ class ArticleStore:
     codes: dict[str, Codes] = field(default=None, repr=False)  # "section", "author", "tag" -> their Codes
 
     def __post_init__(self) -> None:
+        # never changed, built or loaded: read-only, so each kernel compiles once for both (recsys._arrays)
+        make_read_only(*(getattr(self, name) for name in self.ARRAYS))
         if self.row_of is None:
             self.row_of = {article_id: row for row, article_id in enumerate(self.ids)}
         if self.codes is None:
@@ -210,7 +212,7 @@ class ArticleStore:
             codes.append(code)
         published = article.published_at.timestamp() if article.published_at else np.nan
         row = len(self.ids)
-        added = replace(
+        return replace(
             self, ids=[*self.ids, article.id], sections=sections.names, authors=authors.names, tags=tags.names,
             codes={"section": sections, "author": authors, "tag": tags},
             section=np.append(self.section, np.int32(section)), author=np.append(self.author, np.int32(author)),
@@ -218,8 +220,6 @@ class ArticleStore:
             tag_indptr=np.append(self.tag_indptr, self.tag_indptr[-1] + len(codes)),
             published=np.append(self.published, published), views=np.append(self.views, np.int64(article.views)),
             row_of={**self.row_of, article.id: row}, appended_records={**self.appended_records, row: article.to_dict()})
-        make_read_only(*(getattr(added, name) for name in self.ARRAYS))  # as the built ones (recsys._arrays)
-        return added
 
     def without_id(self, article_id: str) -> "ArticleStore":
         """A new store in which ``article_id`` points to no row (its rows stay, for the arrays' sake)."""

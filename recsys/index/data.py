@@ -60,11 +60,10 @@ class IndexData:
 
     def read_only(self) -> "IndexData":
         """This index data, every array it holds made read-only (in place), as a loaded index's
-        memory-mapped arrays are: the query kernels then compile once for a built and a loaded
-        index alike (see recsys._arrays)."""
+        memory-mapped arrays are (its store's always are): the query kernels then compile once
+        for a built and a loaded index alike (see recsys._arrays)."""
         make_read_only(self.df, self.idf, self.query_tf, self.term_max, self.self_scores, self.neighbor_rows,
-                       self.neighbor_sims, self.duplicate_group, self.embeddings, self.projection, self.encoded,
-                       *(getattr(self.store, name) for name in ArticleStore.ARRAYS))
+                       self.neighbor_sims, self.duplicate_group, self.embeddings, self.projection, self.encoded)
         self.rows.read_only()
         self.columns.read_only()
         return self
