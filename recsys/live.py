@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._arrays import read_only
 from .documents.article import MAX_VIEWS, Article
@@ -21,7 +20,7 @@ from .index.data import IndexData
 from .query.filters import Filters
 from .query.search import candidates, with_feedback
 from .query.vectors import Vector
-from .query.view import Built, View, stacked, twins
+from .query.view import Built, View, added_rows, twins
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
 
@@ -32,7 +31,7 @@ def first_view(data: IndexData) -> View:
     n, n_terms = len(data.store), len(data.vocabulary)
     groups = read_only(np.asarray(data.duplicate_group, dtype=np.int32))
     return View(built=built, store=data.store, appended={}, appended_rows=np.zeros(0, np.int64),
-                appended_weights=sp.csr_matrix((0, n_terms)), deleted=np.zeros(n, dtype=bool), n_deleted=0,
+                appended_weights=added_rows([], n_terms), deleted=np.zeros(n, dtype=bool), n_deleted=0,
                 groups=groups, has_twin=twins(groups), event_views=np.zeros(n, dtype=np.int64),
                 max_views=float(data.store.views.max()) if n else 0.0, editorial=dict(data.editorial), changes=0)
 
@@ -124,7 +123,7 @@ def _appended_fields(view: View, appended: dict[int, Vector]) -> dict:
     """The View fields that hold the live rows added since the build."""
     rows = sorted(appended)
     return {"appended": appended, "appended_rows": np.asarray(rows, dtype=np.int64),
-            "appended_weights": stacked([appended[r] for r in rows], len(view.data.vocabulary))}
+            "appended_weights": added_rows([appended[r] for r in rows], len(view.data.vocabulary))}
 
 
 def _placed(view: View, vector: Vector) -> tuple[int, Vector]:

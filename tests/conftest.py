@@ -89,11 +89,25 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-def compiled_signatures() -> int:
-    """How many typed versions of the query kernels numba has compiled (or read from its cache) in
-    this process."""
+def compiled_versions() -> set[tuple[str, tuple[str, ...]]]:
+    """The typed versions of the query kernels numba has compiled (or read from its cache) in this
+    process: (kernel name, its arguments' types, read-only arrays marked "ro")."""
     from recsys.index import kernels, prefetch
     from recsys.query import list_kernels, semantic_kernels
 
     modules = (kernels, prefetch, list_kernels, semantic_kernels)
-    return sum(len(f.signatures) for m in modules for f in vars(m).values() if hasattr(f, "signatures"))
+    return {(f.py_func.__name__, tuple(_type_name(t) for t in signature))
+            for m in modules for f in vars(m).values() if hasattr(f, "signatures") for signature in f.signatures}
+
+
+def compiled_signatures() -> int:
+    """How many typed versions of the query kernels numba has compiled (or read from its cache) in
+    this process."""
+    return len(compiled_versions())
+
+
+def _type_name(numba_type) -> str:
+    dtype = getattr(numba_type, "dtype", None)
+    if dtype is None:
+        return str(numba_type)
+    return f"{dtype}[{numba_type.ndim}d]" + ("" if numba_type.mutable else " ro")

@@ -6,6 +6,8 @@ import recsys
 from recsys import UnknownArticleError
 from recsys.query import list_kernels
 
+from conftest import compiled_versions
+
 PURE = dict(popularity_weight=0, freshness_weight=0)
 NEW_STORY = {"id": "n-1", "title": "Kestrel Athletic sign a new striker before the title decider",
              "body": "Kestrel Athletic completed the signing of a striker to cover for Ferreira-Holt, "
@@ -31,18 +33,28 @@ def test_an_added_article_is_listed_at_once(index):
     assert index.article("n-1").title == NEW_STORY["title"]
 
 
-def test_a_list_ranked_after_a_change_uses_the_kernel_compiled_for_the_index(index):
-    """The store's arrays stay read-only through upserts, as the built ones are (recsys._arrays), so
-    ranking after a change needs no new compiled version of the kernel (a second or more without
-    numba's cache)."""
-    index.related("a-012", k=5, section="business")
-    compiled = list(list_kernels.ranked.signatures)
+def test_lists_after_a_change_use_the_kernels_compiled_for_the_index(index):
+    """The store's arrays stay read-only through upserts, and the added articles' weights are typed
+    as the built ones (recsys._arrays), so listing, ranking and scoring after a change need no new
+    compiled version of a kernel (a second or more each without numba's cache)."""
+    def lists():
+        hits = index.related("a-012", k=5, section="business")
+        index.more_like_this("Kestrel Athletic striker signing", k=5, exclude=["a-012"])
+        return hits
+
+    lists()
+    compiled, ranking = compiled_versions(), list(list_kernels.ranked.signatures)
     index.upsert(NEW_STORY)
     index.delete("a-003")
     index.add_views({"a-012": 3})
-    hits = index.related("a-012", k=5, section="business")
+    hits = lists()
     assert hits and "a-003" not in [h.id for h in hits]
-    assert list_kernels.ranked.signatures == compiled
+    assert "n-1" in [h.id for h in index.more_like_this("Kestrel Athletic striker signing", k=5)]
+    assert list_kernels.ranked.signatures == ranking
+    # one more entry point: the added articles scored as the build scores its candidates, typed alike
+    assert compiled_versions() - compiled <= {("query_scores", ("int32[1d] ro", "float32[1d] ro", "int64[1d] ro",
+                                                                "int32[1d] ro", "float32[1d] ro", "int64[1d]",
+                                                                "float32[1d]"))}
 
 
 def test_similarities_of_an_added_copy_match_the_original(sample_articles):

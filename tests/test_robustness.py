@@ -72,7 +72,7 @@ def fail(*args, **kwargs):
     (recsys.live, "twins"),              # the near-duplicate marks of the grown groups
     (recsys.live, "_placed"),            # the new article's near-duplicate group and feedback
     (ArticleStore, "with_row"),          # the store's new columns
-    (recsys.live, "stacked"),            # the weights of the articles added since the build
+    (recsys.live, "added_rows"),         # the weights of the articles added since the build
 ], ids=lambda step: step[1])
 def test_an_upsert_that_fails_at_any_step_leaves_no_trace(index, monkeypatch, upserted, step):
     before = state(index)

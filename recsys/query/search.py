@@ -105,8 +105,8 @@ def appended_candidates(view: View, vector: Vector, skip_row: int) -> tuple[np.n
     rows, weights = view.appended_rows, view.appended_weights
     if vector.self_score > 0:
         with view.built.scratch.lend() as buffers:
-            lexical = kernels.query_scores(vector.terms, vector.weights, weights.indptr, weights.indices, weights.data,
-                                           np.arange(len(rows)), buffers.qdense) / vector.self_score
+            lexical = kernels.query_scores(vector.terms, _kernel_weights(vector), weights.indptr, weights.indices,
+                                           weights.data, np.arange(len(rows)), buffers.qdense) / vector.self_score
     else:
         lexical = np.zeros(len(rows))
     keep = rows != skip_row

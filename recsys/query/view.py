@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from ..errors import UnknownArticleError
 from ..index.columns import ArticleStore
-from ..index.data import IndexData, usable_terms
+from ..index.data import IndexData, Postings, usable_terms
 from .vectors import Vector, Vectorizer
 
 
@@ -81,7 +81,7 @@ class View:
     store: ArticleStore                   # the built rows, then the appended ones
     appended: Mapping[int, Vector]        # row -> vector, for live rows added since the build
     appended_rows: np.ndarray             # those rows, ascending
-    appended_weights: sp.csr_matrix       # their document-side weights, one row each
+    appended_weights: Postings            # their document-side weights, one row each
     deleted: np.ndarray                   # bool per row: deleted, or replaced by a newer row
     n_deleted: int
     groups: np.ndarray                    # near-duplicate group (story) per row
@@ -134,3 +134,9 @@ def stacked(vectors: list[Vector], n_terms: int) -> sp.csr_matrix:
                           np.concatenate([v.terms for v in vectors] or [np.zeros(0, np.int32)]),
                           np.concatenate([[0], np.cumsum([len(v.terms) for v in vectors], dtype=np.int64)])),
                          shape=(len(vectors), n_terms))
+
+
+def added_rows(vectors: list[Vector], n_terms: int) -> Postings:
+    """The document-side weights of articles added since the build, typed as the built rows are
+    (float32 and read-only), so that scoring them uses the kernel compiled for the built index."""
+    return Postings.of(stacked(vectors, n_terms)).read_only()
