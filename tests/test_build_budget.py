@@ -11,6 +11,7 @@ from benchmarks.query import weight_matrix
 from benchmarks.synth import write_jsonl
 from brute_force import similarities
 from recsys import RelatedIndex
+from recsys._arrays import read_only
 from recsys.build.columns import impact_columns
 from recsys.build import kernels
 from recsys.build.kernels import impact_order, reverse_offers
@@ -105,9 +106,9 @@ def probe_inputs(index: RelatedIndex) -> LinkInputs:
     """What the build's neighbour kernels read for ``index``, its probe's columns made by scipy
     (prefix_columns of the rows cut to the probe's prefix, uncapped)."""
     data, config = index._view.data, index.config
-    queries = query_weights(config, data.rows.data, data.query_tf, data.rows.indices, data.df)
+    queries = read_only(query_weights(config, data.rows.data, data.query_tf, data.rows.indices, data.df))
     usable = usable_terms(data.df, len(index), config, max(2, config.min_doc_freq))
-    probed = prefix_columns(weight_matrix(index), max(config.max_query_terms, PROBE_PREFIX))
+    probed = prefix_columns(weight_matrix(index), max(config.max_query_terms, PROBE_PREFIX)).read_only()
     return LinkInputs(queries, usable, data.term_max, data.rows, probed, len(data.vocabulary))
 
 
@@ -151,9 +152,10 @@ def test_articles_go_grouped_by_their_lead_term_and_their_lists_do_not_depend_on
     searched = search_block(inputs, config, first, last)
     for got, want in zip(kernels.all_neighbours(*args, order=shuffled), searched):
         assert np.array_equal(got, want)
-    lists = data.neighbor_rows, data.neighbor_sims, data.neighbor_rows >= 0
-    refined = refine_block(inputs, config, data.self_scores, *lists, first, last)
-    reordered = kernels.refine(queries, rows.indptr, rows.indices, rows.data, len(data.vocabulary), data.self_scores,
+    self_scores = data.self_scores.copy()  # writable, as the build's
+    lists = data.neighbor_rows.copy(), data.neighbor_sims.copy(), data.neighbor_rows >= 0
+    refined = refine_block(inputs, config, self_scores, *lists, first, last)
+    reordered = kernels.refine(queries, rows.indptr, rows.indices, rows.data, len(data.vocabulary), self_scores,
                                *lists, first, last, config.refine_fan_out, config.n_neighbors, order=shuffled)
     for got, want in zip(reordered, refined):
         assert np.array_equal(got, want)

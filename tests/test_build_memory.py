@@ -66,9 +66,10 @@ def test_blended_lists_do_not_depend_on_the_block(stories_index):
     data = stories_index._view.data
 
     def lists(block):
-        return semantic.semantic_neighbours(data.neighbor_rows.copy(), data.neighbor_sims.copy(), data.embeddings,
-                                            data.dense, data.config.semantic_weight, data.rows, data.rows.data,
-                                            data.self_scores, len(data.vocabulary), block=block)
+        return semantic.semantic_neighbours(data.neighbor_rows.copy(), data.neighbor_sims.copy(),
+                                            data.embeddings.copy(), data.dense, data.config.semantic_weight,
+                                            data.rows, data.rows.data, data.self_scores.copy(), len(data.vocabulary),
+                                            block=block)  # copies: writable, as the build's
 
     whole, blocks = lists(10**6), lists(13)
     assert np.array_equal(whole[0], blocks[0]) and np.array_equal(whole[1], blocks[1])

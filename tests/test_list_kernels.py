@@ -4,6 +4,7 @@ reference): the same scores, the same picks, ties and near-duplicate stories inc
 import numpy as np
 import pytest
 
+from recsys._arrays import make_read_only
 from recsys.config import BlendConfig
 from recsys.query import list_kernels
 from recsys.query.scoring import decay
@@ -56,6 +57,7 @@ def test_ranked_equals_the_array_code(function, seed):
     twins = rows[has_twin[rows]]
     own_group = int(groups[twins[0]]) if seed % 2 else -1  # a queried article with twins: its story is left out
     args = (rows, sims, 0.05, own_views, added_views, published, float((own_views + added_views).max()))
+    make_read_only(groups, own_views, published)  # the index's, as the library passes them
     for n in (1, 10, 200):
         got = list_kernels.ranked(*args, blend.popularity_weight, blend.freshness_weight, 1.75e9, *decay(blend),
                                   groups, has_twin, own_group, n)
@@ -70,8 +72,9 @@ def test_ranked_equals_the_array_code(function, seed):
 def test_stored_neighbours_stop_at_the_padding_and_count_stories():
     groups = np.array([0, 1, 1, 2, 3, 3, 4], dtype=np.int32)
     has_twin = np.bincount(groups)[groups] > 1
-    listed = np.array([2, 1, 4, 5, 3, 6, -1, -1])
+    listed = np.array([2, 1, 4, 5, 3, 6, -1, -1], dtype=np.int32)
     sims = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.0, 0.0, 0.0], dtype=np.float32)
+    make_read_only(groups, listed, sims)  # an index's arrays, as the library passes them
     deleted = np.zeros(7, dtype=bool)
     deleted[3] = True
     nothing = np.zeros(0, dtype=bool)

@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recsys._arrays import make_read_only
 from recsys.index import kernels
 from recsys.index.data import Postings
+
+# An index's arrays and a query's terms and weights reach the kernels read-only (recsys._arrays), so
+# the tests mark theirs read-only too: numba compiles a version for each kind of array, and the
+# tests check the one the library runs.
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -40,10 +45,13 @@ def test_a_search_that_visits_every_posting_returns_the_exact_top_rows(seed):
     q_weights = (rng.integers(1, 8, size=60) / 4).astype(np.float32)
     exact = weights[:, q_terms] @ q_weights.astype(np.float64)
     skip = int(np.argmax(exact))
+    term_max, column_starts = columns.max(axis=0).toarray().ravel(), columns.indptr.astype(np.int64)
+    make_read_only(q_terms, q_weights, term_max, column_starts, columns.indices, columns.data)
+    rows.read_only()
 
     found, scores = kernels.search_one(
-        q_terms, q_weights, np.ones(n_terms, bool), columns.max(axis=0).toarray().ravel(), 60,
-        np.iinfo(np.int64).max, columns.indptr.astype(np.int64), columns.indices, columns.data,
+        q_terms, q_weights, np.ones(n_terms, bool), term_max, 60,
+        np.iinfo(np.int64).max, column_starts, columns.indices, columns.data,
         rows.indptr, rows.indices, rows.data, np.zeros(0, bool), skip, n,
         np.zeros(n_rows, np.float32), np.empty(n_rows + 1, np.int32), np.zeros(n_terms, np.float32))
 
@@ -69,6 +77,8 @@ def test_exact_scores_of_any_number_of_rows_of_any_lengths(n_targets):
     q_weights = rng.random(40).astype(np.float32)
     targets = rng.choice(n_rows, size=n_targets).astype(np.int64)  # repeats too
     qdense = np.zeros(n_terms, np.float32)
+    make_read_only(q_terms, q_weights)
+    rows.read_only()
 
     got = kernels.query_scores(q_terms, q_weights, rows.indptr, rows.indices, rows.data, targets, qdense)
 
@@ -107,6 +117,8 @@ def test_the_dense_candidates_join_the_lexical_ones_with_blended_similarities(se
     self_score = 0.0 if seed == 0 else float(rng.random() + 0.5)
     weight = 0.3
     qdense, marks = np.zeros(n_terms, np.float32), np.zeros(n_rows, np.float32)
+    make_read_only(embeddings, q_terms, q_weights)
+    rows_data.read_only()
 
     got_rows, got_sims = semantic_kernels.joined(best, best_scores, linked, linked_scores, found, skip_row, n,
                                                  embeddings, embedding, weight, self_score, q_terms, q_weights,
