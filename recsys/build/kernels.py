@@ -20,6 +20,8 @@ from numba import njit
 from ..index.kernels import (contribution_cutoff, cosines, nth_largest, probed_search, query_scores, rescore,
                              strongest_terms)
 
+REVERSE_PER_NEIGHBOUR = 5  # refinement: rows that newly list each neighbour, offered too (the most similar first)
+
 
 @njit(cache=True, nogil=True)
 def _keep(i, rows, scores, self_score, n_keep, out_rows, out_sims):
@@ -133,12 +135,14 @@ def _merge_keep(o, old_rows, old_sims, rows, sims, n_keep, out_rows, out_sims, o
 def refine(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, first, last, fan_out,
            n_keep, order, n_threads=None):
     """One round of refinement for rows [first, last): each row's new candidates are the first
-    ``fan_out`` entries of the lists of its first ``fan_out`` neighbours (NN-descent) and up to
-    ``fan_out`` rows whose lists newly hold it (reverse edges), re-scored exactly and merged into
-    its list. ``nb_rows``, ``nb_sims`` (n_rows, n_keep) hold every row's current list and ``fresh``
-    marks the entries that joined it in the previous step: a pair reached through two entries that
-    are not fresh was scored in an earlier round, and is skipped. The rows go in ``order`` (as in
-    all_neighbours). Returns new (rows, normalised scores, fresh) for rows [first, last)."""
+    ``fan_out`` entries of the lists of its first ``fan_out`` neighbours (NN-descent), up to
+    ``fan_out`` rows whose lists newly hold it (reverse edges) and, for each of those neighbours,
+    up to REVERSE_PER_NEIGHBOUR rows whose lists newly hold the neighbour (NN-descent's reverse
+    neighbours), re-scored exactly and merged into its list. ``nb_rows``, ``nb_sims`` (n_rows,
+    n_keep) hold every row's current list and ``fresh`` marks the entries that joined it in the
+    previous step: a pair reached through two entries that are not fresh was scored in an earlier
+    round, and is skipped. The rows go in ``order`` (as in all_neighbours). Returns new (rows,
+    normalised scores, fresh) for rows [first, last)."""
     n_out = last - first
     out_rows = np.full((n_out, n_keep), -1, np.int32)
     out_sims = np.zeros((n_out, n_keep), np.float32)
@@ -199,7 +203,7 @@ def _refine_chunk(article_queries, indptr, indices, data, n_terms, self_scores, 
     width = min(fan_out, nb_rows.shape[1])
     seen = np.full(n_rows, -1, np.int64)
     qdense = np.zeros(n_terms, np.float32)
-    cand = np.empty(width * width + fan_out, np.int32)
+    cand = np.empty(width * (width + REVERSE_PER_NEIGHBOUR) + fan_out, np.int32)
     for oc in range(lo, hi):
         i = order[oc]
         o = i - first
@@ -219,6 +223,12 @@ def _refine_chunk(article_queries, indptr, indices, data, n_terms, self_scores, 
                 if j2 < 0:
                     break
                 if seen[j2] != i and (fresh[i, c] or fresh[j, c2]):
+                    seen[j2] = i
+                    cand[m] = j2
+                    m += 1
+            for p in range(offer_ptr[j], min(offer_ptr[j + 1], offer_ptr[j] + REVERSE_PER_NEIGHBOUR)):
+                j2 = offer_rows[p]  # newly lists a neighbour of i (NN-descent's reverse neighbours)
+                if seen[j2] != i:
                     seen[j2] = i
                     cand[m] = j2
                     m += 1
