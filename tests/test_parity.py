@@ -11,6 +11,7 @@ import recsys
 from recsys.query.filters import Filters
 from recsys.query.search import _search_built, candidates
 from recsys.analysis.analyzer import Analyzer, AnalyzerConfig
+from recsys.build.kernels import REVERSE_PER_NEIGHBOUR
 from recsys.weighting import bm25_weights, tfidf_query, tfidf_weights
 from brute_force import assert_ranking, expected_rows
 
@@ -212,12 +213,13 @@ def test_refinement_rounds_that_skip_pairs_scored_before_find_what_rescoring_eve
     fresh = [set(r) for r in rows]  # what joined each list in the step before
     for rounds in range(1, 4):  # a plain NN-descent round: every reachable pair scored again ...
         reached = [set(rows[i]) | {j2 for j in rows[i][:4] for j2 in rows[j][:4]} - {i} for i in range(len(docs))]
-        listing = [[] for _ in docs]  # ... and reverse edges: the 4 most similar rows that newly list i
+        listing = [[] for _ in docs]  # ... reverse edges: the 4 most similar rows that newly list i ...
         for j in range(len(docs)):
             for i in fresh[j]:
                 listing[i].append(j)
-        for i in range(len(docs)):
-            reached[i] |= set(sorted(listing[i], key=lambda j: (-similarity[j, i], j))[:4])
+        offers = [sorted(listing[i], key=lambda j: (-similarity[j, i], j))[:4] for i in range(len(docs))]
+        for i in range(len(docs)):  # ... and the first REVERSE_PER_NEIGHBOUR of those of its first 4 neighbours
+            reached[i] |= set(offers[i]) | ({j2 for j in rows[i][:4] for j2 in offers[j][:REVERSE_PER_NEIGHBOUR]} - {i})
         previous_sets = [set(r) for r in rows]
         rows = [sorted((j for j in reached[i] if similarity[i, j] > 0), key=lambda j: (-similarity[i, j], j))[:8]
                 for i in range(len(docs))]
