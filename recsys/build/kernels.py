@@ -196,6 +196,18 @@ def reverse_offers(nb_rows, nb_sims, fresh, cap, block=1 << 18):
 
 
 @njit(cache=True, nogil=True)
+def _offer(rows, i, seen, cand, m):
+    """Append to ``cand[:m]`` those of ``rows`` not yet offered to row i (``seen`` marks them, as
+    it marks these); returns the new m."""
+    for j in rows:
+        if seen[j] != i:
+            seen[j] = i
+            cand[m] = j
+            m += 1
+    return m
+
+
+@njit(cache=True, nogil=True)
 def _refine_chunk(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, offer_ptr,
                   offer_rows, first, order, fan_out, n_keep, out_rows, out_sims, out_fresh, lo, hi):
     """refine for the rows order[lo:hi], written in place (row i at output row i - first)."""
@@ -226,18 +238,10 @@ def _refine_chunk(article_queries, indptr, indices, data, n_terms, self_scores, 
                     seen[j2] = i
                     cand[m] = j2
                     m += 1
-            for p in range(offer_ptr[j], min(offer_ptr[j + 1], offer_ptr[j] + REVERSE_PER_NEIGHBOUR)):
-                j2 = offer_rows[p]  # newly lists a neighbour of i (NN-descent's reverse neighbours)
-                if seen[j2] != i:
-                    seen[j2] = i
-                    cand[m] = j2
-                    m += 1
-        for p in range(offer_ptr[i], offer_ptr[i + 1]):
-            j = offer_rows[p]
-            if seen[j] != i:
-                seen[j] = i
-                cand[m] = j
-                m += 1
+            # rows that newly list a neighbour of i (NN-descent's reverse neighbours)
+            m = _offer(offer_rows[offer_ptr[j]:min(offer_ptr[j + 1], offer_ptr[j] + REVERSE_PER_NEIGHBOUR)], i,
+                       seen, cand, m)
+        m = _offer(offer_rows[offer_ptr[i]:offer_ptr[i + 1]], i, seen, cand, m)  # rows that newly list i
         a, b = indptr[i], indptr[i + 1]
         rows, scores = rescore(np.sort(cand[:m]), indices[a:b], article_queries[a:b], indptr, indices, data, qdense)
         sims = (scores / self_scores[i]).astype(np.float32)

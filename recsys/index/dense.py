@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 TRAINING_PER_LIST = 40    # k-means trains on at most this many articles per list
+TRAINING_ITERATIONS = 10  # k-means rounds (faiss's default, 25, trains 2.6x as long for the same candidates)
 MIN_LISTS = 1
 ADD_BLOCK = 1 << 16  # embeddings encoded and added at a time
 
@@ -34,7 +35,7 @@ class DenseIndex:
         # IndexIVFFlat and a faster scan, the same candidates in practice (their scores are exact later)
         index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(d), d, lists, faiss.ScalarQuantizer.QT_8bit,
                                               faiss.METRIC_INNER_PRODUCT)
-        index.cp.seed = 0
+        index.cp.seed, index.cp.niter = 0, TRAINING_ITERATIONS
         sample = vectors
         if n > TRAINING_PER_LIST * lists:
             sample = vectors[np.sort(np.random.default_rng(0).choice(n, TRAINING_PER_LIST * lists, replace=False))]
