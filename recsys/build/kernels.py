@@ -197,8 +197,8 @@ def reverse_offers(nb_rows, nb_sims, fresh, cap, block=1 << 18):
 
 @njit(cache=True, nogil=True)
 def _offer(rows, i, seen, cand, m):
-    """Append to ``cand[:m]`` those of ``rows`` not yet offered to row i (``seen`` marks them, as
-    it marks these); returns the new m."""
+    """Append to ``cand[:m]`` those of ``rows`` not yet offered to row i (``seen[j] == i`` for those
+    offered, these now included); returns the new m."""
     for j in rows:
         if seen[j] != i:
             seen[j] = i
