@@ -58,12 +58,12 @@ def measure(n: int, queries: int, method: str, seed: int, params: dict | None = 
 
 
 def weight_matrix(index):
-    """The index's document-term weights as one scipy CSR matrix (no copy of the big arrays)."""
+    """The index's document-term weights as one scipy CSR matrix (the term ids made once, as int32)."""
     import scipy.sparse as sp
 
     data = index._view.data
-    indptr = data.rows.indptr.astype(np.int32)  # one index dtype, so scipy does not copy the indices
-    return sp.csr_matrix((data.rows.data, data.rows.indices, indptr), shape=(len(index), len(data.vocabulary)))
+    indptr = data.rows.indptr.astype(np.int32)  # one index dtype, so scipy does not copy the term ids
+    return sp.csr_matrix((data.rows.data, data.rows.term_ids(), indptr), shape=(len(index), len(data.vocabulary)))
 
 
 def mlt_recall_at_10(index, drafts) -> float:
@@ -100,7 +100,7 @@ def recall_at_10(index, ids, batch: int = 32) -> tuple[float, float]:
         queries = np.zeros((matrix.shape[1], len(rows)), np.float32)
         for c, row in enumerate(rows):
             lo, hi = data.rows.indptr[row], data.rows.indptr[row + 1]
-            queries[data.rows.indices[lo:hi], c] = weights[lo:hi]
+            queries[data.rows.row_terms(row), c] = weights[lo:hi]
         lexical = np.asarray(matrix @ queries)
         for c, row in enumerate(rows):
             embedding = None if data.embeddings is None else np.asarray(data.embeddings[row], dtype=np.float64)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
@@ -122,17 +124,19 @@ def query_needs_counts(config: IndexConfig) -> bool:
     return config.method != "tfidf" or config.min_term_freq > 1
 
 
-def query_weights(config: IndexConfig, doc_weights: np.ndarray, tf: np.ndarray | None, terms: np.ndarray,
-                  df: np.ndarray) -> np.ndarray:
+def query_weights(config: IndexConfig, doc_weights: np.ndarray, tf: np.ndarray | None,
+                  terms: np.ndarray | Callable[[], np.ndarray], df: np.ndarray) -> np.ndarray:
     """The query side of indexed articles: their TF-IDF weights or BM25 term counts (aligned with
-    ``terms``), with the entries min_term_freq and min_doc_freq rule out set to zero. ``tf`` may be
-    None when the config does not need it (query_needs_counts)."""
+    ``terms``, the entries' term ids, or a function that makes them when min_doc_freq needs them),
+    with the entries min_term_freq and min_doc_freq rule out set to zero. ``tf`` may be None when
+    the config does not need it (query_needs_counts)."""
     q = doc_weights if config.method == "tfidf" else tf
     ruled_out = None
     if config.min_term_freq > 1:  # every present term occurs at least once
         ruled_out = tf < config.min_term_freq
     rare = df < config.min_doc_freq
     if rare.any():
+        terms = terms() if callable(terms) else terms
         ruled_out = rare[terms] if ruled_out is None else ruled_out | rare[terms]
     if ruled_out is None or not ruled_out.any():
         return q  # shared, not copied: at build time this array is the size of the whole index

@@ -13,7 +13,7 @@ def stored_cosines(index) -> np.ndarray:
     config, data = index.config, index._view.data
     assert config.method == "tfidf" and config.min_term_freq <= 1 and config.min_doc_freq <= 1
     n_rows = len(data.rows.indptr) - 1
-    matrix = sp.csr_matrix((np.asarray(data.rows.data, dtype=np.float64), np.asarray(data.rows.indices),
+    matrix = sp.csr_matrix((np.asarray(data.rows.data, dtype=np.float64), data.rows.term_ids(),
                             np.asarray(data.rows.indptr)), shape=(n_rows, len(data.vocabulary)))
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     matrix = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ matrix

@@ -92,10 +92,10 @@ def pytest_runtest_makereport(item, call):
 def compiled_versions() -> set[tuple[str, tuple[str, ...]]]:
     """The typed versions of the query kernels numba has compiled (or read from its cache) in this
     process: (kernel name, its arguments' types, read-only arrays marked "ro")."""
-    from recsys.index import kernels, prefetch
+    from recsys.index import kernels, prefetch, rows
     from recsys.query import list_kernels, semantic_kernels
 
-    modules = (kernels, prefetch, list_kernels, semantic_kernels)
+    modules = (kernels, prefetch, rows, list_kernels, semantic_kernels)
     return {(f.py_func.__name__, tuple(_type_name(t) for t in signature))
             for m in modules for f in vars(m).values() if hasattr(f, "signatures") for signature in f.signatures}
 
@@ -107,6 +107,8 @@ def compiled_signatures() -> int:
 
 
 def _type_name(numba_type) -> str:
+    if isinstance(getattr(numba_type, "types", None), tuple):  # a tuple of arrays (the rows' term ids)
+        return "(" + ", ".join(_type_name(t) for t in numba_type.types) + ")"
     dtype = getattr(numba_type, "dtype", None)
     if dtype is None:
         return str(numba_type)

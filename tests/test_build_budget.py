@@ -18,6 +18,7 @@ from recsys.build.kernels import impact_order, reverse_offers
 from recsys.build.neighbours import LinkInputs, processing_order, refine_block, search_block
 from recsys.build.pipeline import PROBE_PREFIX
 from recsys.index.data import Postings, probe_budget, usable_terms
+from recsys.index.rows import Rows
 from recsys.index.kernels import strongest_terms
 from recsys.weighting import query_weights
 
@@ -106,7 +107,7 @@ def probe_inputs(index: RelatedIndex) -> LinkInputs:
     """What the build's neighbour kernels read for ``index``, its probe's columns made by scipy
     (prefix_columns of the rows cut to the probe's prefix, uncapped)."""
     data, config = index._view.data, index.config
-    queries = read_only(query_weights(config, data.rows.data, data.query_tf, data.rows.indices, data.df))
+    queries = read_only(query_weights(config, data.rows.data, data.query_tf, data.rows.term_ids(), data.df))
     usable = usable_terms(data.df, len(index), config, max(2, config.min_doc_freq))
     probed = prefix_columns(weight_matrix(index), max(config.max_query_terms, PROBE_PREFIX)).read_only()
     return LinkInputs(queries, usable, data.term_max, data.rows, probed, len(data.vocabulary))
@@ -136,18 +137,18 @@ def test_articles_go_grouped_by_their_lead_term_and_their_lists_do_not_depend_on
     data, config = index._view.data, index.config
     inputs = probe_inputs(index)
     queries, usable, probed, rows = inputs.article_queries, inputs.usable, inputs.columns, data.rows
-    lead = kernels.lead_terms(queries, usable, data.term_max, rows.indptr, rows.indices, 0, len(index))
+    lead = kernels.lead_terms(queries, usable, data.term_max, rows.indptr, rows.terms, 0, len(index))
     for i in range(len(index)):
         a, b = rows.indptr[i], rows.indptr[i + 1]
-        first = strongest_terms(rows.indices[a:b], queries[a:b], usable, data.term_max, 1)
-        assert lead[i] == (rows.indices[a + first[0]] if len(first) else -1)
+        first = strongest_terms(rows.row_terms(i), queries[a:b], usable, data.term_max, 1)
+        assert lead[i] == (rows.row_terms(i)[first[0]] if len(first) else -1)
     first, last = 100, 1500
     order = processing_order(inputs, first, last)
     assert sorted(order.tolist()) == list(range(first, last)) and np.all(np.diff(lead[order]) >= 0)
     assert len(np.unique(lead[first:last])) < 0.9 * (last - first)  # articles do share lead terms
     shuffled = np.random.default_rng(0).permutation(np.arange(first, last))
     args = (queries, usable, data.term_max, config.max_query_terms, probe_budget(config), probed.indptr,
-            probed.indices, probed.data, rows.indptr, rows.indices, rows.data, config.n_candidates,
+            probed.indices, probed.data, rows.indptr, rows.terms, rows.data, config.n_candidates,
             config.n_neighbors, first, last)
     searched = search_block(inputs, config, first, last)
     for got, want in zip(kernels.all_neighbours(*args, order=shuffled), searched):
@@ -155,7 +156,7 @@ def test_articles_go_grouped_by_their_lead_term_and_their_lists_do_not_depend_on
     self_scores = data.self_scores.copy()  # writable, as the build's
     lists = data.neighbor_rows.copy(), data.neighbor_sims.copy(), data.neighbor_rows >= 0
     refined = refine_block(inputs, config, self_scores, *lists, first, last)
-    reordered = kernels.refine(queries, rows.indptr, rows.indices, rows.data, len(data.vocabulary), self_scores,
+    reordered = kernels.refine(queries, rows.indptr, rows.terms, rows.data, len(data.vocabulary), self_scores,
                                *lists, first, last, config.refine_fan_out, config.n_neighbors, order=shuffled)
     for got, want in zip(reordered, refined):
         assert np.array_equal(got, want)
@@ -175,7 +176,7 @@ def test_impact_columns_are_scipys_columns_in_impact_order_cut_to_the_cap(cap, p
     matrix.data = np.round(matrix.data * 4) + 1  # ties, broken by row
     expected = prefix_columns(matrix, None)
     df = np.diff(expected.indptr)
-    columns = impact_columns(Postings.of(matrix), df, cap, prefix, block=37)
+    columns = impact_columns(Rows.of(matrix), df, cap, prefix, block=37)
     assert list(tmp_path.iterdir()) == [] and isinstance(columns.full.indices.base, np.memmap)
     for got, want in zip(vars(columns.full).values(), vars(expected).values()):
         assert np.array_equal(got, want)
@@ -228,7 +229,7 @@ def test_a_build_numbers_its_terms_by_document_frequency_with_the_same_weights(c
         tied = [data.vocabulary[t] for t in np.flatnonzero(data.df == value)]
         assert tied == sorted(tied)
     rows = data.rows
-    np.testing.assert_array_equal(np.bincount(rows.indices, minlength=len(data.df)), data.df)
+    np.testing.assert_array_equal(np.bincount(rows.term_ids(), minlength=len(data.df)), data.df)
     config = IndexConfig()
     with CountBuilder(Analyzer(config.analyzer), config.field_weights) as counts:
         for article in read_articles(corpus):
@@ -238,8 +239,8 @@ def test_a_build_numbers_its_terms_by_document_frequency_with_the_same_weights(c
     weights = weigh(config, tf, doc_len)[0]
     for row in range(0, len(index), 97):
         lo, hi = rows.indptr[row], rows.indptr[row + 1]
-        assert (np.diff(rows.indices[lo:hi]) > 0).all()
-        ours = dict(zip((data.vocabulary[t] for t in rows.indices[lo:hi]), rows.data[lo:hi].tolist()))
+        assert (np.diff(rows.row_terms(row)) > 0).all()
+        ours = dict(zip((data.vocabulary[t] for t in rows.row_terms(row)), rows.data[lo:hi].tolist()))
         start, end = weights.indptr[row], weights.indptr[row + 1]
         reference = dict(zip((alphabetical[t] for t in weights.indices[start:end]), weights.data[start:end].tolist()))
         assert ours.keys() == reference.keys()

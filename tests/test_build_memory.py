@@ -35,7 +35,7 @@ def test_static_embeddings_and_projection_do_not_depend_on_the_term_block(storie
     raw = np.zeros((len(rows.indptr) - 1, terms.shape[1]))
     for i in range(len(raw)):
         a, b = rows.indptr[i], rows.indptr[i + 1]
-        ids, weights = np.asarray(rows.indices[a:b]), np.asarray(rows.data[a:b], dtype=np.float64)
+        ids, weights = rows.row_terms(i), np.asarray(rows.data[a:b], dtype=np.float64)
         strongest = np.lexsort((ids, -weights))[:static_model.POOLED_TERMS]
         raw[i] = weights[strongest] @ terms[ids[strongest]]
     assert len(raw) >= semantic.CORPUS_DIRECTION_ARTICLES

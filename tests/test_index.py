@@ -231,7 +231,7 @@ def test_parallel_tokenising_builds_the_same_index(sample_articles, monkeypatch)
     monkeypatch.setattr(CountBuilder, "BATCH", 7)  # several batches from 60 articles
     serial = recsys.RelatedIndex.build(sample_articles, n_jobs=1)
     parallel = recsys.RelatedIndex.build(sample_articles, n_jobs=2)
-    for name in ("indptr", "indices", "data"):
+    for name in ("indptr", "low", "high", "high_ptr", "data"):
         np.testing.assert_array_equal(getattr(serial._view.data.rows, name), getattr(parallel._view.data.rows, name))
     assert serial._view.data.vocabulary == parallel._view.data.vocabulary
     np.testing.assert_array_equal(serial._view.data.neighbor_rows, parallel._view.data.neighbor_rows)

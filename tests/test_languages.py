@@ -114,6 +114,6 @@ def test_languages_build_the_same_index_with_worker_processes(monkeypatch):
     parallel = recsys.RelatedIndex.build(articles, language_field="lang", n_jobs=2, **PURE)
     assert serial._view.data.vocabulary == parallel._view.data.vocabulary
     assert {"die", "kinder", "kind", "strassen", "strass"} <= set(serial._view.data.vocabulary)
-    for name in ("indptr", "indices", "data"):
+    for name in ("indptr", "low", "high", "high_ptr", "data"):
         np.testing.assert_array_equal(getattr(serial._view.data.rows, name), getattr(parallel._view.data.rows, name))
     np.testing.assert_array_equal(serial._view.data.neighbor_rows, parallel._view.data.neighbor_rows)

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from recsys._arrays import make_read_only
 from recsys.index import kernels
-from recsys.index.data import Postings
+from recsys.index.rows import Rows
 
 # An index's arrays and a query's terms and weights reach the kernels read-only (recsys._arrays), so
 # the tests mark theirs read-only too: numba compiles a version for each kind of array, and the
@@ -35,7 +35,7 @@ def test_a_search_that_visits_every_posting_returns_the_exact_top_rows(seed):
     n_rows, n_terms, n = 3_000, 400, 40
     weights = sp.random(n_rows, n_terms, density=0.03, format="csr", dtype=np.float32, random_state=seed)
     weights.data[:] = rng.integers(1, 60, size=weights.nnz) / 16  # exact in float32: sums have no rounding ties
-    rows = Postings.of(weights)
+    rows = Rows.of(weights)
     columns = sp.csc_matrix(weights)
     for t in range(n_terms):  # impact order: each column's postings largest first
         a, b = columns.indptr[t], columns.indptr[t + 1]
@@ -52,7 +52,7 @@ def test_a_search_that_visits_every_posting_returns_the_exact_top_rows(seed):
     found, scores = kernels.search_one(
         q_terms, q_weights, np.ones(n_terms, bool), term_max, 60,
         np.iinfo(np.int64).max, column_starts, columns.indices, columns.data,
-        rows.indptr, rows.indices, rows.data, np.zeros(0, bool), skip, n,
+        rows.indptr, rows.terms, rows.data, np.zeros(0, bool), skip, n,
         np.zeros(n_rows, np.float32), np.empty(n_rows + 1, np.int32), np.zeros(n_terms, np.float32))
 
     others = np.delete(np.arange(n_rows), skip)
@@ -72,7 +72,7 @@ def test_exact_scores_of_any_number_of_rows_of_any_lengths(n_targets):
     weights[rng.choice(n_rows, 30)] = rng.random((30, n_terms), dtype=np.float32)  # and rows longer than a prefetch
     weights = weights.tocsr()
     weights.eliminate_zeros()
-    rows = Postings.of(weights)
+    rows = Rows.of(weights)
     q_terms = np.sort(rng.choice(n_terms, size=40, replace=False)).astype(np.int32)
     q_weights = rng.random(40).astype(np.float32)
     targets = rng.choice(n_rows, size=n_targets).astype(np.int64)  # repeats too
@@ -80,7 +80,7 @@ def test_exact_scores_of_any_number_of_rows_of_any_lengths(n_targets):
     make_read_only(q_terms, q_weights)
     rows.read_only()
 
-    got = kernels.query_scores(q_terms, q_weights, rows.indptr, rows.indices, rows.data, targets, qdense)
+    got = kernels.query_scores(q_terms, q_weights, rows.indptr, rows.terms, rows.data, targets, qdense)
 
     expected = weights[targets][:, q_terms].astype(np.float64) @ q_weights.astype(np.float64)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
@@ -102,7 +102,7 @@ def test_the_dense_candidates_join_the_lexical_ones_with_blended_similarities(se
     rng = np.random.default_rng(seed)
     n_rows, n_terms, dims, n = 2_000, 300, 16, 30
     weights = sp.random(n_rows, n_terms, density=0.05, format="csr", dtype=np.float32, random_state=seed)
-    rows_data = Postings.of(weights)
+    rows_data = Rows.of(weights)
     embeddings = _unit(rng.standard_normal((n_rows, dims))).astype(np.float32)
     embedding = _unit(rng.standard_normal(dims))
     q_terms = np.sort(rng.choice(n_terms, size=40, replace=False)).astype(np.int32)
@@ -122,7 +122,7 @@ def test_the_dense_candidates_join_the_lexical_ones_with_blended_similarities(se
 
     got_rows, got_sims = semantic_kernels.joined(best, best_scores, linked, linked_scores, found, skip_row, n,
                                                  embeddings, embedding, weight, self_score, q_terms, q_weights,
-                                                 rows_data.indptr, rows_data.indices, rows_data.data, qdense, marks)
+                                                 rows_data.indptr, rows_data.terms, rows_data.data, qdense, marks)
 
     valid = found[(found >= 0) & (found != skip_row)]
     cos = embeddings[valid].astype(np.float64) @ embedding

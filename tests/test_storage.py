@@ -52,7 +52,7 @@ def test_arrays_are_memory_mapped_and_there_is_no_pickle(sample_index, tmp_path)
         assert isinstance(array.base, np.memmap) and not array.flags.writeable
     assert {p.suffix for p in path.iterdir()} == {".npy", ".json"}
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["format"] == "recsys-index" and manifest["version"] == 3
+    assert manifest["format"] == "recsys-index" and manifest["version"] == 4
     assert manifest["counts"]["articles"] == 60
     assert set(manifest["files"]) == {p.name for p in path.iterdir()} - {"manifest.json", "editorial.json"}
 
@@ -144,6 +144,18 @@ def replace_array(path, name, array):
     (path / "manifest.json").write_text(json.dumps(manifest))
 
 
+def as_version(path, version: int) -> None:
+    """Rewrite a saved index's rows as versions 2 and 3 kept them (int32 term ids, rows_indices.npy)."""
+    rows = recsys.RelatedIndex.load(path)._view.data.rows
+    replace_array(path, "rows_indices", rows.term_ids())
+    manifest = json.loads((path / "manifest.json").read_text())
+    for name in ("rows_low", "rows_high", "rows_high_ptr"):
+        (path / f"{name}.npy").unlink()
+        del manifest["files"][f"{name}.npy"]
+    manifest["version"] = version
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
 def out_of_range(value):
     def change(array):
         array = np.array(array)
@@ -165,10 +177,11 @@ def with_nan(array):
 
 
 BAD_ARRAYS = [  # file, how it is broken, the message
-    ("rows_indices", lambda a: a[: len(a) // 2], r"rows_indices\.npy: shape \(1733,\), expected \(3467,\)"),
-    ("rows_indices", out_of_range(1481 + 7642), r"rows_indices\.npy: index 9123 out of range for 1481 terms"),
-    ("rows_indices", out_of_range(-1), r"rows_indices\.npy: index -1 out of range for 1481 terms"),
-    ("rows_indices", lambda a: a.astype(np.float32), r"rows_indices\.npy: dtype float32, expected a signed integer"),
+    ("rows_low", lambda a: a[: len(a) // 2], r"rows_low\.npy: shape \(1733,\), expected \(3467,\)"),
+    ("rows_low", out_of_range(1481 + 7642), r"rows_low\.npy: term 9123 out of range for 1481 terms"),
+    ("rows_low", lambda a: a.astype(np.int32), r"rows_low\.npy: dtype int32, expected a 16-bit unsigned \(uint16\)"),
+    ("rows_high_ptr", lambda a: a + 1, r"rows_high_ptr\.npy: starts at 1, expected 0"),
+    ("rows_high_ptr", lambda a: a[:-1], r"rows_high_ptr\.npy: shape \(60,\), expected \(61,\)"),
     ("rows_indptr", lambda a: a[:-1], r"rows_indptr\.npy: shape \(60,\), expected \(61,\)"),
     ("rows_indptr", swapped, r"rows_indptr\.npy: decreases at position 10"),
     ("rows_indptr", lambda a: a + 1, r"rows_indptr\.npy: starts at 1, expected 0"),
@@ -213,6 +226,24 @@ def test_a_foreign_or_truncated_array_is_refused_naming_its_file(sample_index, t
     assert str(path / f"{name}.npy") in str(info.value)
 
 
+@pytest.mark.parametrize("row, extra, message", [
+    (59, 0, r"rows_high\.npy: term \d+ out of range for 1481 terms"),
+    (0, 1, r"rows_high_ptr\.npy: row 0 has more entries with upper bits than entries"),
+])
+def test_upper_bits_that_name_no_term_or_no_entry_are_refused(sample_index, tmp_path, row, extra, message):
+    """The rows' upper bits (rows_high.npy, rows_high_ptr.npy) are checked with the entries they
+    belong to: a term past the vocabulary, or a row with more of them than entries, is refused."""
+    path = sample_index.save(tmp_path / "news")
+    indptr = np.load(path / "rows_indptr.npy")
+    count = int(indptr[row + 1] - indptr[row]) if extra else 1
+    high_ptr = np.zeros(len(indptr), np.int64)
+    high_ptr[row + 1:] = count + extra
+    replace_array(path, "rows_high", np.ones(count + extra, np.uint16))
+    replace_array(path, "rows_high_ptr", high_ptr)
+    with pytest.raises(IndexFormatError, match=message):
+        recsys.RelatedIndex.load(path)
+
+
 def test_the_term_counts_are_kept_only_when_the_query_side_reads_them(sample_articles, sample_index, tmp_path):
     """TF-IDF's query side is its document side: no query_tf.npy. BM25's reads the counts: a
     truncated or missing query_tf.npy is refused, naming it. An index that keeps the counts when it
@@ -230,9 +261,7 @@ def test_the_term_counts_are_kept_only_when_the_query_side_reads_them(sample_art
     with pytest.raises(IndexFormatError, match=r"query_tf\.npy: missing: the query side of method 'bm25'"):
         recsys.RelatedIndex.load(bm25)
     replace_array(tfidf, "query_tf", counts)  # the same articles' counts, as a version 2 index holds them
-    manifest = json.loads((tfidf / "manifest.json").read_text())
-    manifest["version"] = 2
-    (tfidf / "manifest.json").write_text(json.dumps(manifest))
+    as_version(tfidf, 2)
     old = recsys.RelatedIndex.load(tfidf)
     assert old._view.data.query_tf is not None
     assert [h.id for h in old.more_like_this("a-001", k=10)] == [h.id for h in sample_index.more_like_this("a-001", k=10)]
@@ -260,8 +289,8 @@ def test_the_build_keeps_the_term_postings_in_a_temporary_file(sample_articles, 
 
 def test_arrays_are_checked_when_read_into_memory_too(sample_index, tmp_path):
     path = sample_index.save(tmp_path / "news")
-    replace_array(path, "rows_indices", out_of_range(5000)(np.load(path / "rows_indices.npy")))
-    with pytest.raises(IndexFormatError, match=r"rows_indices\.npy: index 5000 out of range for 1481 terms"):
+    replace_array(path, "rows_low", out_of_range(5000)(np.load(path / "rows_low.npy")))
+    with pytest.raises(IndexFormatError, match=r"rows_low\.npy: term 5000 out of range for 1481 terms"):
         recsys.RelatedIndex.load(path, mmap=False, verify=False)
 
 
@@ -364,19 +393,21 @@ def test_a_build_without_room_for_its_temporary_files_says_so(tmp_path):
 
 
 @POSIX
-def test_no_room_for_the_term_postings_is_a_temporary_space_error(tmp_path):
-    """The same error from the term postings, written after the texts (a child process, limited
-    to files smaller than the postings)."""
+@pytest.mark.parametrize("what, call", [("the term postings", "impact_columns(Rows.of(m), np.diff(m.tocsc().indptr), 10)"),
+                                        ("the term ids", "Rows.taken(m)")])
+def test_no_room_for_the_term_ids_or_postings_is_a_temporary_space_error(tmp_path, what, call):
+    """The same error from the term ids and the term postings, written after the texts (a child
+    process, limited to files smaller than either)."""
     script = ("import numpy as np, scipy.sparse as sp\n"
               "from recsys.build.columns import impact_columns\n"
-              "from recsys.index.data import Postings\n"
+              "from recsys.index.rows import Rows\n"
               "from recsys import TemporarySpaceError\n"
               "m = sp.random(2000, 500, density=0.1, format='csr', random_state=0, dtype=np.float32)\n"
               "try:\n"
-              "    impact_columns(Postings.of(m), np.diff(m.tocsc().indptr), 10)\n"
+              f"    {call}\n"
               "except TemporarySpaceError as error:\n"
               "    print(error)\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env={**os.environ, "TMPDIR": str(tmp_path)}, preexec_fn=_limited_files(100_000), timeout=120)
-    assert done.stdout.startswith(f"no room for the term postings in the temporary directory {tmp_path} "), done
+    assert done.stdout.startswith(f"no room for {what} in the temporary directory {tmp_path} "), done
     assert list(tmp_path.iterdir()) == []

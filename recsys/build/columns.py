@@ -20,6 +20,7 @@ from .._spans import spans
 from ..index.columns import mapped, spilling, temporary_file, write
 from ..index.data import FLOAT, Postings
 from ..index.kernels import nth_largest
+from ..index.rows import Rows, row_split, term_of
 from .kernels import impact_order
 
 BLOCK_POSTINGS = 1 << 23  # postings of the columns sorted at a time (8 bytes each)
@@ -34,14 +35,14 @@ class TermColumns:
     term_max: np.ndarray    # each term's largest weight (0: no postings)
 
 
-def impact_columns(rows: Postings, counts: np.ndarray, cap: int | None = None, prefix: int | None = None,
+def impact_columns(rows: Rows, counts: np.ndarray, cap: int | None = None, prefix: int | None = None,
                    block: int = BLOCK_POSTINGS) -> TermColumns:
     """The postings of the CSR weights ``rows`` (each row's entries sorted by term), whose columns
     hold ``counts`` postings (the document frequencies), in impact order: every one, and the
     probe's (each row's ``prefix`` strongest entries, ties included; at most ``cap`` of them per
     column; None: no limit)."""
     thresholds = _prefix_thresholds(rows.indptr, rows.data, prefix or 0)
-    probed = _prefix_counts(rows.indptr, rows.indices, rows.data, thresholds, len(counts))
+    probed = _prefix_counts(rows.indptr, rows.terms, rows.data, thresholds, len(counts))
     full_ptr, probe_ptr = _pointers(counts), _pointers(probed if cap is None else np.minimum(probed, cap))
     probe = Postings(probe_ptr, np.empty(probe_ptr[-1], np.int32), np.empty(probe_ptr[-1], FLOAT))
     term_max = np.zeros(len(counts), FLOAT)
@@ -68,27 +69,31 @@ def _pointers(counts: np.ndarray) -> np.ndarray:
     return pointers
 
 
-def _block_columns(rows: Postings, pointers: np.ndarray, first: int, last: int, cursors: np.ndarray) -> Postings:
+def _block_columns(rows: Rows, pointers: np.ndarray, first: int, last: int, cursors: np.ndarray) -> Postings:
     """The columns of terms [first, last), impact-ordered, with pointers from 0 (see _fill for ``cursors``)."""
     indptr = pointers[first:last + 1] - pointers[first]
     indices, data = np.empty(indptr[-1], np.int32), np.empty(indptr[-1], FLOAT)
-    _fill(rows.indptr, rows.indices, rows.data, cursors, first, last, indptr, indices, data)
+    _fill(rows.indptr, rows.terms, rows.data, cursors, first, last, indptr, indices, data)
     impact_order(indptr, indices, data)
     return Postings(indptr, indices, data)
 
 
 @njit(cache=True, nogil=True)
-def _fill(indptr, indices, data, cursors, first, last, colptr, out_rows, out_data):
+def _fill(indptr, terms, data, cursors, first, last, colptr, out_rows, out_data):
     """Each posting of terms [first, last) at its column's next place, rows in ascending order. The
     rows' entries are sorted by term and ``cursors`` holds each row's first entry of a term >= first
     (advanced here past the block's), so the blocks, taken in order, read each entry once."""
     filled = colptr[:-1].copy()
     for i in range(indptr.shape[0] - 1):
         p, end = cursors[i], indptr[i + 1]
-        while p < end and indices[p] < last:
-            at = filled[indices[p] - first]
+        split, base = row_split(indptr, terms, i)
+        while p < end:
+            t = term_of(terms, p, split, base)
+            if t >= last:
+                break
+            at = filled[t - first]
             out_rows[at], out_data[at] = i, data[p]
-            filled[indices[p] - first] = at + 1
+            filled[t - first] = at + 1
             p += 1
         cursors[i] = p
 
@@ -107,13 +112,14 @@ def _prefix_thresholds(indptr, data, prefix):
 
 
 @njit(cache=True, nogil=True)
-def _prefix_counts(indptr, indices, data, thresholds, n_terms):
+def _prefix_counts(indptr, terms, data, thresholds, n_terms):
     """Per column, how many rows count it among their strongest entries (weight >= the row's threshold)."""
     counts = np.zeros(n_terms, np.int64)
     for i in range(indptr.shape[0] - 1):
+        split, base = row_split(indptr, terms, i)
         for p in range(indptr[i], indptr[i + 1]):
             if data[p] >= thresholds[i]:
-                counts[indices[p]] += 1
+                counts[term_of(terms, p, split, base)] += 1
     return counts
 
 

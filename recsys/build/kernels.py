@@ -19,6 +19,7 @@ from numba import njit
 
 from ..index.kernels import (contribution_cutoff, cosines, nth_largest, probed_search, query_scores, rescore,
                              strongest_terms)
+from ..index.rows import row_split, row_terms, term_of
 
 REVERSE_PER_NEIGHBOUR = 5  # refinement: rows that newly list each neighbour, offered too (the most similar first)
 
@@ -59,7 +60,7 @@ def _in_chunks(kernel, n: int, n_threads: int | None, *args) -> None:
 
 
 def all_neighbours(article_queries, usable, term_max, max_query_terms, budget, colptr, rowidx, colval, indptr,
-                   indices, data, n_candidates, n_keep, first, last, order, n_threads=None):
+                   terms, data, n_candidates, n_keep, first, last, order, n_threads=None):
     """For every row i in [first, last), its ``n_keep`` best other rows by q_i . W[j] / q_i . W[i],
     searched for in ``order`` (those rows, each once; see lead_terms).
 
@@ -72,13 +73,13 @@ def all_neighbours(article_queries, usable, term_max, max_query_terms, budget, c
     out_sims = np.zeros((n_out, n_keep), np.float32)
     self_scores = np.zeros(n_out, np.float64)
     _in_chunks(_neighbours_chunk, n_out, n_threads, article_queries, usable, term_max, max_query_terms, budget, colptr,
-               rowidx, colval, indptr, indices, data, n_candidates, n_keep, first, order, out_rows, out_sims,
+               rowidx, colval, indptr, terms, data, n_candidates, n_keep, first, order, out_rows, out_sims,
                self_scores)
     return out_rows, out_sims, self_scores
 
 
 @njit(cache=True, nogil=True)
-def _neighbours_chunk(article_queries, usable, term_max, max_query_terms, budget, colptr, rowidx, colval, indptr, indices,
+def _neighbours_chunk(article_queries, usable, term_max, max_query_terms, budget, colptr, rowidx, colval, indptr, terms,
                       data, n_candidates, n_keep, first, order, out_rows, out_sims, self_scores, lo, hi):
     """all_neighbours for the rows order[lo:hi], written in place (row i at output row i - first)."""
     n_rows = indptr.shape[0] - 1
@@ -90,7 +91,7 @@ def _neighbours_chunk(article_queries, usable, term_max, max_query_terms, budget
         i = order[c]
         o = i - first
         a, b = indptr[i], indptr[i + 1]
-        q_terms = indices[a:b]
+        q_terms = row_terms(indptr, terms, i)
         q_weights = article_queries[a:b]
         self_score = 0.0
         for p in range(b - a):
@@ -101,7 +102,7 @@ def _neighbours_chunk(article_queries, usable, term_max, max_query_terms, budget
         probe = strongest_terms(q_terms, q_weights, usable, term_max, max_query_terms)
         cutoff = contribution_cutoff(q_terms, q_weights, probe, colptr, colval, term_max, budget)
         rows, scores = probed_search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr,
-                               indices, data, every_row, i, n_candidates, acc, touched, qdense)
+                               terms, data, every_row, i, n_candidates, acc, touched, qdense)
         _keep(o, rows, scores, self_score, n_keep, out_rows, out_sims)
 
 
@@ -132,7 +133,7 @@ def _merge_keep(o, old_rows, old_sims, rows, sims, n_keep, out_rows, out_sims, o
         out_fresh[o, c] = False
 
 
-def refine(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, first, last, fan_out,
+def refine(article_queries, indptr, terms, data, n_terms, self_scores, nb_rows, nb_sims, fresh, first, last, fan_out,
            n_keep, order, n_threads=None):
     """One round of refinement for rows [first, last): each row's new candidates are the first
     ``fan_out`` entries of the lists of its first ``fan_out`` neighbours (NN-descent), up to
@@ -148,7 +149,7 @@ def refine(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows
     out_sims = np.zeros((n_out, n_keep), np.float32)
     out_fresh = np.zeros((n_out, n_keep), np.bool_)
     offer_ptr, offer_rows = reverse_offers(nb_rows, nb_sims, fresh, fan_out)
-    _in_chunks(_refine_chunk, n_out, n_threads, article_queries, indptr, indices, data, n_terms, self_scores, nb_rows,
+    _in_chunks(_refine_chunk, n_out, n_threads, article_queries, indptr, terms, data, n_terms, self_scores, nb_rows,
                nb_sims, fresh, offer_ptr, offer_rows, first, order, fan_out, n_keep, out_rows, out_sims, out_fresh)
     return out_rows, out_sims, out_fresh
 
@@ -208,7 +209,7 @@ def _offer(rows, i, seen, cand, m):
 
 
 @njit(cache=True, nogil=True)
-def _refine_chunk(article_queries, indptr, indices, data, n_terms, self_scores, nb_rows, nb_sims, fresh, offer_ptr,
+def _refine_chunk(article_queries, indptr, terms, data, n_terms, self_scores, nb_rows, nb_sims, fresh, offer_ptr,
                   offer_rows, first, order, fan_out, n_keep, out_rows, out_sims, out_fresh, lo, hi):
     """refine for the rows order[lo:hi], written in place (row i at output row i - first)."""
     n_rows = indptr.shape[0] - 1
@@ -243,27 +244,29 @@ def _refine_chunk(article_queries, indptr, indices, data, n_terms, self_scores, 
                        seen, cand, m)
         m = _offer(offer_rows[offer_ptr[i]:offer_ptr[i + 1]], i, seen, cand, m)  # rows that newly list i
         a, b = indptr[i], indptr[i + 1]
-        rows, scores = rescore(np.sort(cand[:m]), indices[a:b], article_queries[a:b], indptr, indices, data, qdense)
+        rows, scores = rescore(np.sort(cand[:m]), row_terms(indptr, terms, i), article_queries[a:b], indptr, terms,
+                               data, qdense)
         sims = (scores / self_scores[i]).astype(np.float32)
         _merge_keep(o, nb_rows[i], nb_sims[i], rows, sims, n_keep, out_rows, out_sims, out_fresh)
 
 
-def lead_terms(article_queries, usable, term_max, indptr, indices, first, last):
+def lead_terms(article_queries, usable, term_max, indptr, terms, first, last):
     """For rows [first, last), the usable term through which each can add most to any article's
     score (q_weight * the term's largest weight, as strongest_terms ranks them; the first such
     on ties; -1: none). Articles that share it are often of one story."""
     out = np.full(last - first, -1, np.int64)
-    _in_chunks(_lead_chunk, last - first, None, article_queries, usable, term_max, indptr, indices, first, out)
+    _in_chunks(_lead_chunk, last - first, None, article_queries, usable, term_max, indptr, terms, first, out)
     return out
 
 
 @njit(cache=True, nogil=True)
-def _lead_chunk(article_queries, usable, term_max, indptr, indices, first, out, lo, hi):
+def _lead_chunk(article_queries, usable, term_max, indptr, terms, first, out, lo, hi):
     """lead_terms for output rows [lo, hi), written in place."""
     for o in range(lo, hi):
         best = 0.0
+        split, base = row_split(indptr, terms, first + o)
         for p in range(indptr[first + o], indptr[first + o + 1]):
-            t = indices[p]
+            t = term_of(terms, p, split, base)
             key = article_queries[p] * term_max[t]
             if usable[t] and key > best:
                 best, out[o] = key, t
@@ -335,36 +338,37 @@ def _floors_chunk(indptr, data, max_terms, floors, at_floors, lo, hi):
             at_floors[i] = max_terms - np.sum(data[a:b] > floors[i])
 
 
-def pooled(indptr, indices, data, vectors, first_term, state, out, n_threads=None):
+def pooled(indptr, terms, data, vectors, first_term, state, out, n_threads=None):
     """Add to ``out`` (n_rows, d) float32, in place, each CSR row's sum of ``vectors[term -
     first_term] * weight`` over the entries ``state`` (from ``pooling``) selects whose term is one
     of the ``len(vectors)`` from ``first_term`` on. Call it for consecutive blocks of terms from the
-    first (each row's indices ascending): each entry is read once, and the sums are the same, bit
+    first (each row's terms ascending): each entry is read once, and the sums are the same, bit
     for bit, as those of all the terms at once."""
     floors, at_floors, cursors = state
-    _in_chunks(_pooled_chunk, len(out), n_threads, indptr, indices, data, vectors, first_term, floors, at_floors,
+    _in_chunks(_pooled_chunk, len(out), n_threads, indptr, terms, data, vectors, first_term, floors, at_floors,
                cursors, out)
 
 
 @njit(cache=True, nogil=True)
-def _pooled_chunk(indptr, indices, data, vectors, first_term, floors, at_floors, cursors, out, lo, hi):
+def _pooled_chunk(indptr, terms, data, vectors, first_term, floors, at_floors, cursors, out, lo, hi):
     """pooled for rows [lo, hi), added in place to ``out``; advances their at_floors and cursors."""
     last_term = first_term + vectors.shape[0]
     for i in range(lo, hi):
         floor, at_floor, p, end = floors[i], at_floors[i], cursors[i], indptr[i + 1]
-        while p < end and indices[p] < last_term:
+        split, base = row_split(indptr, terms, i)
+        while p < end and term_of(terms, p, split, base) < last_term:
             weight = data[p]
             if weight > floor or (weight == floor and at_floor > 0):
                 if weight == floor:
                     at_floor -= 1
-                term = indices[p]
+                term = term_of(terms, p, split, base)
                 for c in range(vectors.shape[1]):
                     out[i, c] += np.float32(weight) * vectors[term - first_term, c]
             p += 1
         at_floors[i], cursors[i] = at_floor, p
 
 
-def blended_lists(article_queries, indptr, indices, data, n_terms, self_scores, embeddings, lexical_rows,
+def blended_lists(article_queries, indptr, terms, data, n_terms, self_scores, embeddings, lexical_rows,
                   lexical_sims, rows, candidates, weight, n_threads=None):
     """For each of ``rows`` (int64): its best ``lexical_rows.shape[1]`` candidates by
     (1 - weight) * lexical + weight * max(cosine, 0), exactly. The candidates are its lexical list
@@ -374,13 +378,13 @@ def blended_lists(article_queries, indptr, indices, data, n_terms, self_scores, 
     n, keep = len(candidates), lexical_rows.shape[1]
     out_rows = np.full((n, keep), -1, np.int32)
     out_sims = np.zeros((n, keep), np.float32)
-    _in_chunks(_blended_chunk, n, n_threads, article_queries, indptr, indices, data, n_terms, self_scores, embeddings,
+    _in_chunks(_blended_chunk, n, n_threads, article_queries, indptr, terms, data, n_terms, self_scores, embeddings,
                lexical_rows, lexical_sims, rows, candidates, weight, out_rows, out_sims)
     return out_rows, out_sims
 
 
 @njit(cache=True, nogil=True)
-def _blended_chunk(article_queries, indptr, indices, data, n_terms, self_scores, embeddings, lexical_rows,
+def _blended_chunk(article_queries, indptr, terms, data, n_terms, self_scores, embeddings, lexical_rows,
                    lexical_sims, block_rows, candidates, weight, out_rows, out_sims, lo, hi):
     """blended_lists for lines [lo, hi) (rows block_rows[lo:hi]), written in place."""
     qdense = np.zeros(n_terms, np.float32)
@@ -402,7 +406,8 @@ def _blended_chunk(article_queries, indptr, indices, data, n_terms, self_scores,
                 rows[m] = j
                 m += 1
         a, b = indptr[i], indptr[i + 1]
-        scores = query_scores(indices[a:b], article_queries[a:b], indptr, indices, data, rows[listed:m], qdense)
+        scores = query_scores(row_terms(indptr, terms, i), article_queries[a:b], indptr, terms, data, rows[listed:m],
+                              qdense)
         for c in range(listed, m):
             sims[c] = (1 - weight) * (scores[c - listed] / self_scores[i] if self_scores[i] > 0 else 0.0)
         semantic = cosines(embeddings, rows[:m], embeddings[i])

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from ..config import IndexConfig
 from ..index.data import Postings, probe_budget
+from ..index.rows import Rows
 from . import kernels
 
 CONVERGED = 0.001  # refinement stops once a round changes fewer than this share of the lists' entries (NN-descent's delta)
@@ -25,7 +26,7 @@ class LinkInputs:
     article_queries: np.ndarray
     usable: np.ndarray
     term_max: np.ndarray
-    rows: Postings
+    rows: Rows
     columns: Postings | None  # None once the search is done (see neighbour_lists)
     n_terms: int
     orders: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)  # see processing_order
@@ -86,7 +87,7 @@ def search_block(inputs: LinkInputs, config: IndexConfig, first: int, last: int,
     rows, columns = inputs.rows, inputs.columns
     return kernels.all_neighbours(inputs.article_queries, inputs.usable, inputs.term_max, config.max_query_terms,
                                   probe_budget(config), columns.indptr, columns.indices, columns.data, rows.indptr,
-                                  rows.indices, rows.data, config.n_candidates, config.n_neighbors, first, last,
+                                  rows.terms, rows.data, config.n_candidates, config.n_neighbors, first, last,
                                   processing_order(inputs, first, last), n_threads)
 
 
@@ -95,7 +96,7 @@ def refine_block(inputs: LinkInputs, config: IndexConfig, self_scores: np.ndarra
                  n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """kernels.refine for rows [first, last)."""
     rows = inputs.rows
-    return kernels.refine(inputs.article_queries, rows.indptr, rows.indices, rows.data, inputs.n_terms, self_scores,
+    return kernels.refine(inputs.article_queries, rows.indptr, rows.terms, rows.data, inputs.n_terms, self_scores,
                           neighbor_rows, neighbor_sims, fresh, first, last, config.refine_fan_out,
                           config.n_neighbors, processing_order(inputs, first, last), n_threads)
 
@@ -107,7 +108,7 @@ def processing_order(inputs: LinkInputs, first: int, last: int) -> np.ndarray:
     depend on the order."""
     if (first, last) not in inputs.orders:
         rows = inputs.rows
-        lead = kernels.lead_terms(inputs.article_queries, inputs.usable, inputs.term_max, rows.indptr, rows.indices,
+        lead = kernels.lead_terms(inputs.article_queries, inputs.usable, inputs.term_max, rows.indptr, rows.terms,
                                   first, last)
         inputs.orders[first, last] = first + np.argsort(lead, kind="stable")
     return inputs.orders[first, last]

@@ -22,7 +22,8 @@ from ..documents.article import Article
 from ..documents.readers import iter_input, read_articles, validate_rows
 from ..errors import InputError
 from ..index.columns import ArticleStore, StoreBuilder
-from ..index.data import IndexData, Postings, usable_terms
+from ..index.data import IndexData, usable_terms
+from ..index.rows import Rows, let_go
 from ..weighting import query_needs_counts, query_weights, weigh
 from .columns import impact_columns
 from .neighbours import Linker, LinkInputs, LocalLinker, duplicate_groups, neighbour_lists
@@ -114,10 +115,12 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     tf, vocabulary, df = frequency_ordered(tf, vocabulary)
     query_tf = tf.data.copy() if query_needs_counts(config) else None
     weights, df, idf, avgdl = weigh(config, tf, doc_len, df)
+    if tf is not weights:  # weighed in place: the callers still hold the counts, whose arrays these are
+        let_go(tf)
     del tf
     # read-only from here on, as the index's arrays are at query time: the kernels the build and the
     # queries share then compile once (see recsys._arrays)
-    rows = Postings.of(weights).read_only()
+    rows = Rows.taken(weights).read_only()
     del weights
     # the build's probe finds an article by its strongest terms, and reads at most its budget of any
     # column's postings; the index keeps them all, on disk
@@ -126,7 +129,7 @@ def _weigh_and_link(config: IndexConfig, tf: sp.csr_matrix, doc_len: np.ndarray,
     columns.probe.read_only()
     make_read_only(columns.term_max)
     release_freed_memory()
-    article_queries = query_weights(config, rows.data, query_tf, rows.indices, df)
+    article_queries = query_weights(config, rows.data, query_tf, rows.term_ids, df)
     make_read_only(article_queries)
     usable = usable_terms(df, len(store), config, max(2, config.min_doc_freq))
     linking = time.perf_counter()

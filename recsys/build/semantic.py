@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..analysis import embedding, static_model
 from ..analysis.analyzer import Analyzer, AnalyzerConfig
 from ..config import IndexConfig
 from ..index.columns import ArticleStore, mapped, read_into, spilling, temporary_file, write
-from ..index.data import FLOAT, Postings, moved, unit_rows
+from ..index.data import FLOAT, moved, unit_rows
+from ..index.rows import Rows
 from ..index.dense import DenseIndex
 from . import kernels
 from .progress import progress_bar, release_freed_memory
@@ -40,7 +40,7 @@ def uses_minilm(config: IndexConfig) -> bool:
     return config.semantic_weight > 0 and config.semantic_model == "minilm"
 
 
-def channel(config: IndexConfig, rows: Postings, vocabulary: list[str], store: ArticleStore, progress: bool,
+def channel(config: IndexConfig, rows: Rows, vocabulary: list[str], store: ArticleStore, progress: bool,
             known: Mapping[str, np.ndarray], lexical_rows: np.ndarray, lexical_sims: np.ndarray) -> Channel:
     """The semantic channel of an index whose lexical neighbour lists are ``lexical_rows/sims``."""
     projection = encoded = None
@@ -62,11 +62,11 @@ def channel(config: IndexConfig, rows: Postings, vocabulary: list[str], store: A
     return Channel(embeddings, projection, encoded, dense)
 
 
-def lsa(rows: Postings, n_terms: int, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+def lsa(rows: Rows, n_terms: int, n_components: int) -> tuple[np.ndarray, np.ndarray]:
     """Unit LSA embeddings of the articles and the projection (TruncatedSVD of the weight matrix)."""
     from sklearn.decomposition import TruncatedSVD
 
-    matrix = sp.csr_matrix((rows.data, rows.indices, rows.indptr), shape=(len(rows.indptr) - 1, n_terms))
+    matrix = rows.to_csr(n_terms)
     d = max(1, min(n_components, min(matrix.shape) - 1))
     svd = TruncatedSVD(n_components=d, random_state=0).fit(matrix)
     embeddings = svd.transform(matrix)
@@ -75,7 +75,7 @@ def lsa(rows: Postings, n_terms: int, n_components: int) -> tuple[np.ndarray, np
     return embeddings.astype(FLOAT), svd.components_.astype(FLOAT)
 
 
-def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig,
+def static(rows: Rows, vocabulary: list[str], analyzer: AnalyzerConfig,
            block: int = TERM_BLOCK) -> tuple[np.ndarray, np.ndarray]:
     """Unit static-model embeddings of the articles, and the projection (n_terms, d: a row per term) that makes
     them from an article's term weights: each term's static vector (static_model.term_vectors),
@@ -89,7 +89,7 @@ def static(rows: Postings, vocabulary: list[str], analyzer: AnalyzerConfig,
     pooled = np.zeros((len(rows.indptr) - 1, model.vectors.shape[1]), np.float32)
     with spilling("the term vectors"), temporary_file() as file:
         for first, terms in static_model.term_vector_blocks(model, vocabulary, Analyzer(analyzer), block):
-            kernels.pooled(rows.indptr, rows.indices, rows.data, terms, first, state, pooled)
+            kernels.pooled(rows.indptr, rows.terms, rows.data, terms, first, state, pooled)
             write(file, terms)
         if len(pooled) >= CORPUS_DIRECTION_ARTICLES:
             common = _common_direction(pooled)
@@ -186,7 +186,7 @@ def encode_articles(store: ArticleStore, progress: bool, known: Mapping[str, np.
 
 
 def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embeddings: np.ndarray,
-                        dense: DenseIndex, weight: float, rows: Postings, article_queries: np.ndarray,
+                        dense: DenseIndex, weight: float, rows: Rows, article_queries: np.ndarray,
                         self_scores: np.ndarray, n_terms: int, block: int = 8192,
                         fan_out: int = BLENDED_FAN_OUT) -> tuple[np.ndarray, np.ndarray]:
     """Every article's neighbour list with the semantic channel: the candidates are its lexical
@@ -203,7 +203,7 @@ def semantic_neighbours(lexical_rows: np.ndarray, lexical_sims: np.ndarray, embe
     n_dense = min(keep, n - 1)
 
     def blended(block: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return kernels.blended_lists(article_queries, rows.indptr, rows.indices, rows.data, n_terms, self_scores,
+        return kernels.blended_lists(article_queries, rows.indptr, rows.terms, rows.data, n_terms, self_scores,
                                      embeddings, lexical_rows, lexical_sims, block,
                                      np.asarray(candidates, np.int32), weight)  # one compiled kernel for both passes
 

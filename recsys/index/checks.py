@@ -15,12 +15,15 @@ import numpy as np
 from ..errors import IndexFormatError
 from ..weighting import query_needs_counts
 from .columns import ArticleStore
+from .rows import LOW_TERMS, largest_term
 
 if TYPE_CHECKING:
     from .data import IndexData
 
-SIGNED, FLOATING, BYTES = "i", "f", "u1"
-_KINDS = {SIGNED: "a signed integer", FLOATING: "a floating-point", BYTES: "a byte (uint8)"}
+SIGNED, FLOATING, BYTES, HALF_WORDS = "i", "f", "u1", "u2"
+_KINDS = {SIGNED: "a signed integer", FLOATING: "a floating-point", BYTES: "a byte (uint8)",
+          HALF_WORDS: "a 16-bit unsigned (uint16)"}
+_UNSIGNED = {BYTES: np.uint8, HALF_WORDS: np.uint16}
 _FLOAT_ARRAYS = ("idf", "term_max", "query_tf", "self_scores", "neighbor_sims", "rows_data", "columns_data",
                  "lsa_components", "static_projection")
 
@@ -32,7 +35,10 @@ def check_index(data: "IndexData", arrays: Mapping[str, np.ndarray], directory: 
     files = _Files(directory, arrays)
     n, n_terms, nonzeros = len(data.store), len(data.vocabulary), data.rows.data.size
     _check_counts(directory, counts, n, n_terms, nonzeros)
-    _check_postings(files, "rows", n, n_terms, "terms", nonzeros)
+    if "rows_indices" in files.arrays:  # versions 2 and 3: int32 term ids
+        _check_postings(files, "rows", n, n_terms, "terms", nonzeros)
+    else:
+        _check_rows(files, n, n_terms, nonzeros)
     _check_postings(files, "columns", n_terms, n, "articles", nonzeros)
     _check_impact_order(files)
     if query_needs_counts(data.config) or "query_tf" in files.arrays:
@@ -72,7 +78,7 @@ class _Files:
         """The array, once its dtype is of ``kind`` and its shape is ``shape`` (None: any length)."""
         array = self.arrays[name]
         dtype = array.dtype
-        if not (dtype == np.uint8 if kind == BYTES else dtype.kind == kind):
+        if not (dtype == _UNSIGNED[kind] if kind in _UNSIGNED else dtype.kind == kind):
             self.fail(name, f"dtype {dtype}, expected {_KINDS[kind]} array")
         if not dtype.isnative:
             self.fail(name, f"dtype {dtype.str} is not in this machine's byte order")
@@ -128,6 +134,24 @@ def _check_postings(files: _Files, prefix: str, n_major: int, n_minor: int, mino
     files.array(f"{prefix}_data", FLOATING, (nonzeros,))
     files.offsets(f"{prefix}_indptr", n_major, f"{prefix}_indices")
     files.in_range(indices, f"{prefix}_indices", 0, n_minor, minor)
+
+
+def _check_rows(files: _Files, n: int, n_terms: int, nonzeros: int) -> None:
+    """The rows' term ids in two parts (see index.rows): each row has no more entries with upper bits
+    than entries, and every entry's term is one of the ``n_terms``."""
+    files.array("rows_low", HALF_WORDS, (nonzeros,))
+    high = files.array("rows_high", HALF_WORDS, (None,))
+    files.array("rows_data", FLOATING, (nonzeros,))
+    files.offsets("rows_indptr", n, "rows_low")
+    files.offsets("rows_high_ptr", n, "rows_high")
+    indptr, high_ptr = files.arrays["rows_indptr"], files.arrays["rows_high_ptr"]
+    over = np.flatnonzero(np.diff(high_ptr) > np.diff(indptr))
+    if len(over):
+        files.fail("rows_high_ptr", f"row {over[0]} has more entries with upper bits than entries")
+    largest = largest_term(indptr, (files.arrays["rows_low"], high, high_ptr))
+    if largest >= n_terms:
+        files.fail("rows_high" if largest >= LOW_TERMS else "rows_low",
+                   f"term {largest} out of range for {n_terms} terms")
 
 
 def _check_impact_order(files: _Files) -> None:

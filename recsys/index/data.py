@@ -13,6 +13,7 @@ from ..config import IndexConfig
 from ..weighting import FLOAT
 from .columns import ArticleStore
 from .dense import DenseIndex
+from .rows import Rows
 
 
 @dataclass
@@ -43,7 +44,7 @@ class IndexData:
     df: np.ndarray            # documents per term
     idf: np.ndarray           # idf per term (TF-IDF or BM25 flavour, by method)
     avgdl: float              # mean weighted document length (BM25)
-    rows: Postings            # CSR weights, one row per article
+    rows: Rows                # CSR weights, one row per article, term ids in 16 bits where they fit
     query_tf: np.ndarray | None  # weighted term counts, aligned with rows.data (None: not needed, query_needs_counts)
     columns: Postings         # CSC weights: the postings of each term, each in impact order
     term_max: np.ndarray      # each term's largest weight in any article (bounds its contribution)

@@ -1,9 +1,10 @@
 """Compiled scoring kernels (numba): candidate search over impact-ordered term postings, exact
 re-scoring, and the neighbour-of-neighbour refinement of the precomputed lists.
 
-Notation: the index is a document-term weight matrix W, held both as CSR (rows = articles) and
-as CSC (columns = term postings, each column sorted by weight, largest first: impact order). A
-query is a sparse term vector q. The exact score of article j is the dot product q . W[j].
+Notation: the index is a document-term weight matrix W, held both as CSR (rows = articles; the
+kernels take their term ids as ``terms``, see recsys.index.rows) and as CSC (columns = term
+postings, each column sorted by weight, largest first: impact order). A query is a sparse term
+vector q. The exact score of article j is the dot product q . W[j].
 
 Candidates are found by visiting, over the query's strongest terms, only the postings whose
 contribution q_t * W[j, t] is at least a cut-off chosen per query so that about ``budget`` postings
@@ -19,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .prefetch import fetch_row, fetch_vector
+from .prefetch import fetch_high, fetch_row, fetch_vector
+from .rows import LOW_BITS, row_split
 
 
 @njit(cache=True, nogil=True)
@@ -149,56 +151,69 @@ FETCHED_AHEAD = 2 * ROWS_AT_ONCE  # rows exact scoring asks the memory for befor
 
 
 @njit(cache=True, nogil=True)
-def _dot(a, b, indices, data, qdense, s):
-    """s plus the row entries [a, b) times the query's weights of their terms, in order."""
-    for pp in range(a, b):
-        s += np.float64(qdense[indices[pp]]) * data[pp]  # float32 scratch: a float64 sum all the same
+def _dot(a, b, split, base, terms, data, qdense, s):
+    """s plus the row entries [a, b) times the query's weights of their terms, in order (``split``
+    and ``base``: the row's, see rows.row_split)."""
+    low, high = terms[0], terms[1]
+    for pp in range(a, min(b, split)):
+        s += np.float64(qdense[low[pp]]) * data[pp]  # float32 scratch: a float64 sum all the same
+    for pp in range(max(a, split), b):
+        s += np.float64(qdense[np.int64(low[pp]) | (np.int64(high[base + pp]) << LOW_BITS)]) * data[pp]
     return s
 
 
 @njit(cache=True, nogil=True)
-def _scores(targets, q_terms, q_weights, indptr, indices, data, qdense):
+def _scores(targets, q_terms, q_weights, indptr, terms, data, qdense):
     """Exact scores q . W[j] of the target rows. ``qdense`` (zeroed, size n_terms) is returned zeroed.
-    ROWS_AT_ONCE rows go side by side, so that their fetches from main memory overlap (the time
-    goes there); each row's sum is taken in the order of its entries all the same."""
+    ROWS_AT_ONCE rows go side by side through the entries whose terms fit in 16 bits, so that
+    their fetches from main memory overlap (the time goes there); each row's sum is taken in the
+    order of its entries all the same."""
     for p in range(q_terms.shape[0]):
         qdense[q_terms[p]] = q_weights[p]
+    low = terms[0]
     n, lanes = targets.shape[0], ROWS_AT_ONCE
     exact = np.empty(n, np.float64)
     starts, ends, sums = np.empty(lanes, np.int64), np.empty(lanes, np.int64), np.empty(lanes, np.float64)
+    splits, bases = np.empty(lanes, np.int64), np.empty(lanes, np.int64)
     for c in range(min(n, FETCHED_AHEAD)):
-        fetch_row(indptr, indices, data, targets[c])
+        fetch_row(indptr, terms, data, targets[c])
     for c in range(0, n - n % lanes, lanes):
         for f in range(c + FETCHED_AHEAD, min(n, c + FETCHED_AHEAD + lanes)):  # the rows after these, meanwhile
-            fetch_row(indptr, indices, data, targets[f])
+            fetch_row(indptr, terms, data, targets[f])
         common = np.iinfo(np.int64).max
         for lane in range(lanes):
-            starts[lane], ends[lane] = indptr[targets[c + lane]], indptr[targets[c + lane] + 1]
+            row = targets[c + lane]
+            starts[lane], ends[lane] = indptr[row], indptr[row + 1]
+            splits[lane], bases[lane] = row_split(indptr, terms, row)
+            fetch_high(terms, splits[lane], bases[lane], ends[lane])
             sums[lane] = 0.0
-            common = min(common, ends[lane] - starts[lane])
+            common = min(common, splits[lane] - starts[lane])
         for e in range(common):
             for lane in range(lanes):
                 pp = starts[lane] + e
-                sums[lane] += np.float64(qdense[indices[pp]]) * data[pp]
+                sums[lane] += np.float64(qdense[low[pp]]) * data[pp]
         for lane in range(lanes):
-            exact[c + lane] = _dot(starts[lane] + common, ends[lane], indices, data, qdense, sums[lane])
+            exact[c + lane] = _dot(starts[lane] + common, ends[lane], splits[lane], bases[lane], terms, data, qdense,
+                                   sums[lane])
     for c in range(n - n % lanes, n):
-        exact[c] = _dot(indptr[targets[c]], indptr[targets[c] + 1], indices, data, qdense, 0.0)
+        row = targets[c]
+        split, base = row_split(indptr, terms, row)
+        exact[c] = _dot(indptr[row], indptr[row + 1], split, base, terms, data, qdense, 0.0)
     for p in range(q_terms.shape[0]):
         qdense[q_terms[p]] = 0.0
     return exact
 
 
 @njit(cache=True, nogil=True)
-def rescore(cand, q_terms, q_weights, indptr, indices, data, qdense):
+def rescore(cand, q_terms, q_weights, indptr, terms, data, qdense):
     """Candidate rows and their exact scores, best first, ties by row (cand: ascending rows)."""
-    exact = _scores(cand, q_terms, q_weights, indptr, indices, data, qdense)
+    exact = _scores(cand, q_terms, q_weights, indptr, terms, data, qdense)
     order = np.argsort(-exact, kind="mergesort")
     return cand[order], exact[order]
 
 
 @njit(cache=True, nogil=True)
-def probed_search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, indices, data,
+def probed_search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, terms, data,
             row_mask, skip_row, n_candidates, acc, touched, qdense):
     """Top candidates of one query: (rows, exact scores), best first, ties by row.
 
@@ -237,17 +252,17 @@ def probed_search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, ind
         cand = touched[:n_touched].copy()
         for c in range(n_touched):
             acc[cand[c]] = 0.0
-    return rescore(np.sort(cand), q_terms, q_weights, indptr, indices, data, qdense)
+    return rescore(np.sort(cand), q_terms, q_weights, indptr, terms, data, qdense)
 
 
 @njit(cache=True, nogil=True)
 def search_one(q_terms, q_weights, usable, term_max, max_query_terms, budget, colptr, rowidx, colval,
-               indptr, indices, data, row_mask, skip_row, n_candidates, acc, touched, qdense):
+               indptr, terms, data, row_mask, skip_row, n_candidates, acc, touched, qdense):
     """Top ``n_candidates`` rows for one query vector, re-scored exactly (see probed_search, which
     describes the scratch buffers: reused across calls, so a query touches no fresh memory)."""
     probe = strongest_terms(q_terms, q_weights, usable, term_max, max_query_terms)
     cutoff = contribution_cutoff(q_terms, q_weights, probe, colptr, colval, term_max, budget)
-    return probed_search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, indices, data,
+    return probed_search(q_terms, q_weights, probe, cutoff, colptr, rowidx, colval, indptr, terms, data,
                    row_mask, skip_row, n_candidates, acc, touched, qdense)
 
 
@@ -284,16 +299,16 @@ def _linked(rows, neighbor_rows, fan_out, row_mask, skip_row, acc, touched):
 
 @njit(cache=True, nogil=True)
 def live_search(q_terms, q_weights, usable, term_max, max_query_terms, budget, colptr, rowidx, colval,
-                indptr, indices, data, neighbor_rows, fan_out, row_mask, skip_row, n_candidates,
+                indptr, terms, data, neighbor_rows, fan_out, row_mask, skip_row, n_candidates,
                 acc, touched, qdense):
     """A search of a query that has no stored list: search_one's candidates (rows, exact scores;
     best first), then the rows its first ``fan_out`` candidates list among their first ``fan_out``
     stored neighbours (see _linked) with their exact scores: (rows, scores, linked, linked scores)."""
     rows, scores = search_one(q_terms, q_weights, usable, term_max, max_query_terms, budget, colptr, rowidx,
-                              colval, indptr, indices, data, row_mask, skip_row, n_candidates, acc,
+                              colval, indptr, terms, data, row_mask, skip_row, n_candidates, acc,
                               touched, qdense)
     linked = _linked(rows, neighbor_rows, fan_out, row_mask, skip_row, acc, touched)
-    return rows, scores, linked, _scores(linked, q_terms, q_weights, indptr, indices, data, qdense)
+    return rows, scores, linked, _scores(linked, q_terms, q_weights, indptr, terms, data, qdense)
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
@@ -322,7 +337,7 @@ def cosines(embeddings, rows, embedding):
 
 
 @njit(cache=True, nogil=True)
-def query_scores(q_terms, q_weights, indptr, indices, data, targets, qdense):
+def query_scores(q_terms, q_weights, indptr, terms, data, targets, qdense):
     """The exact score q . W[j] of one query vector against each row j of ``targets`` (``qdense``:
     zeroed scratch of size n_terms, returned zeroed)."""
-    return _scores(targets, q_terms, q_weights, indptr, indices, data, qdense)
+    return _scores(targets, q_terms, q_weights, indptr, terms, data, qdense)

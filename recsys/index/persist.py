@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from .._files import replace_atomically, sync, sync_directory, write_synced
 from ..config import IndexConfig
@@ -19,10 +20,12 @@ from .columns import ArticleStore
 from .data import IndexData, Postings
 from .dense import DenseIndex
 from .generations import current
+from .rows import Rows
 
 FORMAT_NAME = "recsys-index"
-FORMAT_VERSION = 3  # 2: term postings in impact order (largest weight first); 3: query_tf only when read
-READABLE_VERSIONS = (2, 3)  # a version 2 index always has query_tf, which a version 3 one may leave out
+FORMAT_VERSION = 4  # 2: term postings in impact order (largest weight first); 3: query_tf only when read;
+# 4: the rows' term ids in 16 bits where they fit (index.rows)
+READABLE_VERSIONS = (2, 3, 4)  # a version 2 index always has query_tf; 2 and 3 keep int32 term ids, read into a 4's
 MANIFEST = "manifest.json"
 EDITORIAL = "editorial.json"  # pins and blocks: changed in place, so not among the checksummed files
 
@@ -101,7 +104,7 @@ def load_index(path: Path, *, mmap: bool = True, verify: bool = True) -> IndexDa
     data = IndexData(
         config=config, vocabulary=parts("vocabulary"), df=array("df"), idf=array("idf"),
         avgdl=float(manifest["avgdl"]),
-        rows=Postings(array("rows_indptr"), array("rows_indices"), array("rows_data")),
+        rows=_rows(array, manifest["version"]),
         query_tf=optional("query_tf"),
         columns=Postings(array("columns_indptr"), array("columns_indices"), array("columns_data")),
         term_max=array("term_max"),
@@ -112,7 +115,19 @@ def load_index(path: Path, *, mmap: bool = True, verify: bool = True) -> IndexDa
         projection=optional(_semantic_name(config, "projection")),
         encoded=optional(_semantic_name(config, "encoded")), dense=_dense(optional(_semantic_name(config, "dense")), config))
     check_index(data, _arrays(data), path, manifest.get("counts"))
+    if not isinstance(data.rows, Rows):  # checked as they are stored
+        data.rows = Rows.of(sp.csr_matrix((data.rows.data, data.rows.indices, data.rows.indptr),
+                                          shape=(len(data.store), len(data.vocabulary)))).read_only()
     return data
+
+
+def _rows(array, version: int) -> Rows | Postings:
+    """The rows as stored: a version 2 or 3 index's as CSR with int32 term ids (load_index converts
+    them once they are checked)."""
+    if version < 4:
+        return Postings(array("rows_indptr"), array("rows_indices"), array("rows_data"))
+    return Rows(array("rows_indptr"), array("rows_low"), array("rows_high"), array("rows_high_ptr"),
+                array("rows_data"))
 
 
 def read_editorial(path: Path) -> dict:
@@ -169,9 +184,14 @@ def _arrays(data) -> dict[str, np.ndarray]:
     arrays.update({_semantic_name(data.config, part): array for part, array in semantic.items() if array is not None})
     if data.query_tf is not None:
         arrays["query_tf"] = data.query_tf
-    for prefix, postings in (("rows", data.rows), ("columns", data.columns)):
-        arrays.update({f"{prefix}_indptr": postings.indptr, f"{prefix}_indices": postings.indices,
-                       f"{prefix}_data": postings.data})
+    rows = data.rows
+    if isinstance(rows, Rows):
+        arrays.update({"rows_indptr": rows.indptr, "rows_low": rows.low, "rows_high": rows.high,
+                       "rows_high_ptr": rows.high_ptr, "rows_data": rows.data})
+    else:  # as an older version stored them, being checked (load_index)
+        arrays.update({"rows_indptr": rows.indptr, "rows_indices": rows.indices, "rows_data": rows.data})
+    columns = data.columns
+    arrays.update({"columns_indptr": columns.indptr, "columns_indices": columns.indices, "columns_data": columns.data})
     arrays.update({f"articles_{name}": getattr(data.store, name) for name in ArticleStore.ARRAYS})
     return arrays
 

@@ -47,11 +47,19 @@ def fetch_span(array, start, end):
 
 
 @njit(cache=True, nogil=True)
-def fetch_row(indptr, indices, data, row):
-    """Ask for a CSR row's column numbers and values (see fetch_span)."""
+def fetch_row(indptr, terms, data, row):
+    """Ask for a row's term ids (their lower 16 bits; see index.rows) and weights (see fetch_span),
+    and for where its upper bits start."""
     start, end = indptr[row], indptr[row + 1]
-    fetch_span(indices, start, end)
+    fetch_span(terms[0], start, end)
     fetch_span(data, start, end)
+    prefetch(terms[2], row + 1)
+
+
+@njit(cache=True, nogil=True)
+def fetch_high(terms, split, base, end):
+    """Ask for the upper bits of a row's entries [split, end) (``base``: see index.rows.row_split)."""
+    fetch_span(terms[1], base + split, base + end)
 
 
 @njit(cache=True, nogil=True)

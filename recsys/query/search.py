@@ -105,7 +105,7 @@ def appended_candidates(view: View, vector: Vector, skip_row: int) -> tuple[np.n
     rows, weights = view.appended_rows, view.appended_weights
     if vector.self_score > 0:
         with view.built.scratch.lend() as buffers:
-            lexical = kernels.query_scores(vector.terms, _kernel_weights(vector), weights.indptr, weights.indices,
+            lexical = kernels.query_scores(vector.terms, _kernel_weights(vector), weights.indptr, weights.terms,
                                            weights.data, np.arange(len(rows)), buffers.qdense) / vector.self_score
     else:
         lexical = np.zeros(len(rows))
@@ -158,7 +158,7 @@ def _probe(view: View, vector: Vector, usable: np.ndarray) -> tuple:
     data, config = view.data, view.config
     return (vector.terms, _kernel_weights(vector), usable, data.term_max, config.max_query_terms,
             probe_budget(config, live=True), data.columns.indptr, data.columns.indices, data.columns.data,
-            data.rows.indptr, data.rows.indices, data.rows.data)
+            data.rows.indptr, data.rows.terms, data.rows.data)
 
 
 def _kernel_weights(vector: Vector) -> np.ndarray:
@@ -178,7 +178,7 @@ def _with_dense(view: View, vector: Vector, rows: np.ndarray, scores: np.ndarray
         return semantic_kernels.joined(rows, scores, linked, linked_scores, _dense_found(view, vector.embedding, mask, n),
                                        skip_row, n, data.embeddings, np.asarray(vector.embedding, np.float64),
                                        view.config.semantic_weight, vector.self_score, vector.terms,
-                                       _kernel_weights(vector), data.rows.indptr, data.rows.indices,
+                                       _kernel_weights(vector), data.rows.indptr, data.rows.terms,
                                        data.rows.data, buffers.qdense, buffers.acc)
 
 

@@ -39,7 +39,7 @@ def _merged(a, a_scores, b, b_scores):
 
 @njit(cache=True, nogil=True)
 def joined(rows, scores, linked, linked_scores, found, skip_row, n_dense, embeddings, embedding, weight, self_score,
-           q_terms, q_weights, indptr, indices, data, qdense, marks):
+           q_terms, q_weights, indptr, terms, data, qdense, marks):
     """The candidates of a live search with the semantic channel: its best ``rows``, then, ascending,
     the ``linked`` rows of their stored lists and the ``n_dense`` rows of ``found`` (the dense
     index's, or every allowed row) closest to ``embedding`` that are not among them, with the
@@ -56,7 +56,7 @@ def joined(rows, scores, linked, linked_scores, found, skip_row, n_dense, embedd
     mark(marks, linked, 0.0)
     new = dense[is_new]
     more, more_scores = _merged(linked.astype(np.int64), linked_scores.astype(np.float64), new,
-                                query_scores(q_terms, q_weights, indptr, indices, data, new, qdense))
+                                query_scores(q_terms, q_weights, indptr, terms, data, new, qdense))
     out = np.concatenate((rows.astype(np.int64), more))
     lexical = np.concatenate((scores.astype(np.float64), more_scores))
     if self_score > 0.0:

@@ -79,7 +79,7 @@ class Vectorizer:
         """The query vector of an article of the built index."""
         data = self.data
         start, end = data.rows.indptr[row], data.rows.indptr[row + 1]
-        terms = np.asarray(data.rows.indices[start:end])
+        terms = data.rows.row_terms(row)
         doc_weights = np.asarray(data.rows.data[start:end], dtype=np.float64)
         tf = None if data.query_tf is None else np.asarray(data.query_tf[start:end])
         weights = query_weights(self.config, doc_weights, tf, terms, data.df)

@@ -17,7 +17,8 @@ import scipy.sparse as sp
 
 from ..errors import UnknownArticleError
 from ..index.columns import ArticleStore
-from ..index.data import IndexData, Postings, usable_terms
+from ..index.data import IndexData, usable_terms
+from ..index.rows import Rows
 from .vectors import Vector, Vectorizer
 
 
@@ -81,7 +82,7 @@ class View:
     store: ArticleStore                   # the built rows, then the appended ones
     appended: Mapping[int, Vector]        # row -> vector, for live rows added since the build
     appended_rows: np.ndarray             # those rows, ascending
-    appended_weights: Postings            # their document-side weights, one row each
+    appended_weights: Rows                # their document-side weights, one row each
     deleted: np.ndarray                   # bool per row: deleted, or replaced by a newer row
     n_deleted: int
     groups: np.ndarray                    # near-duplicate group (story) per row
@@ -136,7 +137,7 @@ def stacked(vectors: list[Vector], n_terms: int) -> sp.csr_matrix:
                          shape=(len(vectors), n_terms))
 
 
-def added_rows(vectors: list[Vector], n_terms: int) -> Postings:
+def added_rows(vectors: list[Vector], n_terms: int) -> Rows:
     """The document-side weights of articles added since the build, typed as the built rows are
     (float32 and read-only), so that scoring them uses the kernel compiled for the built index."""
-    return Postings.of(stacked(vectors, n_terms)).read_only()
+    return Rows.of(stacked(vectors, n_terms)).read_only()
