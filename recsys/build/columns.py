@@ -84,11 +84,12 @@ def _fill(indptr, terms, data, cursors, first, last, colptr, out_rows, out_data)
     rows' entries are sorted by term and ``cursors`` holds each row's first entry of a term >= first
     (advanced here past the block's), so the blocks, taken in order, read each entry once."""
     filled = colptr[:-1].copy()
+    low, high, high_ptr = terms
     for i in range(indptr.shape[0] - 1):
         p, end = cursors[i], indptr[i + 1]
-        split, base = row_split(indptr, terms, i)
+        split, base = row_split(indptr, high_ptr, i)
         while p < end:
-            t = term_of(terms, p, split, base)
+            t = term_of(low, high, p, split, base)
             if t >= last:
                 break
             at = filled[t - first]
@@ -115,11 +116,12 @@ def _prefix_thresholds(indptr, data, prefix):
 def _prefix_counts(indptr, terms, data, thresholds, n_terms):
     """Per column, how many rows count it among their strongest entries (weight >= the row's threshold)."""
     counts = np.zeros(n_terms, np.int64)
+    low, high, high_ptr = terms
     for i in range(indptr.shape[0] - 1):
-        split, base = row_split(indptr, terms, i)
+        split, base = row_split(indptr, high_ptr, i)
         for p in range(indptr[i], indptr[i + 1]):
             if data[p] >= thresholds[i]:
-                counts[term_of(terms, p, split, base)] += 1
+                counts[term_of(low, high, p, split, base)] += 1
     return counts
 
 

@@ -262,11 +262,12 @@ def lead_terms(article_queries, usable, term_max, indptr, terms, first, last):
 @njit(cache=True, nogil=True)
 def _lead_chunk(article_queries, usable, term_max, indptr, terms, first, out, lo, hi):
     """lead_terms for output rows [lo, hi), written in place."""
+    low, high, high_ptr = terms
     for o in range(lo, hi):
         best = 0.0
-        split, base = row_split(indptr, terms, first + o)
+        split, base = row_split(indptr, high_ptr, first + o)
         for p in range(indptr[first + o], indptr[first + o + 1]):
-            t = term_of(terms, p, split, base)
+            t = term_of(low, high, p, split, base)
             key = article_queries[p] * term_max[t]
             if usable[t] and key > best:
                 best, out[o] = key, t
@@ -353,15 +354,16 @@ def pooled(indptr, terms, data, vectors, first_term, state, out, n_threads=None)
 def _pooled_chunk(indptr, terms, data, vectors, first_term, floors, at_floors, cursors, out, lo, hi):
     """pooled for rows [lo, hi), added in place to ``out``; advances their at_floors and cursors."""
     last_term = first_term + vectors.shape[0]
+    low, high, high_ptr = terms
     for i in range(lo, hi):
         floor, at_floor, p, end = floors[i], at_floors[i], cursors[i], indptr[i + 1]
-        split, base = row_split(indptr, terms, i)
-        while p < end and term_of(terms, p, split, base) < last_term:
+        split, base = row_split(indptr, high_ptr, i)
+        while p < end and term_of(low, high, p, split, base) < last_term:
             weight = data[p]
             if weight > floor or (weight == floor and at_floor > 0):
                 if weight == floor:
                     at_floor -= 1
-                term = term_of(terms, p, split, base)
+                term = term_of(low, high, p, split, base)
                 for c in range(vectors.shape[1]):
                     out[i, c] += np.float32(weight) * vectors[term - first_term, c]
             p += 1

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .prefetch import fetch_high, fetch_row, fetch_vector
+from .prefetch import fetch_row, fetch_span, fetch_vector
 from .rows import LOW_BITS, row_split
 
 
@@ -151,10 +151,9 @@ FETCHED_AHEAD = 2 * ROWS_AT_ONCE  # rows exact scoring asks the memory for befor
 
 
 @njit(cache=True, nogil=True)
-def _dot(a, b, split, base, terms, data, qdense, s):
+def _dot(a, b, split, base, low, high, data, qdense, s):
     """s plus the row entries [a, b) times the query's weights of their terms, in order (``split``
     and ``base``: the row's, see rows.row_split)."""
-    low, high = terms[0], terms[1]
     for pp in range(a, min(b, split)):
         s += np.float64(qdense[low[pp]]) * data[pp]  # float32 scratch: a float64 sum all the same
     for pp in range(max(a, split), b):
@@ -165,40 +164,49 @@ def _dot(a, b, split, base, terms, data, qdense, s):
 @njit(cache=True, nogil=True)
 def _scores(targets, q_terms, q_weights, indptr, terms, data, qdense):
     """Exact scores q . W[j] of the target rows. ``qdense`` (zeroed, size n_terms) is returned zeroed.
-    ROWS_AT_ONCE rows go side by side through the entries whose terms fit in 16 bits, so that
-    their fetches from main memory overlap (the time goes there); each row's sum is taken in the
-    order of its entries all the same."""
+    ROWS_AT_ONCE rows go side by side, so that their fetches from main memory overlap (the time
+    goes there: the rows, and the query weights of their rarer terms); each row's sum is taken in
+    the order of its entries all the same."""
     for p in range(q_terms.shape[0]):
         qdense[q_terms[p]] = q_weights[p]
-    low = terms[0]
+    low, high, high_ptr = terms
     n, lanes = targets.shape[0], ROWS_AT_ONCE
     exact = np.empty(n, np.float64)
     starts, ends, sums = np.empty(lanes, np.int64), np.empty(lanes, np.int64), np.empty(lanes, np.float64)
     splits, bases = np.empty(lanes, np.int64), np.empty(lanes, np.int64)
     for c in range(min(n, FETCHED_AHEAD)):
-        fetch_row(indptr, terms, data, targets[c])
+        fetch_row(indptr, low, high_ptr, data, targets[c])
     for c in range(0, n - n % lanes, lanes):
         for f in range(c + FETCHED_AHEAD, min(n, c + FETCHED_AHEAD + lanes)):  # the rows after these, meanwhile
-            fetch_row(indptr, terms, data, targets[f])
-        common = np.iinfo(np.int64).max
+            fetch_row(indptr, low, high_ptr, data, targets[f])
+        common = rare = np.iinfo(np.int64).max
         for lane in range(lanes):
             row = targets[c + lane]
             starts[lane], ends[lane] = indptr[row], indptr[row + 1]
-            splits[lane], bases[lane] = row_split(indptr, terms, row)
-            fetch_high(terms, splits[lane], bases[lane], ends[lane])
+            splits[lane], bases[lane] = row_split(indptr, high_ptr, row)
+            fetch_span(high, bases[lane] + splits[lane], bases[lane] + ends[lane])
             sums[lane] = 0.0
             common = min(common, splits[lane] - starts[lane])
-        for e in range(common):
+            rare = min(rare, ends[lane] - splits[lane])
+        for e in range(common):  # the entries whose terms fit in 16 bits, side by side
             for lane in range(lanes):
                 pp = starts[lane] + e
                 sums[lane] += np.float64(qdense[low[pp]]) * data[pp]
         for lane in range(lanes):
-            exact[c + lane] = _dot(starts[lane] + common, ends[lane], splits[lane], bases[lane], terms, data, qdense,
-                                   sums[lane])
+            sums[lane] = _dot(starts[lane] + common, splits[lane], splits[lane], bases[lane], low, high, data, qdense,
+                              sums[lane])
+        for e in range(rare):  # then those with upper bits, side by side
+            for lane in range(lanes):
+                pp = splits[lane] + e
+                sums[lane] += np.float64(qdense[np.int64(low[pp]) | (np.int64(high[bases[lane] + pp]) << LOW_BITS)]) \
+                    * data[pp]
+        for lane in range(lanes):
+            exact[c + lane] = _dot(splits[lane] + rare, ends[lane], splits[lane], bases[lane], low, high, data,
+                                   qdense, sums[lane])
     for c in range(n - n % lanes, n):
         row = targets[c]
-        split, base = row_split(indptr, terms, row)
-        exact[c] = _dot(indptr[row], indptr[row + 1], split, base, terms, data, qdense, 0.0)
+        split, base = row_split(indptr, high_ptr, row)
+        exact[c] = _dot(indptr[row], indptr[row + 1], split, base, low, high, data, qdense, 0.0)
     for p in range(q_terms.shape[0]):
         qdense[q_terms[p]] = 0.0
     return exact

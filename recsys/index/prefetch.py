@@ -47,19 +47,13 @@ def fetch_span(array, start, end):
 
 
 @njit(cache=True, nogil=True)
-def fetch_row(indptr, terms, data, row):
+def fetch_row(indptr, low, high_ptr, data, row):
     """Ask for a row's term ids (their lower 16 bits; see index.rows) and weights (see fetch_span),
     and for where its upper bits start."""
     start, end = indptr[row], indptr[row + 1]
-    fetch_span(terms[0], start, end)
+    fetch_span(low, start, end)
     fetch_span(data, start, end)
-    prefetch(terms[2], row + 1)
-
-
-@njit(cache=True, nogil=True)
-def fetch_high(terms, split, base, end):
-    """Ask for the upper bits of a row's entries [split, end) (``base``: see index.rows.row_split)."""
-    fetch_span(terms[1], base + split, base + end)
+    prefetch(high_ptr, row + 1)
 
 
 @njit(cache=True, nogil=True)

@@ -6,7 +6,8 @@ entry's lower 16 bits, aligned with ``data``; ``high`` the upper 16 bits of the 
 65,536 or above (they sort last in their row), and ``high_ptr`` where each row's start in it. An
 entry takes about 6.1 bytes instead of 8 (int32 ids and float32 weights).
 
-The compiled kernels take the three as one tuple, ``terms`` (Rows.terms): ``row_split`` says where a
+The compiled kernels take the three as one tuple, ``terms`` (Rows.terms), and unpack it once (an
+array taken from a tuple in a loop costs a reference count each time): ``row_split`` says where a
 row's entries with upper bits start, ``term_of`` reads one entry's term, ``row_terms`` a whole row's.
 """
 
@@ -98,51 +99,53 @@ class Rows:
 
 
 @njit(cache=True, nogil=True)
-def row_split(indptr, terms, row):
+def row_split(indptr, high_ptr, row):
     """(split, base) of a row: its entries from ``split`` on have upper bits, entry p's at high[base + p]."""
-    high_ptr = terms[2]
     split = indptr[row + 1] - (high_ptr[row + 1] - high_ptr[row])
     return split, high_ptr[row] - split
 
 
 @njit(cache=True, nogil=True)
-def term_of(terms, p, split, base):
+def term_of(low, high, p, split, base):
     """The term id of entry p of a row with this ``split`` and ``base`` (row_split)."""
-    t = np.int64(terms[0][p])
+    t = np.int64(low[p])
     if p >= split:
-        t |= np.int64(terms[1][base + p]) << LOW_BITS
+        t |= np.int64(high[base + p]) << LOW_BITS
     return t
 
 
 @njit(cache=True, nogil=True)
 def row_terms(indptr, terms, row):
     """The term ids (int32) of one row's entries, in order."""
+    low, high, high_ptr = terms
     a, b = indptr[row], indptr[row + 1]
-    split, base = row_split(indptr, terms, row)
+    split, base = row_split(indptr, high_ptr, row)
     out = np.empty(b - a, np.int32)
     for p in range(a, b):
-        out[p - a] = term_of(terms, p, split, base)
+        out[p - a] = term_of(low, high, p, split, base)
     return out
 
 
 @njit(cache=True, nogil=True)
 def largest_term(indptr, terms):
     """The largest term id of any entry (-1: none)."""
+    low, high, high_ptr = terms
     largest = -1
     for row in range(indptr.shape[0] - 1):
-        split, base = row_split(indptr, terms, row)
+        split, base = row_split(indptr, high_ptr, row)
         for p in range(indptr[row], indptr[row + 1]):
-            largest = max(largest, term_of(terms, p, split, base))
+            largest = max(largest, term_of(low, high, p, split, base))
     return largest
 
 
 @njit(cache=True, nogil=True)
 def _all_ids(indptr, terms):
-    out = np.empty(terms[0].shape[0], np.int32)
+    low, high, high_ptr = terms
+    out = np.empty(low.shape[0], np.int32)
     for row in range(indptr.shape[0] - 1):
-        split, base = row_split(indptr, terms, row)
+        split, base = row_split(indptr, high_ptr, row)
         for p in range(indptr[row], indptr[row + 1]):
-            out[p] = term_of(terms, p, split, base)
+            out[p] = term_of(low, high, p, split, base)
     return out
 
 
