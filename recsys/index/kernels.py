@@ -198,8 +198,8 @@ def _scores(targets, q_terms, q_weights, indptr, terms, data, qdense):
         for e in range(rare):  # then those with upper bits, side by side
             for lane in range(lanes):
                 pp = splits[lane] + e
-                sums[lane] += np.float64(qdense[np.int64(low[pp]) | (np.int64(high[bases[lane] + pp]) << LOW_BITS)]) \
-                    * data[pp]
+                term = np.int64(low[pp]) | (np.int64(high[bases[lane] + pp]) << LOW_BITS)
+                sums[lane] += np.float64(qdense[term]) * data[pp]
         for lane in range(lanes):
             exact[c + lane] = _dot(splits[lane] + rare, ends[lane], splits[lane], bases[lane], low, high, data,
                                    qdense, sums[lane])
