@@ -3,7 +3,7 @@
 The terms are numbered by document frequency (build.term_order), so most of a row's entries name one
 of the 65,536 most frequent terms (93 % at stories 100k, 96 % on the flat corpus). ``low`` holds every
 entry's lower 16 bits, aligned with ``data``; ``high`` the upper 16 bits of the entries whose term is
-65,536 or above (they sort last in their row), and ``high_ptr`` where each row's start in it. An
+65,536 or above (they sort last in their row), and ``high_ptr`` where each row's begin in it. An
 entry takes about 6.1 bytes instead of 8 (int32 ids and float32 weights).
 
 The compiled kernels take the three as one tuple, ``terms`` (Rows.terms), and unpack it once (an
